@@ -1,0 +1,1 @@
+"""Ports to external systems and their Azure and local implementations."""

@@ -1,0 +1,32 @@
+"""Errors raised by the backends: permanent ones derive from ValueError, transient ones from RuntimeError."""
+
+from __future__ import annotations
+
+
+class BackendError(RuntimeError):
+    """Base class for failures talking to an external system."""
+
+
+class TransientBackendError(BackendError):
+    """A failure worth retrying (a timeout, a 5xx, a connection refused)."""
+
+
+class SettingsError(ValueError):
+    """A missing or malformed setting; the message names it."""
+
+
+class NotFoundError(LookupError):
+    """The thing asked for does not exist (a job, a model version, a blob)."""
+
+
+class TrainingJobFailed(BackendError):
+    """The training job ended in failure; carries the job id and the tail of its log."""
+
+    def __init__(self, job_id: str, message: str, log_tail: str = "") -> None:
+        super().__init__(f"training job {job_id} failed: {message}")
+        self.job_id = job_id
+        self.log_tail = log_tail
+
+
+class DeploymentFailed(BackendError):
+    """A model could not be deployed to an endpoint."""

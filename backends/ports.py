@@ -1,0 +1,197 @@
+"""One port (``typing.Protocol``) per external system, and the small values that cross them.
+
+The Azure (``backends/azure/``) and local (``backends/local/``) implementations stand side by side
+and are picked once from settings (``backends/factory.py``). Every value here is JSON-able through
+``to_dict`` / ``from_dict`` so activities can return it to an orchestrator unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+# --- values ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BlobInfo:
+    container: str
+    name: str
+    etag: str
+    size: int
+    last_modified: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+JOB_STATES = ("queued", "running", "completed", "failed", "canceled")
+
+
+@dataclass(frozen=True)
+class TrainingRequest:
+    """What to train. ``job_name`` is deterministic (derived from the run), so a resubmit is a no-op."""
+
+    job_name: str
+    dataset_version: str
+    data: list[str]
+    params: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> TrainingRequest:
+        return cls(d["job_name"], str(d["dataset_version"]), list(d["data"]), dict(d.get("params") or {}))
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    job_id: str
+    state: str
+    message: str = ""
+    log_tail: str = ""
+    url: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("completed", "failed", "canceled")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainingOutputs:
+    """A local copy of a finished job's outputs: the MLflow model folder, metrics and holdout rows."""
+
+    job_id: str
+    model_dir: Path
+    metrics: dict[str, float]
+    holdout_path: Path
+
+
+MODEL_STAGES = ("champion", "qa", "production", "archived", "rejected")
+
+#: Allowed stage moves. A new version starts in ``qa``; ``production`` means deployed to production and
+#: under test; ``champion`` is the one version serving production after a successful release.
+STAGE_TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "qa": ("production", "rejected", "archived"),
+    "production": ("champion", "rejected"),
+    "champion": ("archived",),
+    "archived": ("qa",),
+    "rejected": ("qa",),
+}
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    name: str
+    version: str
+    stage: str
+    tags: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    registered: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelVersion:
+        return cls(d["name"], str(d["version"]), d.get("stage", ""), dict(d.get("tags") or {}),
+                   d.get("source", ""), d.get("registered", ""))
+
+
+@dataclass(frozen=True)
+class EndpointState:
+    """An endpoint's deployments (slot → model version) and traffic (slot → percent).
+
+    ``key`` is a secret: activities never return it to an orchestrator (use ``public()``).
+    """
+
+    name: str
+    url: str
+    key: str
+    deployments: dict[str, str] = field(default_factory=dict)
+    traffic: dict[str, int] = field(default_factory=dict)
+
+    def public(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("key")
+        return d
+
+    @property
+    def serving_version(self) -> str | None:
+        """The version receiving the most traffic, if any."""
+        live = [(pct, slot) for slot, pct in self.traffic.items() if pct > 0 and slot in self.deployments]
+        return self.deployments[max(live)[1]] if live else None
+
+
+# --- ports ----------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Blob storage. One implementation (azure-storage-blob) serves Azurite and Azure Storage."""
+
+    def ensure_containers(self, names: tuple[str, ...]) -> None: ...
+
+    def read(self, container: str, name: str) -> tuple[bytes, BlobInfo]: ...
+
+    def info(self, container: str, name: str) -> BlobInfo: ...
+
+    def write(self, container: str, name: str, data: bytes, *, metadata: dict[str, str] | None = None,
+              overwrite: bool = True) -> BlobInfo: ...
+
+    def list(self, container: str, prefix: str = "") -> list[BlobInfo]: ...
+
+    def delete(self, container: str, name: str) -> None: ...
+
+    def url(self, container: str, name: str) -> str: ...
+
+
+@runtime_checkable
+class TrainingJobs(Protocol):
+    """Runs ``python -m ml.train`` somewhere (a subprocess, an Azure ML command job)."""
+
+    def submit(self, request: TrainingRequest) -> JobStatus: ...
+
+    def status(self, job_id: str) -> JobStatus: ...
+
+    def cancel(self, job_id: str) -> None: ...
+
+    def fetch_outputs(self, job_id: str, dest: Path) -> TrainingOutputs: ...
+
+    def model_source(self, job_id: str) -> str: ...
+
+
+@runtime_checkable
+class ModelRegistry(Protocol):
+    """Model versions with tags and stages (MLflow locally, the Azure ML registry on Azure)."""
+
+    def register(self, name: str, source: str, tags: dict[str, str]) -> ModelVersion: ...
+
+    def get(self, name: str, version: str) -> ModelVersion: ...
+
+    def list(self, name: str) -> list[ModelVersion]: ...
+
+    def champion(self, name: str) -> ModelVersion | None: ...
+
+    def set_stage(self, name: str, version: str, stage: str) -> ModelVersion: ...
+
+    def download(self, name: str, version: str, dest: Path) -> Path: ...
+
+
+@runtime_checkable
+class Endpoints(Protocol):
+    """Online endpoints (``qa`` and ``production``), each with up to two slots and a traffic split."""
+
+    def deploy(self, endpoint: str, slot: str, model: ModelVersion) -> EndpointState: ...
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> EndpointState: ...
+
+    def remove(self, endpoint: str, slot: str) -> EndpointState: ...
+
+    def state(self, endpoint: str) -> EndpointState: ...

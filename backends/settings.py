@@ -1,0 +1,210 @@
+"""The app's settings: one typed object built once from a mapping (the environment).
+
+Every setting of the contract is declared once in ``SPECS`` with its default and its check, so the
+sample settings file, the README table and the validation cannot drift apart (a test keeps
+``local.settings.sample.json`` in step with ``SPECS``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, fields
+from typing import Any, Callable, Mapping
+
+from backends.errors import SettingsError
+
+_CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
+_HUB = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
+_MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+
+
+def _container(value: str) -> str:
+    if not _CONTAINER.match(value):
+        raise ValueError("expected a blob container name: 3-63 of a-z, 0-9 and single dashes")
+    return value
+
+
+def _ncrontab(value: str) -> str:
+    parts = value.split()
+    if len(parts) != 6:
+        raise ValueError(f"expected an NCRONTAB expression of 6 fields (seconds first), got {len(parts)}")
+    return value
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if value not in allowed:
+            raise ValueError(f"expected one of {', '.join(allowed)}")
+        return value
+
+    return check
+
+
+def _pattern(regex: re.Pattern[str], what: str) -> Callable[[str], str]:
+    def check(value: str) -> str:
+        if not regex.match(value):
+            raise ValueError(f"expected {what}")
+        return value
+
+    return check
+
+
+def _number(low: float, high: float, kind: type = float) -> Callable[[str], Any]:
+    def check(value: str) -> Any:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise ValueError(f"expected a{'n integer' if kind is int else ' number'}") from None
+        if not low <= number <= high:
+            raise ValueError(f"expected a value between {low:g} and {high:g}")
+        return number
+
+    return check
+
+
+def _text(value: str) -> str:
+    return value
+
+
+def _port(value: str) -> int:
+    return int(_number(1, 65535, int)(value))
+
+
+@dataclass(frozen=True)
+class Spec:
+    """How one setting is read: its default ('' = optional, None = required) and its check."""
+
+    name: str
+    default: str | None
+    parse: Callable[[str], Any]
+    meaning: str
+    secret: bool = False
+    azure_only: bool = False
+
+
+SPECS: tuple[Spec, ...] = (
+    Spec("AzureWebJobsStorage", "UseDevelopmentStorage=true", _text,
+         "storage for data drops, quarantine, datasets, scoring logs and blob receipts", secret=True),
+    Spec("DURABLE_TASK_HUB", "MlopsHubLocal", _pattern(_HUB, "3-45 letters or digits, starting with a letter"),
+         "Durable Functions task hub name"),
+    Spec("MLOPS_BACKEND", "local", _choice("local", "azureml"), "`local` or `azureml`"),
+    Spec("MODEL_NAME", "diabetes-ridge", _pattern(_MODEL, "a model name of letters, digits, '-', '_' or '.'"),
+         "registry name of the model"),
+    Spec("INCOMING_CONTAINER", "incoming", _container, "container watched for data drops"),
+    Spec("QUARANTINE_CONTAINER", "quarantine", _container, "where rejected drops go, with their report"),
+    Spec("DATASETS_CONTAINER", "datasets", _container, "accepted drops and versioned dataset manifests"),
+    Spec("SCORING_LOGS_CONTAINER", "scoring-logs", _container, "scoring inputs and predictions"),
+    Spec("RETRAIN_SCHEDULE", "0 0 2 * * *", _ncrontab, "NCRONTAB (6 fields, seconds first) for the nightly retrain"),
+    Spec("MLOPS_HOME", ".mlops", _text, "local backend only: jobs, MLflow registry and endpoint state"),
+    Spec("QA_ENDPOINT_PORT", "7081", _port, "local backend only: port of the QA scoring endpoint"),
+    Spec("PROD_ENDPOINT_PORT", "7082", _port, "local backend only: port of the production scoring endpoint"),
+    Spec("MODEL_EVENTS_URL",
+         "http://127.0.0.1:7071/runtime/webhooks/eventgrid?functionName=on_model_registered", _text,
+         "local backend only: where the registry posts ModelRegistered events (devhost's Event Grid webhook)"),
+    Spec("PROMOTION_METRIC", "rmse", _choice("rmse", "mae"), "error metric the promotion rule compares"),
+    Spec("PROMOTION_CONFIDENCE", "0.95", _number(0.5, 0.999), "confidence of the paired bootstrap interval"),
+    Spec("PROMOTION_MIN_IMPROVEMENT", "0.0", _number(0.0, 1.0),
+         "relative error reduction the challenger must show beyond noise"),
+    Spec("PROMOTION_R2_FLOOR", "0.3", _number(-1.0, 1.0), "R² a first model must reach to be registered"),
+    Spec("DRIFT_PSI_THRESHOLD", "0.25", _number(0.0, 10.0), "population stability index above which a feature drifted"),
+    Spec("DRIFT_KS_PVALUE", "0.001", _number(0.0, 1.0), "KS test p-value below which a feature drifted"),
+    Spec("TRAINING_POLL_SECONDS", "5", _number(1, 3600, int), "durable timer interval while a training job runs"),
+    Spec("TRAINING_TIMEOUT_MINUTES", "60", _number(1, 10080, int), "a training job running longer is failed"),
+    Spec("API_TEST_MAX_P99_MS", "500", _number(1, 60000), "release API test: p99 latency limit"),
+    Spec("API_TEST_MAX_ERROR_RATE", "0.01", _number(0.0, 1.0), "release API test: error rate limit"),
+    Spec("AZURE_SUBSCRIPTION_ID", "", _text, "Azure subscription of the workspace", azure_only=True),
+    Spec("AZURE_RESOURCE_GROUP", "", _text, "resource group of the workspace", azure_only=True),
+    Spec("AZUREML_WORKSPACE", "", _text, "Azure ML workspace name", azure_only=True),
+    Spec("AZUREML_COMPUTE", "cpu-cluster", _text, "compute cluster for training jobs", azure_only=True),
+    Spec("AZUREML_ENVIRONMENT", "mlops-train:1", _text, "registered environment (name:version) for training",
+         azure_only=True),
+    Spec("AZUREML_DATASTORE", "workspaceblobstore", _text, "datastore that reads the app's storage account",
+         azure_only=True),
+    Spec("AZUREML_QA_ENDPOINT", "diabetes-qa", _text, "managed online endpoint used for QA", azure_only=True),
+    Spec("AZUREML_PROD_ENDPOINT", "diabetes-prod", _text, "Kubernetes online endpoint used for production",
+         azure_only=True),
+    Spec("AZUREML_AKS_COMPUTE", "aks-prod", _text, "attached Kubernetes compute for production", azure_only=True),
+    Spec("AZUREML_INSTANCE_TYPE", "Standard_DS3_v2", _text, "VM size of QA deployments", azure_only=True),
+    Spec("AZURE_CLIENT_ID", "", _text, "client id of a user-assigned managed identity (optional)", azure_only=True),
+)
+
+_REQUIRED_FOR_AZURE = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings. Build with ``Settings.from_env(os.environ)``; nothing happens at import."""
+
+    AzureWebJobsStorage: str
+    DURABLE_TASK_HUB: str
+    MLOPS_BACKEND: str
+    MODEL_NAME: str
+    INCOMING_CONTAINER: str
+    QUARANTINE_CONTAINER: str
+    DATASETS_CONTAINER: str
+    SCORING_LOGS_CONTAINER: str
+    RETRAIN_SCHEDULE: str
+    MLOPS_HOME: str
+    QA_ENDPOINT_PORT: int
+    PROD_ENDPOINT_PORT: int
+    MODEL_EVENTS_URL: str
+    PROMOTION_METRIC: str
+    PROMOTION_CONFIDENCE: float
+    PROMOTION_MIN_IMPROVEMENT: float
+    PROMOTION_R2_FLOOR: float
+    DRIFT_PSI_THRESHOLD: float
+    DRIFT_KS_PVALUE: float
+    TRAINING_POLL_SECONDS: int
+    TRAINING_TIMEOUT_MINUTES: int
+    API_TEST_MAX_P99_MS: float
+    API_TEST_MAX_ERROR_RATE: float
+    AZURE_SUBSCRIPTION_ID: str
+    AZURE_RESOURCE_GROUP: str
+    AZUREML_WORKSPACE: str
+    AZUREML_COMPUTE: str
+    AZUREML_ENVIRONMENT: str
+    AZUREML_DATASTORE: str
+    AZUREML_QA_ENDPOINT: str
+    AZUREML_PROD_ENDPOINT: str
+    AZUREML_AKS_COMPUTE: str
+    AZUREML_INSTANCE_TYPE: str
+    AZURE_CLIENT_ID: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read every setting; raise ``SettingsError`` naming each missing or malformed one."""
+        values: dict[str, Any] = {}
+        problems: list[str] = []
+        for spec in SPECS:
+            raw = env.get(spec.name)
+            raw = spec.default if raw is None or raw.strip() == "" else raw.strip()
+            try:
+                values[spec.name] = spec.parse(raw) if raw != "" else raw
+            except ValueError as exc:
+                shown = "***" if spec.secret else repr(raw)
+                problems.append(f"setting {spec.name}={shown} is malformed: {exc}")
+        if values.get("MLOPS_BACKEND") == "azureml":
+            problems += [f"setting {name} is required when MLOPS_BACKEND=azureml"
+                         for name in _REQUIRED_FOR_AZURE if not values.get(name)]
+        if problems:
+            raise SettingsError("; ".join(problems))
+        return cls(**values)
+
+    def masked(self) -> dict[str, Any]:
+        """The settings as a dict, secrets (and account keys inside connection strings) hidden."""
+        secret = {spec.name for spec in SPECS if spec.secret}
+        out: dict[str, Any] = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            out[field.name] = mask_connection_string(value) if field.name in secret else value
+        return out
+
+    @property
+    def containers(self) -> tuple[str, ...]:
+        return (self.INCOMING_CONTAINER, self.QUARANTINE_CONTAINER, self.DATASETS_CONTAINER,
+                self.SCORING_LOGS_CONTAINER)
+
+
+def mask_connection_string(value: str) -> str:
+    """Hide AccountKey / SharedAccessSignature parts of a storage connection string."""
+    return re.sub(r"(?i)(AccountKey|SharedAccessSignature|SharedAccessKey)=[^;]*", r"\1=***", value)
