@@ -7,9 +7,12 @@ sample settings file, the README table and the validation cannot drift apart (a 
 
 from __future__ import annotations
 
+import functools
+import os
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from backends.errors import SettingsError
 
@@ -176,8 +179,8 @@ class Settings:
         values: dict[str, Any] = {}
         problems: list[str] = []
         for spec in SPECS:
-            raw = env.get(spec.name)
-            raw = spec.default if raw is None or raw.strip() == "" else raw.strip()
+            given = env.get(spec.name)
+            raw = (spec.default or "") if given is None or given.strip() == "" else given.strip()
             try:
                 values[spec.name] = spec.parse(raw) if raw != "" else raw
             except ValueError as exc:
@@ -208,3 +211,9 @@ class Settings:
 def mask_connection_string(value: str) -> str:
     """Hide AccountKey / SharedAccessSignature parts of a storage connection string."""
     return re.sub(r"(?i)(AccountKey|SharedAccessSignature|SharedAccessKey)=[^;]*", r"\1=***", value)
+
+
+@functools.cache
+def current() -> Settings:
+    """The process's settings, read once from the environment (tests may ``current.cache_clear()``)."""
+    return Settings.from_env(os.environ)
