@@ -1,0 +1,1 @@
+"""Pure ML: data contract, validation, training, evaluation. No Azure or Functions imports."""

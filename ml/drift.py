@@ -1,0 +1,82 @@
+"""Distribution drift of a table against a reference: population stability index and two-sample KS.
+
+Used by data validation (a drop against the champion's training data) and by the scoring service
+(logged inputs against the same reference), so both judge drift the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ml.schema import ACTIVE_SCHEMA, Schema
+
+_EPS = 1e-4
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """A feature drifted when KS p-value < ``ks_pvalue``, or PSI > ``psi`` on at least ``min_rows`` rows
+    (PSI on a handful of rows is biased upward, so small drops are judged by KS alone)."""
+
+    psi: float = 0.25
+    ks_pvalue: float = 0.001
+    severity: str = "warning"
+    min_rows: int = 100
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    column: str
+    psi: float
+    ks_statistic: float
+    ks_pvalue: float
+    drifted: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def describe(self) -> str:
+        return (f"column '{self.column}' drifted from the reference: PSI {self.psi:.3f}, "
+                f"KS statistic {self.ks_statistic:.3f} (p={self.ks_pvalue:.2g})")
+
+
+def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
+    """Population stability index of ``current`` against quantile bins of ``reference``."""
+    reference = reference[np.isfinite(reference)]
+    current = current[np.isfinite(current)]
+    if reference.size == 0 or current.size == 0:
+        return 0.0
+    edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
+    if edges.size < 2:
+        return 0.0 if np.all(current == edges[0]) else float("inf")
+    cuts = np.concatenate(([-np.inf], edges[1:-1], [np.inf]))
+    expected = np.histogram(reference, cuts)[0] / reference.size
+    actual = np.histogram(current, cuts)[0] / current.size
+    expected, actual = np.clip(expected, _EPS, None), np.clip(actual, _EPS, None)
+    return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def compare(reference: pd.DataFrame, current: pd.DataFrame, schema: Schema = ACTIVE_SCHEMA,
+            thresholds: DriftThresholds | None = None) -> list[FeatureDrift]:
+    """Per-feature drift of ``current`` against ``reference`` (features of ``schema`` present in both)."""
+    thresholds = thresholds or DriftThresholds()
+    out: list[FeatureDrift] = []
+    for column in schema.feature_names:
+        if column not in reference or column not in current:
+            continue
+        ref = pd.to_numeric(reference[column], errors="coerce").to_numpy(dtype=float)
+        cur = pd.to_numeric(current[column], errors="coerce").to_numpy(dtype=float)
+        ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
+        if ref.size == 0 or cur.size == 0:
+            continue
+        value = psi(ref, cur)
+        ks = stats.ks_2samp(ref, cur)
+        pvalue = float(ks.pvalue)
+        drifted = pvalue < thresholds.ks_pvalue or (value > thresholds.psi and cur.size >= thresholds.min_rows)
+        out.append(FeatureDrift(column, round(value, 6), float(ks.statistic), pvalue, bool(drifted)))
+    return out
