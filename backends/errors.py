@@ -30,3 +30,24 @@ class TrainingJobFailed(BackendError):
 
 class DeploymentFailed(BackendError):
     """A model could not be deployed to an endpoint."""
+
+
+class BlobChangedError(ValueError):
+    """A conditional write (``if_match``) found the blob changed by someone else: re-read and retry."""
+
+
+class BlobExistsError(ValueError):
+    """A create-only write (``overwrite=False``) found the blob already there."""
+
+
+class InvalidMetadataError(ValueError):
+    """A blob metadata key is not a valid identifier (values are encoded, never rejected)."""
+
+
+class StageTransitionError(ValueError):
+    """A model version's stage may not move from its current stage to the one asked (``ports.STAGE_TRANSITIONS``)."""
+
+    def __init__(self, name: str, version: str, current: str, wanted: str) -> None:
+        super().__init__(f"model {name} version {version}: stage cannot move from {current!r} to {wanted!r}")
+        self.current = current
+        self.wanted = wanted

@@ -123,6 +123,11 @@ class EndpointState:
         return d
 
     @property
+    def scoring_url(self) -> str:
+        """Where to POST a scoring request (``url`` is the endpoint's base URL or already its scoring URI)."""
+        return self.url if self.url.rstrip("/").endswith("/score") else self.url.rstrip("/") + "/score"
+
+    @property
     def serving_version(self) -> str | None:
         """The version receiving the most traffic, if any."""
         live = [(pct, slot) for slot, pct in self.traffic.items() if pct > 0 and slot in self.deployments]
@@ -143,7 +148,7 @@ class Storage(Protocol):
     def info(self, container: str, name: str) -> BlobInfo: ...
 
     def write(self, container: str, name: str, data: bytes, *, metadata: dict[str, str] | None = None,
-              overwrite: bool = True) -> BlobInfo: ...
+              overwrite: bool = True, if_match: str | None = None) -> BlobInfo: ...
 
     def list(self, container: str, prefix: str = "") -> list[BlobInfo]: ...
 

@@ -1,0 +1,1 @@
+"""Activities: thin adapters (input dict → one call into ``backends``/``ml`` → JSON-able dict)."""

@@ -1,0 +1,58 @@
+"""Every activity registered under its name from ``activities.names`` (input binding ``payload``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import azure.durable_functions as df
+
+from activities import data, models, names, release, training
+
+log = logging.getLogger(__name__)
+
+Activity = Callable[[dict[str, Any]], dict[str, Any]]
+
+ACTIVITIES: dict[str, Activity] = {
+    names.VALIDATE_DROP: data.validate_drop,
+    names.QUARANTINE_DROP: data.quarantine_drop,
+    names.ACCEPT_DROP: data.accept_drop,
+    names.SNAPSHOT_DATASET: data.snapshot_dataset,
+    names.SUBMIT_TRAINING: training.submit_training,
+    names.TRAINING_STATUS: training.training_status,
+    names.CANCEL_TRAINING: training.cancel_training,
+    names.EVALUATE_CHALLENGER: models.evaluate_challenger,
+    names.REGISTER_MODEL: models.register_model,
+    names.DESCRIBE_MODEL: models.describe_model,
+    names.SET_MODEL_STAGE: models.set_model_stage,
+    names.CLAIM_RELEASE: release.claim_release,
+    names.FREE_RELEASE: release.free_release,
+    names.DEPLOY_MODEL: release.deploy_model,
+    names.SET_TRAFFIC: release.set_traffic,
+    names.REMOVE_DEPLOYMENT: release.remove_deployment,
+    names.API_TEST: release.api_test,
+}
+
+bp = df.Blueprint()
+
+
+def _logged(name: str, activity: Activity) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The activity as the worker calls it (a function of ``payload``), logging its name and outcome."""
+
+    def run(payload: dict[str, Any]) -> dict[str, Any]:
+        log.info("activity %s started", name)
+        try:
+            result = activity(payload)
+        except Exception:
+            log.exception("activity %s failed", name)
+            raise
+        log.info("activity %s done", name)
+        return result
+
+    run.__name__ = run.__qualname__ = name
+    return run
+
+
+for _name, _activity in ACTIVITIES.items():
+    bp.function_name(_name)(bp.activity_trigger(input_name="payload")(_logged(_name, _activity)))

@@ -1,0 +1,32 @@
+"""Data drop activities: validate, quarantine, accept, snapshot the accumulated dataset."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from activities.runtime import backends
+from backends import drops
+from backends.datasets import Datasets
+
+
+def validate_drop(payload: dict[str, Any]) -> dict[str, Any]:
+    b = backends()
+    return drops.check_drop(b.storage, b.registry, payload["config"], payload["data"])
+
+
+def quarantine_drop(payload: dict[str, Any]) -> dict[str, Any]:
+    return drops.quarantine_drop(backends().storage, payload["config"], payload["data"], payload["report"])
+
+
+def accept_drop(payload: dict[str, Any]) -> dict[str, Any]:
+    dataset = drops.accept_drop(backends().storage, payload["config"], payload["data"], payload.get("etag") or "")
+    return dataset.to_dict()
+
+
+def snapshot_dataset(payload: dict[str, Any]) -> dict[str, Any]:
+    """The latest dataset version and the one the champion was trained on (the timer skips when equal)."""
+    b, cfg = backends(), payload["config"]
+    latest = Datasets(b.storage, cfg["datasets"]).latest()
+    champion = b.registry.champion(cfg["model_name"])
+    found = latest.to_dict() if latest else {"version": None, "drops": [], "paths": [], "rows": 0}
+    return {**found, "champion_dataset_version": champion.tags.get("dataset_version") if champion else None}

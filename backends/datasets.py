@@ -1,0 +1,118 @@
+"""The accumulated dataset: accepted drops, versioned by manifests with their lineage, in blob storage.
+
+Layout in the datasets container:
+- ``drops/<sha256>.csv``: an accepted drop, normalised to the schema's columns (content-addressed);
+- ``manifests/<version:08d>.json``: ``{"version", "parent", "drops": [{"blob", "etag", "rows", "sha256", "path"}],
+  "rows", "created"}`` — each version is its parent plus one drop;
+- ``reports/<sha1 of blob@etag>.json``: the validation report of a drop.
+Versions are created with create-only writes, so concurrent accepts never collide (the loser re-reads and retries),
+and accepting the same blob version twice returns the version that already holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from backends.errors import BlobExistsError, NotFoundError
+from backends.ports import Storage
+
+MANIFESTS = "manifests/"
+_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class DatasetVersion:
+    version: str
+    drops: list[dict[str, Any]] = field(default_factory=list)
+    rows: int = 0
+    parent: str | None = None
+    created: str = ""
+    container: str = ""
+
+    @property
+    def paths(self) -> list[str]:
+        """The drops as ``container/blob`` references (what a training job reads)."""
+        return [f"{self.container}/{d['path']}" for d in self.drops]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "paths": self.paths}
+
+
+class Datasets:
+    def __init__(self, storage: Storage, container: str) -> None:
+        self.storage = storage
+        self.container = container
+
+    def latest(self) -> DatasetVersion | None:
+        names = sorted(b.name for b in self.storage.list(self.container, MANIFESTS) if b.name.endswith(".json"))
+        return self._load(names[-1]) if names else None
+
+    def get(self, version: str) -> DatasetVersion:
+        return self._load(f"{MANIFESTS}{int(version):08d}.json")
+
+    def accept(self, source: str, etag: str, frame: pd.DataFrame) -> DatasetVersion:
+        """Add a validated drop (``container/blob`` at ``etag``) as a new version; idempotent per blob version."""
+        data = frame.to_csv(index=False).encode()
+        digest = hashlib.sha256(data).hexdigest()
+        path = f"drops/{digest}.csv"
+        with contextlib.suppress(BlobExistsError):
+            self.storage.write(self.container, path, data, overwrite=False)
+        drop = {"blob": source, "etag": etag, "rows": len(frame), "sha256": digest, "path": path}
+        for _ in range(_ATTEMPTS):
+            current = self.latest()
+            if current is not None and any(d["blob"] == source and d["etag"] == etag for d in current.drops):
+                return current
+            number = int(current.version) + 1 if current else 1
+            drops = [*(current.drops if current else []), drop]
+            created = DatasetVersion(str(number), drops, sum(int(d["rows"]) for d in drops),
+                                     current.version if current else None,
+                                     datetime.now(UTC).isoformat(timespec="seconds"), self.container)
+            try:
+                self.storage.write(self.container, f"{MANIFESTS}{number:08d}.json",
+                                   json.dumps(_manifest(created), indent=1).encode(), overwrite=False)
+                return created
+            except BlobExistsError:
+                continue
+        raise RuntimeError(f"could not add {source} to the dataset: {_ATTEMPTS} concurrent writers won the race")
+
+    def frame(self, version: str) -> pd.DataFrame:
+        """The whole table of a dataset version (e.g. the champion's training data as a drift reference)."""
+        frames = [pd.read_csv(io.BytesIO(self.storage.read(self.container, d["path"])[0]))
+                  for d in self.get(version).drops]
+        return pd.concat(frames, ignore_index=True)
+
+    def save_report(self, source: str, etag: str, report: dict[str, Any]) -> str:
+        """Keep a drop's full validation report; returns its ``container/blob`` reference."""
+        key = hashlib.sha1(f"{source}@{etag}".encode()).hexdigest()
+        path = f"reports/{key}.json"
+        self.storage.write(self.container, path, json.dumps(report, indent=1).encode())
+        return f"{self.container}/{path}"
+
+    def _load(self, name: str) -> DatasetVersion:
+        try:
+            raw = json.loads(self.storage.read(self.container, name)[0])
+        except NotFoundError:
+            raise NotFoundError(f"dataset manifest {self.container}/{name} does not exist") from None
+        return DatasetVersion(str(raw["version"]), list(raw["drops"]), int(raw["rows"]), raw.get("parent"),
+                              raw.get("created", ""), self.container)
+
+
+def _manifest(version: DatasetVersion) -> dict[str, Any]:
+    return {"version": version.version, "parent": version.parent, "drops": version.drops, "rows": version.rows,
+            "created": version.created}
+
+
+def split_ref(ref: str) -> tuple[str, str]:
+    """``"container/blob/with/slashes"`` → (container, blob); a clear error for anything else."""
+    container, _, name = ref.partition("/")
+    if not container or not name:
+        raise ValueError(f"expected a blob reference 'container/blob', got {ref!r}")
+    return container, name

@@ -1,0 +1,195 @@
+"""The Storage port on azure-storage-blob (sync): the same code talks to Azurite offline and Azure Storage in the cloud.
+
+Decisions:
+
+- ``UseDevelopmentStorage=true`` is resolved by the SDK to Azurite's account (``http://127.0.0.1:10000/devstoreaccount1``).
+- Every client pins ``api_version=API_VERSION``: Azurite rejects the SDK's newest version; Azure accepts this one.
+- ``BlobInfo.etag`` is the service's ETag with the surrounding quotes stripped (``0x8DC…``), the same spelling from
+  ``read``, ``info``, ``write`` and ``list``. Callers needing the HTTP form add the quotes back.
+- Metadata keys must be identifiers (an HTTP header name); values must be ASCII, so a non-ASCII value is stored as an
+  RFC 2047 encoded word (``=?utf-8?b?…?=``, as Azure's docs suggest) and decoded again when read.
+- Transient failures (connection errors, timeouts, 5xx) raise ``TransientBackendError``; a missing blob or container
+  ``NotFoundError``; a create-only write onto an existing blob ``BlobExistsError``.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import contextlib
+import logging
+import re
+from collections.abc import Callable, Iterator
+from typing import TypeVar
+
+from azure.core import MatchConditions
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ResourceModifiedError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob import BlobProperties, BlobServiceClient, ContentSettings
+
+from backends.errors import (
+    BackendError,
+    BlobChangedError,
+    BlobExistsError,
+    InvalidMetadataError,
+    NotFoundError,
+    TransientBackendError,
+)
+from backends.ports import BlobInfo
+from backends.settings import Settings
+
+log = logging.getLogger(__name__)
+
+#: Azurite 3.35+ accepts up to this version; Azure Storage accepts it too.
+API_VERSION = "2025-11-05"
+
+_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENCODED = re.compile(r"^=\?utf-8\?b\?([A-Za-z0-9+/=]*)\?=$")
+_T = TypeVar("_T")
+_CONTENT_TYPES = ((".csv", "text/csv"), (".jsonl", "application/x-ndjson"), (".json", "application/json"),
+                  (".parquet", "application/vnd.apache.parquet"), (".txt", "text/plain"))
+
+
+def encode_metadata_value(value: str) -> str:
+    """ASCII values unchanged; others as an RFC 2047 encoded word (HTTP headers carry ASCII only)."""
+    if value.isascii() and not _ENCODED.match(value):
+        return value
+    return "=?utf-8?b?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
+
+
+def decode_metadata_value(value: str) -> str:
+    match = _ENCODED.match(value)
+    if not match:
+        return value
+    try:
+        return base64.b64decode(match.group(1), validate=True).decode("utf-8")
+    except ValueError:
+        return value
+
+
+def _encode_metadata(metadata: dict[str, str] | None) -> dict[str, str] | None:
+    if not metadata:
+        return None
+    bad = [key for key in metadata if not _KEY.match(key)]
+    if bad:
+        raise InvalidMetadataError(f"blob metadata keys must be identifiers (letters, digits, '_'); got {bad!r}")
+    return {key: encode_metadata_value(str(value)) for key, value in metadata.items()}
+
+
+def _etag(raw: str | None) -> str:
+    return (raw or "").strip().strip('"')
+
+
+def _info(container: str, props: BlobProperties) -> BlobInfo:
+    modified = props.last_modified.isoformat() if props.last_modified else ""
+    metadata = {key: decode_metadata_value(value) for key, value in (props.metadata or {}).items()}
+    return BlobInfo(container, str(props.name), _etag(props.etag), int(props.size or 0), modified, metadata)
+
+
+def _call(what: str, action: Callable[[], _T]) -> _T:
+    """Run one SDK call, translating its errors into the backends' typed errors."""
+    try:
+        return action()
+    except ResourceNotFoundError as exc:
+        raise NotFoundError(f"{what}: not found") from exc
+    except ResourceExistsError:
+        raise
+    except (ServiceRequestError, ServiceResponseError, TimeoutError, ConnectionError) as exc:
+        raise TransientBackendError(f"{what}: {type(exc).__name__}: {exc}") from exc
+    except HttpResponseError as exc:
+        if exc.status_code is not None and (exc.status_code >= 500 or exc.status_code in (408, 429)):
+            raise TransientBackendError(f"{what}: HTTP {exc.status_code}: {exc.reason}") from exc
+        raise BackendError(f"{what}: HTTP {exc.status_code}: {exc.reason}") from exc
+
+
+class BlobStorage:
+    """Blob storage behind a connection string (Azurite's or an Azure Storage account's)."""
+
+    def __init__(self, connection_string: str, *, retry_total: int = 3, timeout: float = 20.0) -> None:
+        self._service = BlobServiceClient.from_connection_string(
+            connection_string, api_version=API_VERSION, retry_total=retry_total,
+            connection_timeout=timeout, read_timeout=timeout)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BlobStorage:
+        return cls(settings.AzureWebJobsStorage)
+
+    @property
+    def account_url(self) -> str:
+        return str(self._service.url).rstrip("/")
+
+    def close(self) -> None:
+        self._service.close()
+
+    def ensure_containers(self, names: tuple[str, ...]) -> None:
+        """Create each container unless it exists (safe to call from several processes at once)."""
+        for name in names:
+            box = self._service.get_container_client(name)
+            with contextlib.suppress(ResourceExistsError):
+                _call(f"create container {name}", box.create_container)
+
+    def read(self, container: str, name: str) -> tuple[bytes, BlobInfo]:
+        blob = self._service.get_blob_client(container, name)
+        what = f"read {container}/{name}"
+
+        def download() -> tuple[bytes, BlobInfo]:
+            stream = blob.download_blob()
+            data = stream.readall()
+            return data, _info(container, stream.properties)
+
+        return _call(what, download)
+
+    def info(self, container: str, name: str) -> BlobInfo:
+        blob = self._service.get_blob_client(container, name)
+        return _call(f"info {container}/{name}", lambda: _info(container, blob.get_blob_properties()))
+
+    def write(self, container: str, name: str, data: bytes, *, metadata: dict[str, str] | None = None,
+              overwrite: bool = True, if_match: str | None = None) -> BlobInfo:
+        """Upload ``data``; ``overwrite=False`` writes only if the blob does not exist yet, ``if_match`` only if
+        the blob still has that etag (optimistic concurrency: ``BlobChangedError`` otherwise)."""
+        encoded = _encode_metadata(metadata)
+        blob = self._service.get_blob_client(container, name)
+        what = f"write {container}/{name}"
+        etag = f'"{if_match}"' if if_match else None
+        condition = MatchConditions.IfNotModified if if_match else None
+        try:
+            _call(what, lambda: blob.upload_blob(data, overwrite=overwrite or bool(if_match), metadata=encoded,
+                                                 content_settings=ContentSettings(content_type=_content_type(name)),
+                                                 etag=etag, match_condition=condition))
+        except ResourceExistsError as exc:
+            raise BlobExistsError(f"{container}/{name} already exists (create-only write)") from exc
+        except ResourceModifiedError as exc:
+            raise BlobChangedError(f"{container}/{name} changed since etag {if_match} (conditional write)") from exc
+        return self.info(container, name)
+
+    def list(self, container: str, prefix: str = "") -> builtins.list[BlobInfo]:
+        box = self._service.get_container_client(container)
+
+        def listing() -> builtins.list[BlobInfo]:
+            found: Iterator[BlobProperties] = box.list_blobs(name_starts_with=prefix or None, include=["metadata"])
+            return [_info(container, props) for props in found]
+
+        return _call(f"list {container}/{prefix}", listing)
+
+    def delete(self, container: str, name: str) -> None:
+        """Delete the blob; deleting a blob (or container) that is not there is not an error."""
+        blob = self._service.get_blob_client(container, name)
+        with contextlib.suppress(NotFoundError):
+            _call(f"delete {container}/{name}", lambda: blob.delete_blob(delete_snapshots="include"))
+
+    def url(self, container: str, name: str) -> str:
+        return str(self._service.get_blob_client(container, name).url)
+
+
+def _content_type(name: str) -> str:
+    lowered = name.lower()
+    for suffix, kind in _CONTENT_TYPES:
+        if lowered.endswith(suffix):
+            return kind
+    return "application/octet-stream"

@@ -1,0 +1,1 @@
+"""Durable orchestrations: deterministic recipes over activity names (no I/O, clock or randomness)."""

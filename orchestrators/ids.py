@@ -1,0 +1,36 @@
+"""Instance ids: derived from what started a run, so the same cause never starts two runs."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from datetime import date
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
+
+
+def retrain_id_for_blob(name: str, etag: str) -> str:
+    """One blob version (name + etag) → one retrain, ever (HTTP retrains of that blob reuse the id)."""
+    return "retrain-" + hashlib.sha1(f"{name}|{etag}".encode()).hexdigest()[:20]
+
+
+def retrain_id_nightly(day: date) -> str:
+    return f"retrain-nightly-{day:%Y%m%d}"
+
+
+def retrain_id_manual(token: str) -> str:
+    return "retrain-manual-" + _UNSAFE.sub("-", token)
+
+
+def release_id(model: str, version: str) -> str:
+    """One release per model version, however often the registration event is delivered."""
+    return f"release-{_UNSAFE.sub('-', model)}-{_UNSAFE.sub('-', str(version))}"
+
+
+def run_kind(instance_id: str) -> str:
+    return "release" if instance_id.startswith("release-") else "retrain"
+
+
+def training_job_name(instance_id: str) -> str:
+    """A job name valid on Azure ML (letters, digits, '-', '_'; starts with a letter) and stable per run."""
+    return "train-" + hashlib.sha1(instance_id.encode()).hexdigest()[:16]

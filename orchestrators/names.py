@@ -1,0 +1,5 @@
+"""Orchestrator function names and the event type that starts a release: renamed here, renamed everywhere."""
+
+RETRAIN = "retrain"
+RELEASE = "release"
+MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
