@@ -42,12 +42,18 @@ def chosen_alpha(model: Any) -> float | None:
 
 
 def save(model: Any, path: Path, sample: pd.DataFrame) -> None:
-    """Write ``model`` as an MLflow sklearn model with a column signature taken from ``sample``."""
+    """Write ``model`` as an MLflow sklearn model with a column signature taken from ``sample``.
+
+    MLflow serialises with skops, which refuses to load types it was not told to trust; the types of the model we
+    just trained are ours, so they are recorded as trusted (any scikit-learn estimator then loads back).
+    """
     import mlflow.sklearn
     from mlflow.models import infer_signature
+    from skops.io import dumps, get_untrusted_types
 
     signature = infer_signature(sample, model.predict(sample))
-    mlflow.sklearn.save_model(model, str(path), signature=signature)
+    trusted = get_untrusted_types(data=dumps(model)) or None
+    mlflow.sklearn.save_model(model, str(path), signature=signature, skops_trusted_types=trusted)
 
 
 def load(path: Path) -> Any:

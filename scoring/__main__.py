@@ -1,0 +1,5 @@
+import sys
+
+from scoring.server import main
+
+sys.exit(main())

@@ -1,0 +1,212 @@
+"""The scoring server as a plain ASGI app (app factory; handlers stay thin).
+
+Routes: ``POST /score`` (key), ``GET /`` liveness, ``GET /health`` readiness, ``GET /metrics`` (key), and the admin
+API for the local endpoints backend (admin key): ``PUT|DELETE /admin/deployments/{slot}``, ``PUT /admin/traffic``,
+``GET /admin/state``. Keys are compared in constant time. Bad requests get 4xx JSON naming the problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from scoring.metrics import Metrics
+from scoring.model import ModelLoadError, load_model
+from scoring.predlog import PredictionLog
+from scoring.slots import SlotError, Slots
+from scoring.validation import RequestError, out_of_range, parse_rows
+
+log = logging.getLogger(__name__)
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+JSON = b"application/json"
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    name: str
+    key: str
+    admin_key: str
+    max_rows: int = 1000
+    max_body: int = 1 << 20
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value)
+    return None
+
+
+def _authorized(scope: Scope, key: str) -> bool:
+    given = _header(scope, b"authorization") or b""
+    return hmac.compare_digest(given, b"Bearer " + key.encode())
+
+
+async def _send(send: Send, status: int, body: bytes, content_type: bytes = JSON,
+                headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _error(send: Send, status: int, message: str, detail: Any = None) -> None:
+    await _send(send, status, orjson.dumps({"error": message, "detail": detail}))
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    declared = _header(scope, b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise RequestError(413, f"body of {int(declared)} bytes exceeds the limit of {limit}")
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise RequestError(400, "client disconnected")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise RequestError(413, f"body exceeds the limit of {limit} bytes")
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    return b"".join(chunks)
+
+
+class ScoringApp:
+    def __init__(self, config: ServerConfig, slots: Slots, predlog: PredictionLog | None = None) -> None:
+        self.config, self.slots, self.predlog = config, slots, predlog
+        self.metrics = Metrics()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        try:
+            if path == "/score":
+                await self._score(scope, receive, send) if method == "POST" else await _error(send, 405, "use POST")
+            elif path.startswith("/admin/"):
+                await self._admin(scope, receive, send, path, method)
+            elif path == "/":
+                await _send(send, 200, orjson.dumps({"status": "alive", "name": self.config.name}))
+            elif path == "/health":
+                await self._health(send)
+            elif path == "/metrics":
+                await self._metrics(scope, send)
+            else:
+                await _error(send, 404, f"no route {method} {path}")
+        except RequestError as exc:
+            await _error(send, exc.status, exc.message, exc.detail)
+
+    async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        if not _authorized(scope, self.config.key):
+            self.metrics.observe("none", 401, 0.0)
+            await _error(send, 401, "missing or wrong key: send 'Authorization: Bearer <key>'")
+            return
+        try:
+            rows = parse_rows(await _read_body(scope, receive, self.config.max_body), self.config.max_rows)
+        except RequestError:
+            self.metrics.observe("none", 400, (time.perf_counter() - started) * 1000)
+            raise
+        model = self.slots.pick()
+        if model is None:
+            await _error(send, 503, "no model deployed")
+            return
+        predictions = model.predict(rows)
+        request_id = (_header(scope, b"x-request-id") or uuid.uuid4().hex.encode())[:64]
+        body = orjson.dumps({"predictions": predictions, "model_version": model.version},
+                            option=orjson.OPT_SERIALIZE_NUMPY)
+        await _send(send, 200, body, headers=[(b"x-request-id", request_id),
+                                              (b"x-model-version", model.version.encode())])
+        latency = (time.perf_counter() - started) * 1000
+        self.metrics.observe(model.version, 200, latency, len(rows))
+        self.metrics.out_of_range += out_of_range(rows)
+        if self.predlog is not None:
+            self.predlog.append({"time": time.time(), "request_id": request_id.decode(errors="replace"),
+                                 "model_version": model.version, "latency_ms": latency, "inputs": rows,
+                                 "predictions": predictions})
+
+    async def _health(self, send: Send) -> None:
+        state = self.slots.routing.state()
+        ready = bool(self.slots.routing.table)
+        await _send(send, 200 if ready else 503, orjson.dumps({"status": "ready" if ready else "no model", **state}))
+
+    async def _metrics(self, scope: Scope, send: Send) -> None:
+        if not _authorized(scope, self.config.key):
+            await _error(send, 401, "missing or wrong key")
+            return
+        log_ = self.predlog
+        gauges: dict[str, Callable[[], float]] = {} if log_ is None else {
+            "prediction_log_written_total": lambda: log_.written,
+            "prediction_log_dropped_total": lambda: log_.dropped,
+            "prediction_log_buffered": lambda: log_.buffered,
+            "prediction_log_write_failures_total": lambda: log_.failures}
+        await _send(send, 200, self.metrics.render(gauges).encode(), b"text/plain; version=0.0.4")
+
+    async def _admin(self, scope: Scope, receive: Receive, send: Send, path: str, method: str) -> None:
+        if not _authorized(scope, self.config.admin_key):
+            await _error(send, 401, "missing or wrong admin key")
+            return
+        route = (method, *path.strip("/").split("/")[1:])
+        try:
+            if route == ("GET", "state"):
+                pass
+            elif route[:2] == ("PUT", "deployments") and len(route) == 3:
+                await self._deploy(route[2], await _read_body(scope, receive, self.config.max_body))
+            elif route[:2] == ("DELETE", "deployments") and len(route) == 3:
+                self.slots.remove(route[2])
+            elif route == ("PUT", "traffic"):
+                self.slots.set_traffic(_json_object(await _read_body(scope, receive, self.config.max_body)))
+            else:
+                await _error(send, 404, f"no admin route {method} {path}")
+                return
+        except (SlotError, ModelLoadError) as exc:
+            await _error(send, 422, str(exc))
+            return
+        await _send(send, 200, orjson.dumps(self.slots.routing.state()))
+
+    async def _deploy(self, slot: str, body: bytes) -> None:
+        spec = _json_object(body)
+        version, model_dir = spec.get("version"), spec.get("model_dir")
+        if not isinstance(version, str | int) or not isinstance(model_dir, str):
+            raise RequestError(422, 'expected {"version": "<version>", "model_dir": "<path>"}')
+        model = await asyncio.to_thread(load_model, Path(model_dir), str(version))
+        self.slots.install(slot, model)
+        log.info("endpoint %s: slot %s now serves version %s (fast path: %s)", self.config.name, slot, version,
+                 model.fast)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.predlog is not None:
+                    await asyncio.to_thread(self.predlog.close)
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise RequestError(400, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise RequestError(422, "expected a JSON object")
+    return doc
