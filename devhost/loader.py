@@ -1,0 +1,159 @@
+"""Settings, host.json and function-app loading (what the Functions host does before the worker starts)."""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import json
+import logging
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from devhost.errors import AppLoadError, ConfigError
+
+log = logging.getLogger(__name__)
+
+_SETTING_REF = re.compile(r"%([^%]+)%")
+
+
+@dataclass(frozen=True)
+class HostConfig:
+    """The host.json values devhost honours."""
+
+    route_prefix: str = "api"
+    hub_name: str = "TestHubName"
+    max_activities: int = 10
+    max_orchestrators: int = 10
+
+
+@dataclass(frozen=True)
+class FunctionInfo:
+    """One indexed function: its name, trigger, bindings (function.json dicts) and the worker callable."""
+
+    name: str
+    trigger_type: str
+    trigger: dict[str, Any]
+    bindings: list[dict[str, Any]]
+    callable: Any
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def binding_of_type(self, kind: str) -> dict[str, Any] | None:
+        return next((b for b in self.bindings if b.get("type") == kind), None)
+
+
+def resolve_setting_refs(value: str, where: str) -> str:
+    """Replace ``%NAME%`` with the app setting NAME, as the host does for binding expressions."""
+
+    def repl(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name not in os.environ:
+            raise ConfigError(f"{where}: app setting '{name}' referenced as %{name}% is not defined")
+        return os.environ[name]
+
+    return _SETTING_REF.sub(repl, value)
+
+
+def load_local_settings(script_root: Path) -> dict[str, str]:
+    """Export ``local.settings.json`` Values to os.environ (existing variables win); return what was read."""
+    path = script_root / "local.settings.json"
+    if not path.exists():
+        raise ConfigError(f"{path}: missing (create it; the minimum is {{\"Values\": {{}}}})")
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    values = doc.get("Values", {}) if isinstance(doc, dict) else None
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: 'Values' must be an object of string settings")
+    out: dict[str, str] = {}
+    for key, value in values.items():
+        if not isinstance(value, str | int | float | bool):
+            raise ConfigError(f"{path}: Values.{key} must be a string, got {type(value).__name__}")
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        out[key] = text
+        os.environ.setdefault(key, text)
+    return out
+
+
+def _positive_int(section: dict[str, Any], key: str, default: int, path: Path) -> int:
+    value = section.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{path}: extensions.durableTask.{key} must be a positive integer, got {value!r}")
+    return value
+
+
+def load_host_config(script_root: Path) -> HostConfig:
+    """Read the host.json values devhost uses; an absent file gives the defaults."""
+    path = script_root / "host.json"
+    if not path.exists():
+        return HostConfig()
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(doc, dict):
+        raise ConfigError(f"{path}: the top level must be an object")
+    ext = doc.get("extensions") or {}
+    http = ext.get("http") or {}
+    durable = ext.get("durableTask") or {}
+    if not isinstance(ext, dict) or not isinstance(http, dict) or not isinstance(durable, dict):
+        raise ConfigError(f"{path}: 'extensions', 'extensions.http' and 'extensions.durableTask' must be objects")
+    prefix = http.get("routePrefix", "api")
+    if not isinstance(prefix, str):
+        raise ConfigError(f"{path}: extensions.http.routePrefix must be a string, got {prefix!r}")
+    hub = durable.get("hubName", "TestHubName")
+    if not isinstance(hub, str) or not hub:
+        raise ConfigError(f"{path}: extensions.durableTask.hubName must be a non-empty string, got {hub!r}")
+    return HostConfig(
+        route_prefix=prefix.strip("/"),
+        hub_name=resolve_setting_refs(hub, f"{path}: extensions.durableTask.hubName"),
+        max_activities=_positive_int(durable, "maxConcurrentActivityFunctions", 10, path),
+        max_orchestrators=_positive_int(durable, "maxConcurrentOrchestratorFunctions", 10, path),
+    )
+
+
+def _enum_text(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_enum_text(v) for v in value]
+    return value.name if isinstance(value, enum.Enum) else value
+
+
+def _binding_dict(binding: Any) -> dict[str, Any]:
+    raw = binding.get_dict_repr()
+    return {k: _enum_text(v) for k, v in raw.items()}
+
+
+def import_function_app(script_root: Path) -> Any:
+    """Import ``function_app.py`` as module ``function_app`` (custom-object decoding relies on that name)."""
+    if not (script_root / "function_app.py").exists():
+        raise AppLoadError(f"{script_root}: no function_app.py")
+    root = str(script_root.resolve())
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        module = importlib.import_module("function_app")
+    except Exception as exc:
+        raise AppLoadError(f"{script_root / 'function_app.py'}: import failed: {type(exc).__name__}: {exc}") from exc
+    app = getattr(module, "app", None)
+    if app is None or not hasattr(app, "get_functions"):
+        candidates = [v for v in vars(module).values()
+                      if hasattr(v, "get_functions") and hasattr(v, "register_functions")]
+        if not candidates:
+            raise AppLoadError(f"{script_root / 'function_app.py'}: no FunctionApp instance found")
+        app = candidates[0]
+    return app
+
+
+def index_functions(app: Any) -> dict[str, FunctionInfo]:
+    """Call ``app.get_functions()`` exactly once (it is single-shot) and describe every function."""
+    out: dict[str, FunctionInfo] = {}
+    for fn in app.get_functions():
+        bindings = [_binding_dict(b) for b in fn.get_bindings()]
+        trigger = _binding_dict(fn.get_trigger())
+        name = fn.get_function_name()
+        out[name] = FunctionInfo(name, trigger["type"], trigger, bindings, fn.get_user_function())
+    return out

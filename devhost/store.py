@@ -1,0 +1,151 @@
+"""SQLite persistence (WAL). One connection, used only from the event-loop thread; every step one transaction."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from devhost.history import Event
+
+TERMINAL = ("Completed", "Failed", "Terminated", "Canceled")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, status TEXT NOT NULL, input TEXT NOT NULL, output TEXT,
+  custom_status TEXT, created REAL NOT NULL, updated REAL NOT NULL, parent_id TEXT, parent_execution_id TEXT,
+  parent_task_id INTEGER, execution_id TEXT NOT NULL, step_state TEXT);
+CREATE INDEX IF NOT EXISTS instances_created ON instances(created);
+CREATE TABLE IF NOT EXISTS history (
+  instance_id TEXT NOT NULL, seq INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (instance_id, seq));
+CREATE TABLE IF NOT EXISTS inbox (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, instance_id TEXT NOT NULL, execution_id TEXT, event TEXT NOT NULL,
+  visible_at REAL NOT NULL, timer_id INTEGER);
+CREATE INDEX IF NOT EXISTS inbox_visible ON inbox(visible_at);
+CREATE INDEX IF NOT EXISTS inbox_instance ON inbox(instance_id, id);
+CREATE TABLE IF NOT EXISTS work (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, instance_id TEXT NOT NULL, execution_id TEXT NOT NULL,
+  task_id INTEGER NOT NULL, name TEXT NOT NULL, input TEXT NOT NULL);
+"""
+
+
+@dataclass(frozen=True)
+class Instance:
+    id: str
+    name: str
+    status: str
+    input: str
+    output: str | None
+    custom_status: str | None
+    created: float
+    updated: float
+    parent_id: str | None
+    parent_execution_id: str | None
+    parent_task_id: int | None
+    execution_id: str
+    step_state: str | None
+
+
+@dataclass(frozen=True)
+class Message:
+    id: int
+    instance_id: str
+    execution_id: str | None
+    event: Event
+
+
+@dataclass(frozen=True)
+class WorkRow:
+    id: int
+    instance_id: str
+    execution_id: str
+    task_id: int
+    name: str
+    input: str
+
+
+class Store:
+    """The durable state: instances, history, inbox (control queue, timers as delayed messages), work."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        self.db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    @contextmanager
+    def tx(self) -> Iterator[sqlite3.Connection]:
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.db
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+        self.db.execute("COMMIT")
+
+    # instances -------------------------------------------------------------------------------------------
+    def get(self, instance_id: str) -> Instance | None:
+        row = self.db.execute(f"SELECT {_COLS} FROM instances WHERE id=?", (instance_id,)).fetchone()
+        return Instance(*row) if row else None
+
+    def query(self, where: str, args: list[Any], limit: int, offset: int) -> list[Instance]:
+        sql = f"SELECT {_COLS} FROM instances {where} ORDER BY created, id LIMIT ? OFFSET ?"
+        return [Instance(*r) for r in self.db.execute(sql, [*args, limit, offset])]
+
+    def history(self, instance_id: str) -> list[Event]:
+        rows = self.db.execute("SELECT event FROM history WHERE instance_id=? ORDER BY seq", (instance_id,))
+        return [json.loads(r[0]) for r in rows]
+
+    # queues ----------------------------------------------------------------------------------------------
+    def ready_instances(self, now: float, busy: set[str], limit: int) -> list[str]:
+        rows = self.db.execute(
+            "SELECT DISTINCT i.instance_id FROM inbox i JOIN instances s ON s.id=i.instance_id "
+            "WHERE i.visible_at<=? AND s.status NOT IN ('Completed','Failed','Terminated','Canceled','Suspended') "
+            "ORDER BY i.id LIMIT ?", (now, limit + len(busy)))
+        return [r[0] for r in rows if r[0] not in busy][:limit]
+
+    def next_visible(self, after: float) -> float | None:
+        row = self.db.execute("SELECT MIN(visible_at) FROM inbox WHERE visible_at>?", (after,)).fetchone()
+        return float(row[0]) if row and row[0] is not None else None
+
+    def messages(self, instance_id: str, now: float) -> list[Message]:
+        rows = self.db.execute("SELECT id, instance_id, execution_id, event FROM inbox WHERE instance_id=? "
+                               "AND visible_at<=? ORDER BY id", (instance_id, now))
+        return [Message(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def pending_work(self, busy: set[int], limit: int) -> list[WorkRow]:
+        rows = self.db.execute("SELECT id, instance_id, execution_id, task_id, name, input FROM work ORDER BY id "
+                               "LIMIT ?", (limit + len(busy),))
+        return [WorkRow(*r) for r in rows if r[0] not in busy][:limit]
+
+    def work_exists(self, work_id: int) -> bool:
+        return self.db.execute("SELECT 1 FROM work WHERE id=?", (work_id,)).fetchone() is not None
+
+
+_COLS = ("id, name, status, input, output, custom_status, created, updated, parent_id, parent_execution_id, "
+         "parent_task_id, execution_id, step_state")
+
+
+def now_ts() -> float:
+    return time.time()
+
+
+def insert_message(db: sqlite3.Connection, instance_id: str, execution_id: str | None, ev: Event,
+                   visible_at: float, *, timer_id: int | None = None) -> None:
+    db.execute("INSERT INTO inbox(instance_id, execution_id, event, visible_at, timer_id) VALUES (?,?,?,?,?)",
+               (instance_id, execution_id, json.dumps(ev), visible_at, timer_id))
+
+
+def delete_instance_rows(db: sqlite3.Connection, instance_id: str) -> None:
+    for table, col in (("instances", "id"), ("history", "instance_id"), ("inbox", "instance_id"),
+                       ("work", "instance_id")):
+        db.execute(f"DELETE FROM {table} WHERE {col}=?", (instance_id,))
