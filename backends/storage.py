@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 #: Azurite 3.35+ accepts up to this version; Azure Storage accepts it too.
 API_VERSION = "2025-11-05"
 
+#: Azure Storage's limit on the total size of a blob's metadata (names and values)
+METADATA_MAX_BYTES = 8 * 1024
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENCODED = re.compile(r"^=\?utf-8\?b\?([A-Za-z0-9+/=]*)\?=$")
 _T = TypeVar("_T")
@@ -57,8 +59,8 @@ _CONTENT_TYPES = ((".csv", "text/csv"), (".jsonl", "application/x-ndjson"), (".j
 
 
 def encode_metadata_value(value: str) -> str:
-    """ASCII values unchanged; others as an RFC 2047 encoded word (HTTP headers carry ASCII only)."""
-    if value.isascii() and not _ENCODED.match(value):
+    """Printable ASCII values unchanged; others (non-ASCII, newlines) as an RFC 2047 encoded word (HTTP headers)."""
+    if value.isascii() and value.isprintable() and not _ENCODED.match(value):
         return value
     return "=?utf-8?b?" + base64.b64encode(value.encode("utf-8")).decode("ascii") + "?="
 
@@ -79,7 +81,12 @@ def _encode_metadata(metadata: dict[str, str] | None) -> dict[str, str] | None:
     bad = [key for key in metadata if not _KEY.match(key)]
     if bad:
         raise InvalidMetadataError(f"blob metadata keys must be identifiers (letters, digits, '_'); got {bad!r}")
-    return {key: encode_metadata_value(str(value)) for key, value in metadata.items()}
+    encoded = {key: encode_metadata_value(str(value)) for key, value in metadata.items()}
+    size = sum(len(key) + len(value) for key, value in encoded.items())
+    if size > METADATA_MAX_BYTES:
+        raise InvalidMetadataError(f"blob metadata is {size} bytes once encoded; Azure Storage allows "
+                                   f"{METADATA_MAX_BYTES} (keys: {', '.join(encoded)})")
+    return encoded
 
 
 def _etag(raw: str | None) -> str:
@@ -98,8 +105,8 @@ def _call(what: str, action: Callable[[], _T]) -> _T:
         return action()
     except ResourceNotFoundError as exc:
         raise NotFoundError(f"{what}: not found") from exc
-    except ResourceExistsError:
-        raise
+    except (ResourceExistsError, ResourceModifiedError):
+        raise  # the caller turns these into BlobExistsError / BlobChangedError
     except (ServiceRequestError, ServiceResponseError, TimeoutError, ConnectionError) as exc:
         raise TransientBackendError(f"{what}: {type(exc).__name__}: {exc}") from exc
     except HttpResponseError as exc:
@@ -156,12 +163,16 @@ class BlobStorage:
         encoded = _encode_metadata(metadata)
         blob = self._service.get_blob_client(container, name)
         what = f"write {container}/{name}"
-        etag = f'"{if_match}"' if if_match else None
-        condition = MatchConditions.IfNotModified if if_match else None
+        settings = ContentSettings(content_type=_content_type(name))
+
+        def upload() -> object:
+            if if_match:  # only then: an etag=None keyword would reach the HTTP transport and fail there
+                return blob.upload_blob(data, overwrite=True, metadata=encoded, content_settings=settings,
+                                        etag=f'"{_etag(if_match)}"', match_condition=MatchConditions.IfNotModified)
+            return blob.upload_blob(data, overwrite=overwrite, metadata=encoded, content_settings=settings)
+
         try:
-            _call(what, lambda: blob.upload_blob(data, overwrite=overwrite or bool(if_match), metadata=encoded,
-                                                 content_settings=ContentSettings(content_type=_content_type(name)),
-                                                 etag=etag, match_condition=condition))
+            _call(what, upload)
         except ResourceExistsError as exc:
             raise BlobExistsError(f"{container}/{name} already exists (create-only write)") from exc
         except ResourceModifiedError as exc:

@@ -1,0 +1,50 @@
+"""Builds the four backends once from settings: local stand-ins or Azure ML (``MLOPS_BACKEND``).
+
+``backends.azure`` (and with it azure-ai-ml) is imported only when ``MLOPS_BACKEND=azureml``. Results are cached
+per settings object, so the app builds its backends once per process.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
+
+from backends.ports import Endpoints, ModelRegistry, Storage, TrainingJobs
+from backends.settings import Settings
+from backends.storage import BlobStorage
+
+
+@dataclass(frozen=True)
+class Backends:
+    storage: Storage
+    jobs: TrainingJobs
+    registry: ModelRegistry
+    endpoints: Endpoints
+
+
+@functools.cache
+def build_backends(settings: Settings) -> Backends:
+    """The backends ``settings`` ask for (the same object for equal settings)."""
+    storage = BlobStorage.from_settings(settings)
+    if settings.MLOPS_BACKEND == "azureml":
+        from backends.azure.factory import build_azure_backends
+
+        jobs, registry, endpoints = build_azure_backends(settings, storage)
+        return Backends(storage, jobs, registry, endpoints)
+    return build_local_backends(settings, storage)
+
+
+def build_local_backends(settings: Settings, storage: Storage) -> Backends:
+    from backends.local.endpoints import LocalEndpoints
+    from backends.local.events import ModelEventSink
+    from backends.local.jobs import LocalJobs
+    from backends.local.registry import MlflowRegistry
+
+    home = Path(settings.MLOPS_HOME).resolve()
+    registry = MlflowRegistry(home, ModelEventSink.for_home(settings.MODEL_EVENTS_URL, home))
+    jobs = LocalJobs(home, storage, env=registry.job_environment())
+    endpoints = LocalEndpoints(home, registry, {"qa": settings.QA_ENDPOINT_PORT,
+                                                "production": settings.PROD_ENDPOINT_PORT},
+                               settings.AzureWebJobsStorage, settings.SCORING_LOGS_CONTAINER)
+    return Backends(storage, jobs, registry, endpoints)

@@ -1,0 +1,284 @@
+"""The Endpoints port as local scoring servers (``python -m scoring.server``), one per endpoint, two slots each.
+
+Each endpoint NAME (``qa``, ``production``) is a server on 127.0.0.1:PORT started detached on first use, with its
+files under ``<home>/endpoints/NAME/``: ``keys.json`` ({"key", "admin_key"}, mode 0600), ``server.pid``,
+``server.log``, ``models/<version>/`` (the deployed MLflow folders) and the server's own persisted state. Like a real
+online endpoint it outlives the function host; ``stop_all(home)`` stops them (``make run`` on Ctrl-C, tests).
+``<home>/endpoints.json`` tells users and the CLI where each endpoint is and its scoring key.
+
+Deployments and traffic go through the server's admin API (``Authorization: Bearer <admin_key>``):
+``PUT/DELETE /admin/deployments/{slot}``, ``PUT /admin/traffic``, ``GET /admin/state``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from backends.errors import BackendError, DeploymentFailed, NotFoundError, TransientBackendError
+from backends.local.procs import alive, read_int, write_private
+from backends.ports import EndpointState, ModelRegistry, ModelVersion
+
+log = logging.getLogger(__name__)
+
+ROOT = Path(__file__).resolve().parents[2]
+SLOTS = ("blue", "green")
+DEFAULT_PORTS = {"qa": 7081, "production": 7082}
+SERVER_MARKER = "scoring.server"
+READY_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 10.0
+
+
+class EndpointRequestError(ValueError):
+    """The endpoint refused a request as invalid (e.g. a traffic split that does not add up)."""
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    if not path.exists():
+        return ""
+    return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+class LocalEndpoints:
+    """Scoring-server endpoints on 127.0.0.1, started on demand, whose state the servers persist themselves."""
+
+    def __init__(self, home: Path, registry: ModelRegistry, ports: dict[str, int] | None = None,
+                 logs_connection_string: str | None = None, logs_container: str = "scoring-logs", *,
+                 python: str = sys.executable, ready_timeout_s: float = READY_TIMEOUT_S) -> None:
+        self.home = home.resolve()
+        self.registry = registry
+        self.ports = dict(ports or DEFAULT_PORTS)
+        self.logs_connection_string = logs_connection_string
+        self.logs_container = logs_container
+        self.python = python
+        self.ready_timeout_s = ready_timeout_s
+        self._http = requests.Session()
+        self._started = threading.Lock()
+
+    # --- the port ------------------------------------------------------------------------------
+
+    def deploy(self, endpoint: str, slot: str, model: ModelVersion) -> EndpointState:
+        """Put ``model`` in ``slot``; the endpoint's first deployment gets all traffic, later ones none yet."""
+        _check_slot(slot)
+        url = self._ensure(endpoint)
+        before = self._admin(endpoint, "GET", "/admin/state")
+        model_dir = self._model_dir(endpoint, model)
+        body = {"version": str(model.version), "model_dir": str(model_dir)}
+        answer = self._admin(endpoint, "PUT", f"/admin/deployments/{slot}", body, failure=DeploymentFailed)
+        if not any(int(p) > 0 for s, p in dict(before.get("traffic") or {}).items() if s != slot):
+            deployed = self._state(endpoint, url, answer).deployments
+            answer = self._admin(endpoint, "PUT", "/admin/traffic", {s: (100 if s == slot else 0) for s in deployed})
+        log.info("deployed %s version %s to %s/%s", model.name, model.version, endpoint, slot)
+        return self._state(endpoint, url, answer)
+
+    def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> EndpointState:
+        for slot, percent in traffic.items():
+            _check_slot(slot)
+            if not isinstance(percent, int) or isinstance(percent, bool) or not 0 <= percent <= 100:
+                raise EndpointRequestError(f"traffic for slot {slot!r} must be an integer 0-100, got {percent!r}")
+        url = self._ensure(endpoint)
+        return self._state(endpoint, url, self._admin(endpoint, "PUT", "/admin/traffic", dict(traffic)))
+
+    def remove(self, endpoint: str, slot: str) -> EndpointState:
+        """Remove the slot's deployment; removing an empty slot is not an error."""
+        _check_slot(slot)
+        self._ensure(endpoint)
+        with contextlib.suppress(NotFoundError):
+            self._admin(endpoint, "DELETE", f"/admin/deployments/{slot}")
+        return self.state(endpoint)
+
+    def state(self, endpoint: str) -> EndpointState:
+        url = self._ensure(endpoint)
+        return self._state(endpoint, url, self._admin(endpoint, "GET", "/admin/state"))
+
+    # --- the server process --------------------------------------------------------------------
+
+    def endpoint_dir(self, endpoint: str) -> Path:
+        if endpoint not in self.ports:
+            raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {', '.join(self.ports)}")
+        return self.home / "endpoints" / endpoint
+
+    def url(self, endpoint: str) -> str:
+        self.endpoint_dir(endpoint)
+        return f"http://127.0.0.1:{self.ports[endpoint]}"
+
+    def keys(self, endpoint: str) -> dict[str, str]:
+        """The endpoint's scoring and admin keys, created (mode 0600) on first use."""
+        path = self.endpoint_dir(endpoint) / "keys.json"
+        if path.exists():
+            keys: dict[str, str] = json.loads(path.read_text(encoding="utf-8"))
+            return keys
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_private(path, json.dumps({"key": secrets.token_urlsafe(32), "admin_key": secrets.token_urlsafe(32)}))
+        return self.keys(endpoint)
+
+    def _ensure(self, endpoint: str) -> str:
+        """The endpoint's URL, its server started if nothing answers."""
+        url = self.url(endpoint)
+        keys = self.keys(endpoint)
+        self._publish(endpoint, url, keys["key"])
+        if self._answers(url):
+            return url
+        with self._started:
+            if not self._answers(url):
+                self._start(endpoint)
+        return url
+
+    def _start(self, endpoint: str) -> None:
+        folder = self.endpoint_dir(endpoint)
+        port = self.ports[endpoint]
+        command = [self.python, "-m", "scoring.server", "--name", endpoint, "--port", str(port), "--host",
+                   "127.0.0.1", "--state-dir", str(folder), "--keys-file", str(folder / "keys.json")]
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", ""))
+                                                           if p),
+               "SCORING_LOGS_CONTAINER": self.logs_container}
+        env.pop("AzureWebJobsStorage", None)
+        if self.logs_connection_string:
+            env["AzureWebJobsStorage"] = self.logs_connection_string
+        log_path = folder / "server.log"
+        with log_path.open("ab") as out:
+            process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+        # reap it whenever it exits, so a stopped server never lingers as a zombie of this process
+        threading.Thread(target=process.wait, name=f"reap-{endpoint}", daemon=True).start()
+        (folder / "server.pid").write_text(str(process.pid), encoding="utf-8")
+        log.info("started endpoint %s (pid %s) on port %s", endpoint, process.pid, port)
+        deadline = time.monotonic() + self.ready_timeout_s
+        while time.monotonic() < deadline:
+            if self._answers(self.url(endpoint)):
+                return
+            if process.poll() is not None:
+                raise DeploymentFailed(f"endpoint {endpoint} server exited with code {process.returncode}:\n"
+                                       f"{_tail(log_path)}")
+            time.sleep(0.1)
+        raise DeploymentFailed(f"endpoint {endpoint} did not answer on port {port} within "
+                               f"{self.ready_timeout_s:.0f}s:\n{_tail(log_path)}")
+
+    def _answers(self, url: str) -> bool:
+        try:
+            return self._http.get(url + "/", timeout=2).status_code == 200
+        except requests.RequestException:
+            return False
+
+    def _publish(self, endpoint: str, url: str, key: str) -> None:
+        """Record the endpoint's URL and scoring key in ``<home>/endpoints.json`` (mode 0600)."""
+        path = self.home / "endpoints.json"
+        try:
+            known: dict[str, Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except ValueError:
+            known = {}
+        if known.get(endpoint) == {"url": url, "key": key}:
+            return
+        known[endpoint] = {"url": url, "key": key}
+        self.home.mkdir(parents=True, exist_ok=True)
+        write_private(path, json.dumps(known, indent=2))
+
+    # --- admin API -----------------------------------------------------------------------------
+
+    def _model_dir(self, endpoint: str, model: ModelVersion) -> Path:
+        """The version's model folder under the endpoint, downloaded once (atomically: never a half copy)."""
+        target = self.endpoint_dir(endpoint) / "models" / str(model.version)
+        if (target / "MLmodel").exists():
+            return target
+        staging = target.with_name(f".{target.name}.{secrets.token_hex(4)}")
+        try:
+            self.registry.download(model.name, str(model.version), staging)
+            shutil.rmtree(target, ignore_errors=True)
+            with contextlib.suppress(OSError):  # another process put it there first
+                staging.rename(target)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return target
+
+    def _admin(self, endpoint: str, method: str, path: str, body: Any = None, *,
+               failure: type[Exception] = EndpointRequestError) -> dict[str, Any]:
+        """One admin API call to a running server; errors become the backends' typed errors."""
+        url, admin_key = self.url(endpoint), self.keys(endpoint)["admin_key"]
+        what = f"{method} {endpoint}{path}"
+        try:
+            response = self._http.request(method, url + path, json=body, timeout=120,
+                                          headers={"Authorization": f"Bearer {admin_key}"})
+        except requests.RequestException as exc:
+            raise TransientBackendError(f"{what}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code == 404:
+            raise NotFoundError(f"{what}: {response.text[:300]}")
+        if response.status_code >= 500:
+            raise TransientBackendError(f"{what}: HTTP {response.status_code}: {response.text[:300]}")
+        if response.status_code in (401, 403):
+            raise BackendError(f"{what}: HTTP {response.status_code}: the server on {url} does not accept this "
+                               f"endpoint's admin key (is another server using the port?)")
+        if response.status_code >= 400:
+            raise failure(f"{what}: HTTP {response.status_code}: {response.text[:500]}")
+        try:
+            answer = response.json() if response.content else {}
+        except ValueError:
+            answer = {}
+        return answer if isinstance(answer, dict) else {}
+
+    def _state(self, endpoint: str, url: str, answer: dict[str, Any]) -> EndpointState:
+        if "deployments" not in answer:
+            answer = self._admin(endpoint, "GET", "/admin/state")
+        deployments = {str(slot): str(d.get("version") if isinstance(d, dict) else d)
+                       for slot, d in dict(answer.get("deployments") or {}).items()}
+        traffic = {str(slot): int(p) for slot, p in dict(answer.get("traffic") or {}).items()}
+        return EndpointState(endpoint, url, self.keys(endpoint)["key"], deployments, traffic)
+
+
+def _check_slot(slot: str) -> None:
+    if slot not in SLOTS:
+        raise EndpointRequestError(f"unknown slot {slot!r}; expected one of {', '.join(SLOTS)}")
+
+
+def status_all(home: Path) -> dict[str, dict[str, Any]]:
+    """Every recorded endpoint server: its pid and whether it still runs."""
+    found: dict[str, dict[str, Any]] = {}
+    for pid_file in sorted((home / "endpoints").glob("*/server.pid")):
+        pid = read_int(pid_file)
+        found[pid_file.parent.name] = {"pid": pid, "running": pid is not None and alive(pid, SERVER_MARKER),
+                                       "log": str(pid_file.parent / "server.log")}
+    return found
+
+
+def stop_all(home: Path, timeout_s: float = STOP_TIMEOUT_S) -> list[str]:
+    """SIGTERM every recorded endpoint server, wait for them (SIGKILL after ``timeout_s``), remove the pid files.
+
+    Returns the names of the endpoints whose server was running.
+    """
+    running: dict[str, int] = {}
+    for name, entry in status_all(home).items():
+        if entry["running"]:
+            running[name] = int(entry["pid"])
+            _signal(running[name], signal.SIGTERM)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(alive(pid, SERVER_MARKER) for pid in running.values()):
+        time.sleep(0.05)
+    for pid in running.values():
+        if alive(pid, SERVER_MARKER):
+            _signal(pid, signal.SIGKILL)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline and any(alive(pid, SERVER_MARKER) for pid in running.values()):
+        time.sleep(0.05)
+    for pid_file in (home / "endpoints").glob("*/server.pid"):
+        pid_file.unlink(missing_ok=True)
+    return sorted(running)
+
+
+def _signal(pid: int, signum: int) -> None:
+    try:
+        os.killpg(pid, signum)
+    except (ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)

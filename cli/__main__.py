@@ -1,0 +1,77 @@
+"""`python -m cli COMMAND`: run (the `make run` launcher), drop, retrain, runs, follow, models, score."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import httpx
+
+from backends.errors import SettingsError
+from cli import commands, config
+from cli.client import ApiError
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m cli", description=__doc__)
+    top.add_argument("--root", type=Path, default=Path.cwd(), help="the app's directory (default: here)")
+    top.add_argument("--port", type=int, default=None,
+                     help="devhost's port (default: DEVHOST_PORT, local.settings.json Host.LocalHttpPort, 7071)")
+    sub = top.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="start everything, drop the sample, show each stage; Ctrl-C stops everything")
+    drop = sub.add_parser("drop", help="upload a CSV/Parquet file to the incoming container")
+    drop.add_argument("file", type=Path)
+    drop.add_argument("--name", help="blob name (default: the file's name)")
+    retrain = sub.add_parser("retrain", help="start a retrain (optionally of one incoming blob)")
+    retrain.add_argument("--data", help="incoming/<blob>; without it: train on the accumulated dataset")
+    runs = sub.add_parser("runs", help="list runs, newest first")
+    runs.add_argument("--limit", type=int, default=20)
+    follow = sub.add_parser("follow", help="print each stage of a run until it finishes")
+    follow.add_argument("id")
+    sub.add_parser("models", help="list model versions with stages and metrics")
+    score = sub.add_parser("score", help="score sample rows on a local endpoint")
+    score.add_argument("--endpoint", choices=("production", "qa"), default="production")
+    score.add_argument("--rows", type=int, default=2)
+    return top
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    root = args.root.resolve()
+    port = args.port or config.host_port(root)
+    if args.command == "run":
+        from cli.run import run
+
+        return run(root, port)
+    ctx = commands.Context(root, f"http://127.0.0.1:{port}")
+    if args.command == "drop":
+        commands.drop(ctx, args.file, args.name)
+    elif args.command == "retrain":
+        commands.retrain(ctx, args.data)
+    elif args.command == "runs":
+        commands.runs(ctx, args.limit)
+    elif args.command == "follow":
+        commands.follow(ctx, args.id)
+    elif args.command == "models":
+        commands.models(ctx)
+    elif args.command == "score":
+        commands.score_sample(ctx, args.endpoint, args.rows)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return dispatch(args)
+    except KeyboardInterrupt:
+        return 130
+    except (config.CliError, ApiError, SettingsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except httpx.HTTPError as exc:
+        print(f"error: cannot reach the app ({exc}); is `make run` running?", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

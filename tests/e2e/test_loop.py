@@ -1,0 +1,139 @@
+"""The MLOps loop end to end on devhost: drop → retrain → registered → event → release → production serves it."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+from azure.storage.blob import BlobServiceClient
+
+from cli.commands import sample_rows
+from cli.storage import API_VERSION, upload
+from ml.sample import diabetes_frame
+from orchestrators.ids import release_id, retrain_id_for_blob
+from tests.e2e.conftest import KEY, Host, wait_for
+from triggers.blobs import canonical_etag
+
+pytestmark = pytest.mark.slow
+MODEL = "diabetes-ridge"
+SAMPLE = "diabetes-e2e.csv"
+
+
+@dataclass(frozen=True)
+class Released:
+    retrain: dict[str, Any]
+    release: dict[str, Any]
+    version: str
+
+
+def drop(host: Host, name: str, data: bytes) -> str:
+    """Upload to incoming/ and return the retrain id the blob trigger must use."""
+    etag = upload(host.values["AzureWebJobsStorage"], "incoming", name, data)
+    return retrain_id_for_blob(name, canonical_etag(etag))
+
+
+def production(host: Host) -> tuple[str, str]:
+    entry = json.loads((host.home / "endpoints.json").read_text())["production"]
+    return str(entry["url"]).rstrip("/"), str(entry["key"])
+
+
+def champion(host: Host) -> str | None:
+    models = host.get("/api/models").json()
+    return next((m["version"] for m in models if m["stage"] == "champion"), None)
+
+
+@pytest.fixture(scope="module")
+def released(host: Host) -> Released:
+    retrain_id = drop(host, SAMPLE, diabetes_frame().to_csv(index=False).encode())
+    wait_for(f"run {retrain_id} appearing", lambda: host.run(retrain_id), 60)
+    retrain = host.wait_finished(retrain_id)
+    assert retrain["status"] == "Completed", retrain
+    assert retrain["outcome"] == "registered", retrain
+    version = retrain["model_version"]
+    assert retrain["related"] == release_id(MODEL, version)
+    assert [s["name"] for s in retrain["stages"]][:3] == ["validate", "accept", "train"]
+    assert all(s["status"] == "succeeded" for s in retrain["stages"]), retrain["stages"]
+    release = host.wait_finished(release_id(MODEL, version))
+    assert release["outcome"] == "deployed", release
+    assert release["related"] == retrain_id
+    return Released(retrain, release, version)
+
+
+def test_keys_are_required(host: Host) -> None:
+    assert httpx.get(f"{host.base_url}/api/runs").status_code == 401
+    assert httpx.get(f"{host.base_url}/api/runs", headers={"x-functions-key": "wrong"}).status_code == 401
+    assert httpx.get(f"{host.base_url}/api/models", params={"code": KEY}).status_code == 200
+
+
+def test_sample_drop_is_trained_registered_and_released(host: Host, released: Released) -> None:
+    runs = host.get("/api/runs", limit=10).json()
+    ids = [r["id"] for r in runs]
+    assert released.retrain["id"] in ids and released.release["id"] in ids
+    assert ids.index(released.release["id"]) < ids.index(released.retrain["id"])  # newest first
+    url, key = production(host)
+    scored = httpx.post(f"{url}/score", json={"data": sample_rows(2)},
+                        headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    assert scored.status_code == 200, scored.text
+    assert scored.json()["model_version"] == released.version
+    assert len(scored.json()["predictions"]) == 2
+    models = host.get("/api/models").json()
+    top = next(m for m in models if m["version"] == released.version)
+    assert top["stage"] == "champion"
+    assert top["run_id"] == released.retrain["id"]
+    assert top["metrics"]["rmse"] > 0
+
+
+def test_http_retrain_of_the_same_blob_is_the_same_run(host: Host, released: Released) -> None:
+    response = host.http.post("/api/retrain", json={"data": f"incoming/{SAMPLE}"})
+    assert response.status_code == 202, response.text
+    assert response.json()["id"] == released.retrain["id"]
+    assert "/runtime/webhooks/durabletask/instances/" in response.json()["statusQueryGetUri"]
+    missing = host.http.post("/api/retrain", json={"data": "incoming/no-such.csv"})
+    assert missing.status_code == 404 and "no-such.csv" in missing.json()["error"]
+    bad = host.http.post("/api/retrain", content=b"{nope")
+    assert bad.status_code == 400 and "JSON" in bad.json()["error"]
+
+
+def test_redelivered_model_registered_event_starts_one_release(host: Host, released: Released) -> None:
+    def event(version: Any, event_id: str) -> dict[str, Any]:
+        return {"id": event_id, "topic": "/local", "subject": f"models/{MODEL}:{version}",
+                "eventType": "Microsoft.MachineLearningServices.ModelRegistered", "eventTime": "2026-01-01T00:00:00Z",
+                "data": {"ModelName": MODEL, "ModelVersion": version, "ModelTags": {}, "ModelProperties": {}},
+                "dataVersion": "", "metadataVersion": "1"}
+
+    for body in ([event(released.version, "again-1")], [event(int(released.version), "again-2")]):
+        response = host.http.post("/runtime/webhooks/eventgrid", params={"functionName": "on_model_registered"},
+                                  json=body, headers={"aeg-event-type": "Notification"})
+        assert response.status_code in (200, 202), response.text
+    runs = host.get("/api/runs", limit=500).json()
+    releases = [r for r in runs if r["kind"] == "release" and r["model_version"] == released.version]
+    assert [r["id"] for r in releases] == [release_id(MODEL, released.version)]
+    assert releases[0]["outcome"] == "deployed"
+
+
+def test_bad_drop_is_quarantined_and_the_champion_stays(host: Host, released: Released) -> None:
+    frame = diabetes_frame().head(40).drop(columns=["s6"])
+    frame.loc[3, "bmi"] = 900.0
+    name = "broken-e2e.csv"
+    retrain_id = drop(host, name, frame.to_csv(index=False).encode())
+    wait_for(f"run {retrain_id} appearing", lambda: host.run(retrain_id), 60)
+    run = host.wait_finished(retrain_id)
+    assert run["outcome"] == "invalid_data", run
+    assert "s6" in run["reason"] and "bmi" in run["reason"]
+    with BlobServiceClient.from_connection_string(host.values["AzureWebJobsStorage"],
+                                                  api_version=API_VERSION) as service:
+        quarantined = [b.name for b in service.get_container_client("quarantine").list_blobs()]
+        assert any(n.startswith(name) or n.endswith(name) for n in quarantined), quarantined
+        assert len([n for n in quarantined if name in n]) >= 2, quarantined  # the drop and its report
+        assert not service.get_blob_client("incoming", name).exists()
+    assert champion(host) == released.version
+
+
+def test_dashboard_page_is_served(host: Host, released: Released) -> None:
+    page = httpx.get(f"{host.base_url}/api/dashboard", params={"code": KEY})
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "/api/runs" in page.text and "/api/models" in page.text

@@ -1,0 +1,39 @@
+"""build_backends picks the local implementations from settings, once per settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from backends.factory import build_backends
+from backends.local.endpoints import LocalEndpoints
+from backends.local.jobs import LocalJobs
+from backends.local.registry import MlflowRegistry
+from backends.ports import Endpoints, ModelRegistry, Storage, TrainingJobs
+from backends.settings import Settings
+from backends.storage import BlobStorage
+
+
+def test_local_backends_built_once(tmp_path: Path) -> None:
+    settings = Settings.from_env({"MLOPS_HOME": str(tmp_path / "home"), "QA_ENDPOINT_PORT": "18081",
+                                  "PROD_ENDPOINT_PORT": "18082", "DEVHOST_MASTER_KEY": "ignored-here"})
+    built = build_backends(settings)
+    assert build_backends(settings) is built
+    assert isinstance(built.storage, BlobStorage) and isinstance(built.storage, Storage)
+    assert isinstance(built.jobs, LocalJobs) and isinstance(built.jobs, TrainingJobs)
+    assert isinstance(built.registry, MlflowRegistry) and isinstance(built.registry, ModelRegistry)
+    assert isinstance(built.endpoints, LocalEndpoints) and isinstance(built.endpoints, Endpoints)
+    assert built.registry.tracking_uri == f"sqlite:///{tmp_path / 'home' / 'mlflow.db'}"
+    assert built.jobs.env["MLFLOW_TRACKING_URI"] == built.registry.tracking_uri
+    assert built.jobs.env["MLFLOW_EXPERIMENT_ID"] == built.registry.job_environment()["MLFLOW_EXPERIMENT_ID"]
+    assert built.endpoints.ports == {"qa": 18081, "production": 18082}
+    assert built.registry.events is not None
+    assert built.registry.events.url.startswith("http://127.0.0.1:7071/runtime/webhooks/eventgrid")
+
+
+def test_relative_home_is_resolved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    built = build_backends(Settings.from_env({"MLOPS_HOME": "rel-home"}))
+    assert isinstance(built.registry, MlflowRegistry)
+    assert built.registry.home == tmp_path / "rel-home"

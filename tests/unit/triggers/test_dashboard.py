@@ -1,0 +1,67 @@
+"""The dashboard page: served as-is (nothing from the request is written into it) and its renderers escape."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+
+import azure.functions as func
+import pytest
+
+from triggers.dashboard import PAGE, dashboard
+
+HOSTILE = '<img src=x onerror="alert(1)">\'`&'
+
+
+def script() -> str:
+    match = re.search(r"<script>(.*)</script>", PAGE.read_text(encoding="utf-8"), re.S)
+    assert match
+    return match.group(1)
+
+
+def render(expression: str) -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is required (it runs Azurite too)")
+    program = f"{script()}\nprocess.stdout.write({expression});"
+    done = subprocess.run([node, "-e", program], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_request_values_never_reach_the_page() -> None:
+    req = func.HttpRequest("GET", f"http://h/api/dashboard?code={HOSTILE}", params={"code": HOSTILE}, body=b"")
+    response = dashboard(req)
+    assert response.status_code == 200
+    assert response.mimetype == "text/html"
+    body = response.get_body().decode()
+    assert body == PAGE.read_text(encoding="utf-8")
+    assert "onerror" not in body
+    assert "default-src 'none'" in response.headers["Content-Security-Policy"]
+
+
+def test_runs_and_stages_are_escaped() -> None:
+    run = {"id": HOSTILE, "kind": HOSTILE, "status": HOSTILE, "outcome": HOSTILE, "trigger": HOSTILE,
+           "data": HOSTILE, "model_version": HOSTILE, "created": HOSTILE, "updated": None, "reason": HOSTILE}
+    detail = {"related": HOSTILE, "stages": [{"name": HOSTILE, "status": HOSTILE, "started": None,
+                                              "finished": None, "detail": HOSTILE}]}
+    html = render(f"renderRuns([{json.dumps(run)}], {{{json.dumps(HOSTILE)}: {json.dumps(detail)}}})")
+    assert "<img" not in html
+    assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&#39;&#96;&amp;" in html
+    assert html.count("&lt;img") >= 9
+
+
+def test_models_are_escaped_and_metrics_formatted() -> None:
+    model = {"version": HOSTILE, "stage": HOSTILE, "metrics": {"rmse": 53.1234, "mae": HOSTILE, "r2": 0.5},
+             "data": [{"blob": HOSTILE}], "run_id": HOSTILE, "registered": HOSTILE}
+    html = render(f"renderModels([{json.dumps(model)}])")
+    assert "<img" not in html
+    assert "53.123" in html and "0.500" in html
+    assert html.count("&lt;img") == 4
+
+
+def test_empty_views_say_so() -> None:
+    assert "No run yet" in render("renderRuns([], {})")
+    assert "No model registered yet" in render("renderModels([])")

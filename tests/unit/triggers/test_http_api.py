@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+
+import azure.functions as func
+import pytest
+
+from backends.ports import ModelVersion
+from tests.unit.triggers.conftest import FakeDurable
+from triggers import http_api
+from triggers.http_api import ApiError, model_view, parse_limit, parse_retrain_body
+
+retrain = http_api.http_retrain.build().get_user_function().client_function
+list_runs = http_api.list_runs.build().get_user_function().client_function
+get_run = http_api.get_run.build().get_user_function().client_function
+
+
+def request(method: str = "GET", body: bytes = b"", params: dict[str, str] | None = None,
+            route: dict[str, str] | None = None) -> func.HttpRequest:
+    return func.HttpRequest(method, "http://127.0.0.1:7071/api/x", params=params or {}, route_params=route or {},
+                            body=body)
+
+
+def payload(response: func.HttpResponse) -> Any:
+    return json.loads(response.get_body())
+
+
+@pytest.mark.parametrize(("body", "says"), [
+    (b"{", "not valid JSON"),
+    (b"[1]", "must be a JSON object"),
+    (b'{"data": "incoming/a.csv", "x": 1}', r"unknown field\(s\) in body: x"),
+    (b'{"data": "quarantine/a.csv"}', "'incoming' container"),
+    (b'{"data": 5}', "must be a string"),
+    (b"\xff\xfe", "not valid JSON"),
+])
+def test_malformed_bodies_are_named(body: bytes, says: str) -> None:
+    with pytest.raises(ApiError, match=says) as caught:
+        parse_retrain_body(body, "incoming")
+    assert caught.value.status == 400
+
+
+def test_valid_bodies() -> None:
+    assert parse_retrain_body(b"", "incoming") is None
+    assert parse_retrain_body(b"  ", "incoming") is None
+    assert parse_retrain_body(b'{"data": null}', "incoming") is None
+    assert parse_retrain_body(b'{"data": "incoming/2026/a.csv"}', "incoming") == "2026/a.csv"
+
+
+def test_malformed_body_answers_400_as_json(durable: FakeDurable) -> None:
+    response = asyncio.run(retrain(request("POST", b'{"data": "elsewhere/a.csv"}'), durable))
+    assert response.status_code == 400
+    assert "'incoming' container" in payload(response)["error"]
+    assert durable.started == []
+
+
+def test_retrain_without_body_starts_a_manual_run_with_check_status_payload(durable: FakeDurable) -> None:
+    response = asyncio.run(retrain(request("POST"), durable))
+    assert response.status_code == 202
+    body = payload(response)
+    assert body["id"].startswith("retrain-manual-")
+    assert body["statusQueryGetUri"].endswith(f"/instances/{body['id']}?code=k")
+    assert response.headers["Location"] == body["statusQueryGetUri"]
+    name, instance_id, given = durable.started[0]
+    assert (name, instance_id) == ("retrain", body["id"])
+    assert given["trigger"] == "http" and given["data"] is None
+    assert given["config"]["promotion"]["metric"] == "rmse"
+
+
+@pytest.mark.parametrize(("params", "expected"), [({}, 50), ({"limit": ""}, 50), ({"limit": "500"}, 500),
+                                                  ({"limit": "1"}, 1)])
+def test_limits(params: dict[str, str], expected: int) -> None:
+    assert parse_limit(params) == expected
+
+
+@pytest.mark.parametrize("raw", ["0", "501", "ten", "-3"])
+def test_bad_limits(raw: str) -> None:
+    with pytest.raises(ApiError, match="limit"):
+        parse_limit({"limit": raw})
+
+
+def test_runs_are_listed_newest_first(durable: FakeDurable) -> None:
+    durable.add("retrain-a", "retrain", "Completed", custom={"outcome": "registered"}, created="2026-01-01T00:00:00Z")
+    durable.add("release-m-1", "release", "Running", custom={"stage": "deploy_qa"}, created="2026-01-02T00:00:00Z")
+    response = asyncio.run(list_runs(request(params={"limit": "5"}), durable))
+    assert response.status_code == 200
+    assert [(r["id"], r["kind"]) for r in payload(response)] == [("release-m-1", "release"), ("retrain-a", "retrain")]
+    assert asyncio.run(list_runs(request(params={"limit": "0"}), durable)).status_code == 400
+
+
+def test_one_run_or_404(durable: FakeDurable) -> None:
+    durable.add("retrain-a", "retrain", "Running", custom={"stage": "train", "stages": [
+        {"name": "train", "status": "running", "started": "2026-01-01T00:00:00Z"}]})
+    found = asyncio.run(get_run(request(route={"id": "retrain-a"}), durable))
+    assert found.status_code == 200
+    assert payload(found)["stages"][0]["name"] == "train"
+    missing = asyncio.run(get_run(request(route={"id": "retrain-zzz"}), durable))
+    assert missing.status_code == 404
+    assert "retrain-zzz" in payload(missing)["error"]
+    assert asyncio.run(get_run(request(route={"id": "a?b"}), durable)).status_code == 400
+
+
+def test_model_view_reads_tags() -> None:
+    tags = {"run_id": "retrain-a", "rmse": "53.2", "mae": "41", "r2": "bad", "data": '[{"blob":"a.csv","etag":"1"}]'}
+    view = model_view(ModelVersion("m", "2", "champion", tags, registered="2026-01-01T00:00:00Z"))
+    assert view == {"version": "2", "stage": "champion", "metrics": {"rmse": 53.2, "mae": 41.0, "r2": None},
+                    "data": [{"blob": "a.csv", "etag": "1"}], "run_id": "retrain-a",
+                    "registered": "2026-01-01T00:00:00Z"}

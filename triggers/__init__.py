@@ -1,0 +1,12 @@
+"""The app's edge: blob, timer, HTTP and Event Grid triggers, each module a blueprint."""
+
+from __future__ import annotations
+
+import azure.durable_functions as df
+
+
+def blueprints() -> tuple[df.Blueprint, ...]:
+    """Every trigger blueprint, for ``function_app.py`` to register."""
+    from triggers import blob, dashboard, events, http_api, timer
+
+    return (blob.bp, timer.bp, http_api.bp, events.bp, dashboard.bp)

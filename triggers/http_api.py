@@ -1,0 +1,189 @@
+"""The JSON HTTP API: start a retrain, list and read runs, list models. Handlers parse, call one thing, answer.
+
+Every answer is JSON; a bad request gets 400 naming the problem, an unknown thing 404, and an
+unexpected failure 500 with its message logged (the host keeps serving).
+"""
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+
+from backends.errors import NotFoundError
+from backends.ports import ModelVersion
+from backends.settings import current
+from orchestrators.ids import retrain_id_for_blob, retrain_id_manual
+from orchestrators.names import RETRAIN
+from triggers.blobs import BadReference, canonical_etag, parse_reference
+from triggers.durable import DurableClient, start_once, status_to_dict
+from triggers.inputs import retrain_input
+from triggers.names import GET_RUN, HTTP_RETRAIN, LIST_MODELS, LIST_RUNS
+from triggers.runs import newest_first, run_detail
+from triggers.services import backends, ensure_containers
+
+log = logging.getLogger(__name__)
+bp = df.Blueprint()
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+_INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+
+
+class ApiError(ValueError):
+    """A request the API answers with an error status and a message."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def json_response(body: Any, status: int = 200) -> func.HttpResponse:
+    return func.HttpResponse(json.dumps(body), status_code=status, mimetype="application/json")
+
+
+async def answer(handler: Callable[[], Awaitable[func.HttpResponse]], what: str) -> func.HttpResponse:
+    """Run a handler; turn ``ApiError`` into its status and anything unexpected into a logged 500."""
+    try:
+        return await handler()
+    except ApiError as exc:
+        log.info("%s: %d %s", what, exc.status, exc)
+        return json_response({"error": str(exc)}, exc.status)
+    except Exception as exc:  # the host must keep serving whatever a backend raises
+        log.exception("%s failed", what)
+        return json_response({"error": f"{what} failed: {exc}"}, 500)
+
+
+def parse_retrain_body(body: bytes, incoming: str) -> str | None:
+    """The blob named by an optional ``{"data": "<incoming>/<blob>"}`` body (None: train on the dataset)."""
+    if not body.strip():
+        return None
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        shape = f'{{"data": "{incoming}/<blob>"}}'
+        raise ApiError(400, f"body must be a JSON object like {shape}, got {type(parsed).__name__}")
+    unknown = sorted(set(parsed) - {"data"})
+    if unknown:
+        raise ApiError(400, f"unknown field(s) in body: {', '.join(unknown)} (only \"data\" is accepted)")
+    if parsed.get("data") is None:
+        return None
+    try:
+        return parse_reference(parsed["data"], incoming)
+    except BadReference as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+def parse_limit(params: Mapping[str, str]) -> int:
+    raw = params.get("limit")
+    if raw is None or raw == "":
+        return DEFAULT_LIMIT
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise ApiError(400, f"limit must be an integer between 1 and {MAX_LIMIT}, got {raw!r}") from None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApiError(400, f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    return limit
+
+
+def model_view(model: ModelVersion) -> dict[str, Any]:
+    """A registry version as ``GET /api/models`` shows it (metrics and lineage from its tags)."""
+    tags = model.tags
+    metrics: dict[str, float | None] = {}
+    for metric in ("rmse", "mae", "r2"):
+        try:
+            metrics[metric] = float(tags[metric]) if tags.get(metric) else None
+        except ValueError:
+            metrics[metric] = None
+    try:
+        data: Any = json.loads(tags["data"]) if tags.get("data") else []
+    except ValueError:
+        data = tags["data"]
+    return {"version": model.version, "stage": model.stage or tags.get("stage") or None, "metrics": metrics,
+            "data": data, "run_id": tags.get("run_id") or None, "registered": model.registered or None}
+
+
+def _version_key(view: Mapping[str, Any]) -> tuple[int, str]:
+    version = str(view["version"])
+    return (int(version), "") if version.isdigit() else (-1, version)
+
+
+async def start_retrain(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
+    settings = current()
+    name = parse_retrain_body(req.get_body() or b"", settings.INCOMING_CONTAINER)
+    await ensure_containers()
+    if name is None:
+        token = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        instance_id = retrain_id_manual(token)
+        payload = retrain_input(settings, "http", None, None)
+    else:
+        try:
+            info = await asyncio.to_thread(backends().storage.info, settings.INCOMING_CONTAINER, name)
+        except NotFoundError:
+            raise ApiError(404, f"blob {settings.INCOMING_CONTAINER}/{name} does not exist") from None
+        etag = canonical_etag(info.etag)
+        instance_id = retrain_id_for_blob(name, etag)
+        payload = retrain_input(settings, "http", f"{settings.INCOMING_CONTAINER}/{name}", etag)
+    started = await start_once(client, RETRAIN, instance_id, payload)
+    log.info("POST retrain: %s %s", instance_id, "started" if started else "already exists")
+    response: func.HttpResponse = client.create_check_status_response(req, instance_id)
+    return response
+
+
+async def runs_list(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
+    limit = parse_limit(req.params)
+    statuses = await client.get_status_all()
+    return json_response(newest_first((status_to_dict(status) for status in statuses), limit))
+
+
+async def run_get(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
+    instance_id = req.route_params.get("id", "")
+    if not _INSTANCE_ID.match(instance_id):
+        raise ApiError(400, f"{instance_id!r} is not a valid run id")
+    status = await client.get_status(instance_id)
+    if not status:
+        raise ApiError(404, f"no run with id {instance_id!r}")
+    return json_response(run_detail(status_to_dict(status)))
+
+
+async def models_list() -> func.HttpResponse:
+    settings = current()
+    versions = await asyncio.to_thread(backends().registry.list, settings.MODEL_NAME)
+    views = sorted((model_view(version) for version in versions), key=_version_key, reverse=True)
+    return json_response(views)
+
+
+@bp.function_name(HTTP_RETRAIN)
+@bp.route(route="retrain", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def http_retrain(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
+    return await answer(lambda: start_retrain(req, client), "POST /api/retrain")
+
+
+@bp.function_name(LIST_RUNS)
+@bp.route(route="runs", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def list_runs(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
+    return await answer(lambda: runs_list(req, client), "GET /api/runs")
+
+
+@bp.function_name(GET_RUN)
+@bp.route(route="runs/{id}", methods=["GET"])
+@bp.durable_client_input(client_name="client")
+async def get_run(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
+    return await answer(lambda: run_get(req, client), "GET /api/runs/{id}")
+
+
+@bp.function_name(LIST_MODELS)
+@bp.route(route="models", methods=["GET"])
+async def list_models(req: func.HttpRequest) -> func.HttpResponse:
+    return await answer(models_list, "GET /api/models")

@@ -1,0 +1,31 @@
+"""The backends the triggers use: storage (blob look-ups, the app's containers) and the registry (models)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from backends.factory import Backends, build_backends
+from backends.settings import Settings, current
+
+log = logging.getLogger(__name__)
+_containers_ready: set[Settings] = set()
+
+
+def backends() -> Backends:
+    """The process's backends (``build_backends`` builds them once per settings)."""
+    return build_backends(current())
+
+
+async def ensure_containers() -> None:
+    """Create the app's containers (incoming, quarantine, datasets, scoring logs) once per process.
+
+    A run needs them all; creating them where every run starts means a fresh storage account (or Azurite)
+    works without a separate set-up step.
+    """
+    settings = current()
+    if settings in _containers_ready:
+        return
+    await asyncio.to_thread(backends().storage.ensure_containers, settings.containers)
+    _containers_ready.add(settings)
+    log.info("containers ready: %s", ", ".join(settings.containers))
