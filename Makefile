@@ -22,7 +22,7 @@ run: install
 	$(PY) -m cli run
 
 lint: install
-	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff check --no-cache .
 	$(VENV)/bin/mypy
 
 test: lint

@@ -5,8 +5,8 @@ from datetime import date
 
 from azure.functions.blob import InputStream
 from azure.functions.timer import TimerRequest
-from orchestrators.ids import retrain_id_for_blob, retrain_id_nightly
 
+from orchestrators.ids import retrain_id_for_blob, retrain_id_nightly
 from tests.unit.triggers.conftest import FakeDurable
 from triggers import blob, timer
 

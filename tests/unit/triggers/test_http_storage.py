@@ -9,10 +9,10 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 from azure.functions.blob import InputStream
-from orchestrators.ids import retrain_id_for_blob
 
 from backends.settings import current
 from backends.storage import BlobStorage
+from orchestrators.ids import retrain_id_for_blob
 from tests.support.azurite import Azurite
 from tests.unit.triggers.conftest import FakeDurable
 from triggers import blob, http_api
