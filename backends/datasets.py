@@ -59,7 +59,8 @@ class Datasets:
         return self._load(f"{MANIFESTS}{int(version):08d}.json")
 
     def accept(self, source: str, etag: str, frame: pd.DataFrame) -> DatasetVersion:
-        """Add a validated drop (``container/blob`` at ``etag``) as a new version; idempotent per blob version."""
+        """Add a validated drop (``container/blob`` at ``etag``) as a new version; idempotent per blob version, and
+        content already in the dataset (a re-upload of the same rows) adds no new version."""
         data = frame.to_csv(index=False).encode()
         digest = hashlib.sha256(data).hexdigest()
         path = f"drops/{digest}.csv"
@@ -68,8 +69,9 @@ class Datasets:
         drop = {"blob": source, "etag": etag, "rows": len(frame), "sha256": digest, "path": path}
         for _ in range(_ATTEMPTS):
             current = self.latest()
-            if current is not None and any(d["blob"] == source and d["etag"] == etag for d in current.drops):
-                return current
+            if current is not None and any((d["blob"] == source and d["etag"] == etag) or d["sha256"] == digest
+                                           for d in current.drops):
+                return current  # this blob version, or the very same rows, are already in the dataset
             number = int(current.version) + 1 if current else 1
             drops = [*(current.drops if current else []), drop]
             created = DatasetVersion(str(number), drops, sum(int(d["rows"]) for d in drops),

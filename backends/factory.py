@@ -7,12 +7,16 @@ per settings object, so the app builds its backends once per process.
 from __future__ import annotations
 
 import functools
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from backends.ports import Endpoints, ModelRegistry, Storage, TrainingJobs
 from backends.settings import Settings
 from backends.storage import BlobStorage
+
+AzureBuilder = Callable[[Settings, Storage], tuple[TrainingJobs, ModelRegistry, Endpoints]]
 
 
 @dataclass(frozen=True)
@@ -28,11 +32,16 @@ def build_backends(settings: Settings) -> Backends:
     """The backends ``settings`` ask for (the same object for equal settings)."""
     storage = BlobStorage.from_settings(settings)
     if settings.MLOPS_BACKEND == "azureml":
-        from backends.azure.factory import build_azure_backends
-
-        jobs, registry, endpoints = build_azure_backends(settings, storage)
+        jobs, registry, endpoints = _azure_builder()(settings, storage)
         return Backends(storage, jobs, registry, endpoints)
     return build_local_backends(settings, storage)
+
+
+def _azure_builder() -> AzureBuilder:
+    """``backends.azure.factory.build_azure_backends``, imported only now (azure-ai-ml is heavy to import)."""
+    module = importlib.import_module("backends.azure.factory")
+    builder: AzureBuilder = module.build_azure_backends
+    return builder
 
 
 def build_local_backends(settings: Settings, storage: Storage) -> Backends:

@@ -172,6 +172,7 @@ def run(root: Path, port: int) -> int:
     log_path = home / "devhost.log"
     base_url = f"http://127.0.0.1:{port}"
     signal.signal(signal.SIGTERM, _on_sigterm)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C even when started with SIGINT ignored
     say(f"starting devhost on {base_url} (log: {log_path})")
     process = start_devhost(root, port, log_path)
     try:

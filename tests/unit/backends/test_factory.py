@@ -37,3 +37,27 @@ def test_relative_home_is_resolved(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     built = build_backends(Settings.from_env({"MLOPS_HOME": "rel-home"}))
     assert isinstance(built.registry, MlflowRegistry)
     assert built.registry.home == tmp_path / "rel-home"
+
+
+def test_azureml_backends_come_from_the_azure_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The azure factory is imported only for MLOPS_BACKEND=azureml and given the settings and the storage."""
+    import sys
+    import types
+
+    from backends.ports import Storage as StoragePort
+
+    local = build_backends(Settings.from_env({"MLOPS_HOME": str(tmp_path / "home")}))
+    calls: list[tuple[Settings, StoragePort]] = []
+
+    def build_azure_backends(settings: Settings, storage: StoragePort) -> tuple[object, object, object]:
+        calls.append((settings, storage))
+        return local.jobs, local.registry, local.endpoints
+
+    stand_in = types.ModuleType("backends.azure.factory")
+    stand_in.build_azure_backends = build_azure_backends  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "backends.azure.factory", stand_in)
+    settings = Settings.from_env({"MLOPS_BACKEND": "azureml", "AZURE_SUBSCRIPTION_ID": "s", "AZURE_RESOURCE_GROUP": "g",
+                                  "AZUREML_WORKSPACE": "w"})
+    built = build_backends(settings)
+    assert [c[0] for c in calls] == [settings] and calls[0][1] is built.storage
+    assert built.jobs is local.jobs and built.endpoints is local.endpoints

@@ -89,6 +89,7 @@ def test_logs_params_and_metrics_to_mlflow_when_tracking_uri_set(data: Path, tmp
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is ./mlruns
     result = train([data], tmp_path / "out")
     client = mlflow.MlflowClient(tracking_uri=uri)
     runs = client.search_runs(experiment_ids=["0"])

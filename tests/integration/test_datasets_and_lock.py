@@ -1,0 +1,87 @@
+"""The accumulated dataset and the release lock on real Azurite: versions, idempotency, concurrency."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+from backends.datasets import Datasets
+from backends.release_lock import ReleaseLock
+from backends.storage import BlobStorage
+from ml.sample import diabetes_frame
+from tests.support.azurite import Azurite
+
+
+def storage(azurite: Azurite) -> tuple[BlobStorage, str]:
+    container = "ds-" + uuid.uuid4().hex[:12]
+    store = BlobStorage(azurite.connection_string)
+    store.ensure_containers((container,))
+    return store, container
+
+
+def test_versions_grow_with_lineage_and_accepting_twice_is_a_no_op(azurite: Azurite) -> None:
+    store, container = storage(azurite)
+    datasets = Datasets(store, container)
+    frame = diabetes_frame()
+    first = datasets.accept("incoming/a.csv", "e1", frame.head(100))
+    again = datasets.accept("incoming/a.csv", "e1", frame.head(100))
+    second = datasets.accept("incoming/b.csv", "e2", frame.iloc[100:250])
+    same_rows = datasets.accept("incoming/c.csv", "e3", frame.iloc[100:250])
+    assert (first.version, again.version, second.version, same_rows.version) == ("1", "1", "2", "2")
+    assert second.parent == "1" and second.rows == 250
+    assert [d["blob"] for d in second.drops] == ["incoming/a.csv", "incoming/b.csv"]
+    assert all(p.startswith(f"{container}/drops/") for p in second.paths)
+    assert len(datasets.frame("2")) == 250
+    assert datasets.latest() == second
+
+
+def test_concurrent_accepts_never_collide(azurite: Azurite) -> None:
+    store, container = storage(azurite)
+    frame = diabetes_frame()
+    results: list[str] = []
+
+    def accept(i: int) -> None:
+        version = Datasets(store, container).accept(f"incoming/{i}.csv", f"e{i}", frame.iloc[i * 40:(i + 1) * 40])
+        results.append(version.version)
+
+    threads = [threading.Thread(target=accept, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    latest = Datasets(store, container).latest()
+    assert latest is not None and latest.version == "6"
+    assert sorted(results) == ["1", "2", "3", "4", "5", "6"]
+    assert sorted(d["blob"] for d in latest.drops) == sorted(f"incoming/{i}.csv" for i in range(6))
+
+
+def test_release_lock_serialises_and_supersedes(azurite: Azurite) -> None:
+    store, container = storage(azurite)
+    lock = ReleaseLock(store, container, "diabetes-ridge")
+    first = lock.claim("2", "release-2")
+    assert first.granted and not first.superseded
+    assert lock.claim("2", "release-2").granted, "claiming again is idempotent for the holder"
+    waiting = lock.claim("3", "release-3")
+    assert not waiting.granted and not waiting.superseded and waiting.active == "2"
+    newer = lock.claim("4", "release-4")
+    assert not newer.granted and newer.newest == "4"
+    assert lock.claim("3", "release-3").superseded
+    assert not lock.free("release-3")
+    assert lock.free("release-2")
+    assert lock.claim("4", "release-4").granted
+
+
+def test_concurrent_claims_grant_one(azurite: Azurite) -> None:
+    store, container = storage(azurite)
+    granted: list[str] = []
+
+    def claim(owner: str) -> None:
+        if ReleaseLock(store, container, "m").claim("5", owner).granted:
+            granted.append(owner)
+
+    threads = [threading.Thread(target=claim, args=(f"o{i}",)) for i in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(granted) == 1

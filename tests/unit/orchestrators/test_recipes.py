@@ -1,0 +1,198 @@
+"""The retrain and release recipes, run against scripted activity results: every outcome and its side effects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from activities import names as act
+from orchestrators.release import release
+from orchestrators.retrain import retrain
+from tests.unit.orchestrators.driver import Context, Script, names, run
+
+CONFIG = {"model_name": "diabetes-ridge", "incoming": "incoming", "quarantine": "quarantine",
+          "datasets": "datasets", "promotion": {"metric": "rmse"}, "drift": {"psi": 0.25, "ks_pvalue": 0.001},
+          "poll_seconds": 5, "timeout_minutes": 1}
+DATASET = {"version": "2", "rows": 442, "drops": [{"blob": "incoming/a.csv", "etag": "e"}],
+           "paths": ["datasets/drops/x.csv"], "champion_dataset_version": "1"}
+
+
+def retrain_script(**overrides: Any) -> Script:
+    job_states = iter(["running", "running", "completed"])
+    script: Script = {
+        act.VALIDATE_DROP: lambda p: {"ok": True, "summary": "a.csv: 442 rows accepted", "messages": [],
+                                      "etag": "e", "report": "datasets/reports/r.json"},
+        act.ACCEPT_DROP: lambda p: DATASET,
+        act.SNAPSHOT_DATASET: lambda p: DATASET,
+        act.SUBMIT_TRAINING: lambda p: {"job_id": p["job_name"], "state": "queued"},
+        act.TRAINING_STATUS: lambda p: {"job_id": p["job_id"], "state": next(job_states)},
+        act.EVALUATE_CHALLENGER: lambda p: {"promote": True, "reason": "better beyond noise",
+                                            "challenger": {"rmse": 50.0, "mae": 40.0, "r2": 0.5}},
+        act.REGISTER_MODEL: lambda p: {"version": "3"},
+    }
+    script.update(overrides)
+    return script
+
+
+def start(trigger: str = "blob", data: str | None = "incoming/a.csv") -> Context:
+    return Context({"trigger": trigger, "data": data, "etag": "e", "config": CONFIG}, instance_id="retrain-abc")
+
+
+def test_good_drop_is_registered_with_lineage() -> None:
+    context = start()
+    output, calls = run(retrain, context, retrain_script())
+    assert output["outcome"] == "registered"
+    assert output["model_version"] == "3" and output["related"] == "release-diabetes-ridge-3"
+    assert [s["name"] for s in output["stages"]] == ["validate", "accept", "train", "evaluate", "register"]
+    assert all(s["status"] == "succeeded" for s in output["stages"])
+    assert names(calls).count("timer") == 3, "the job is monitored with durable timers"
+    register = next(c for c in calls if c.name == act.REGISTER_MODEL).payload
+    assert register["run_id"] == "retrain-abc" and register["dataset_version"] == "2"
+    assert context.custom_status == output or context.custom_status["outcome"] == "registered"
+
+
+def test_bad_drop_is_quarantined_and_nothing_is_trained() -> None:
+    script = retrain_script(**{
+        act.VALIDATE_DROP: lambda p: {"ok": False, "summary": "rejected", "etag": "e", "report": "datasets/r.json",
+                                      "messages": ["a.csv: missing column(s) bmi", "a.csv: 3 rows out of range"]},
+        act.QUARANTINE_DROP: lambda p: {"quarantined": "quarantine/a.csv"}})
+    output, calls = run(retrain, start(), script)
+    assert output["outcome"] == "invalid_data"
+    assert output["reason"] == "a.csv: missing column(s) bmi; a.csv: 3 rows out of range"
+    assert names(calls) == [act.VALIDATE_DROP, act.QUARANTINE_DROP]
+    assert output["stages"][0]["status"] == "failed"
+
+
+def test_losing_challenger_is_a_normal_outcome() -> None:
+    script = retrain_script(**{act.EVALUATE_CHALLENGER: lambda p: {
+        "promote": False, "reason": "challenger RMSE 55 vs champion RMSE 50: champion kept", "challenger": {}}})
+    output, calls = run(retrain, start(), script)
+    assert output["outcome"] == "not_better"
+    assert "champion kept" in output["reason"]
+    assert act.REGISTER_MODEL not in names(calls)
+
+
+def test_failed_job_ends_training_failed_with_its_log() -> None:
+    script = retrain_script(**{act.TRAINING_STATUS: lambda p: {
+        "job_id": p["job_id"], "state": "failed", "message": "exit code 1", "log_tail": "Traceback: boom"}})
+    output, calls = run(retrain, start(), script)
+    assert output["outcome"] == "training_failed"
+    assert "exit code 1" in output["reason"] and "Traceback: boom" in output["reason"]
+    assert act.EVALUATE_CHALLENGER not in names(calls)
+
+
+def test_job_running_past_the_timeout_is_cancelled() -> None:
+    script = retrain_script(**{act.TRAINING_STATUS: lambda p: {"job_id": p["job_id"], "state": "running"},
+                               act.CANCEL_TRAINING: lambda p: {"canceled": True}})
+    output, calls = run(retrain, start(), script)
+    assert output["outcome"] == "training_failed" and "timed out after 1 minutes" in output["reason"]
+    assert act.CANCEL_TRAINING in names(calls)
+    assert 10 <= names(calls).count("timer") <= 13
+
+
+def test_timer_with_no_new_data_skips() -> None:
+    script = retrain_script(**{act.SNAPSHOT_DATASET: lambda p: {**DATASET, "champion_dataset_version": "2"}})
+    output, calls = run(retrain, start("timer", None), script)
+    assert output["outcome"] == "skipped_no_new_data"
+    assert names(calls) == [act.SNAPSHOT_DATASET]
+
+
+def test_http_retrain_without_data_trains_on_the_accumulated_dataset() -> None:
+    script = retrain_script(**{act.SNAPSHOT_DATASET: lambda p: {**DATASET, "champion_dataset_version": "2"}})
+    output, calls = run(retrain, start("http", None), script)
+    assert output["outcome"] == "registered"
+    assert act.VALIDATE_DROP not in names(calls)
+
+
+def test_unexpected_activity_failure_marks_the_stage_and_fails() -> None:
+    def broken(payload: dict[str, Any]) -> Any:
+        raise RuntimeError("Activity function 'accept_drop' failed: storage exploded")
+
+    context = start()
+    with pytest.raises(RuntimeError, match="storage exploded"):
+        run(retrain, context, retrain_script(**{act.ACCEPT_DROP: broken}))
+    assert context.custom_status["stages"][-1]["status"] == "failed"
+
+
+# --- release ----------------------------------------------------------------------------------------------
+
+
+def release_script(qa_passes: bool = True, prod_passes: bool = True, previous: str | None = "blue",
+                   claims: list[dict[str, Any]] | None = None) -> Script:
+    queue = iter(claims or [{"granted": True, "superseded": False, "active": "3", "newest": "3"}])
+
+    def verdict(passed: bool) -> dict[str, Any]:
+        return {"passed": passed, "summary": "all checks passed" if passed else "p99 900 ms above 500 ms"}
+
+    return {
+        act.DESCRIBE_MODEL: lambda p: {"run_id": "retrain-abc"},
+        act.CLAIM_RELEASE: lambda p: next(queue),
+        act.FREE_RELEASE: lambda p: {"freed": True},
+        act.DEPLOY_MODEL: lambda p: {"slot": "blue" if p["endpoint"] == "qa" else "green",
+                                     "previous_slot": previous if p["endpoint"] == "production" else None,
+                                     "previous_version": "2" if previous else None},
+        act.API_TEST: lambda p: verdict(qa_passes if p["endpoint"] == "qa" else prod_passes),
+        act.SET_TRAFFIC: lambda p: {},
+        act.SET_MODEL_STAGE: lambda p: {"stage": p["stage"]},
+        act.REMOVE_DEPLOYMENT: lambda p: {},
+    }
+
+
+def release_context() -> Context:
+    return Context({"model_name": "diabetes-ridge", "version": "3", "trigger": "event", "event_id": "ev",
+                    "config": {"api_test": {"max_p99_ms": 500}, "poll_seconds": 5}},
+                   instance_id="release-diabetes-ridge-3")
+
+
+def test_release_deploys_blue_green_and_promotes() -> None:
+    output, calls = run(release, release_context(), release_script())
+    assert output["outcome"] == "deployed" and output["related"] == "retrain-abc"
+    traffic = [c.payload["traffic"] for c in calls if c.name == act.SET_TRAFFIC]
+    assert traffic == [{"green": 100, "blue": 0}]
+    stages = [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE]
+    assert stages == ["production", "champion"]
+    assert [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT] == [{"endpoint": "production",
+                                                                               "slot": "blue"}]
+    assert names(calls)[-1] == act.FREE_RELEASE
+
+
+def test_qa_failure_leaves_production_untouched() -> None:
+    output, calls = run(release, release_context(), release_script(qa_passes=False))
+    assert output["outcome"] == "qa_failed" and "production untouched" in output["reason"]
+    assert all(c.payload.get("endpoint") != "production" for c in calls if isinstance(c.payload, dict))
+    assert [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE] == ["rejected"]
+    assert names(calls)[-1] == act.FREE_RELEASE
+
+
+def test_production_failure_rolls_back_to_the_previous_version() -> None:
+    output, calls = run(release, release_context(), release_script(prod_passes=False))
+    assert output["outcome"] == "rolled_back" and "version 2 serves again" in output["reason"]
+    traffic = [c.payload["traffic"] for c in calls if c.name == act.SET_TRAFFIC]
+    assert traffic == [{"green": 100, "blue": 0}, {"blue": 100, "green": 0}]
+    assert {"endpoint": "production", "slot": "green"} in [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT]
+    assert [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE] == ["production", "rejected"]
+    assert output["stages"][-1]["name"] == "rollback"
+
+
+def test_waiting_release_is_superseded_by_a_newer_version() -> None:
+    claims = [{"granted": False, "superseded": False, "active": "2", "newest": "3"},
+              {"granted": False, "superseded": True, "active": "2", "newest": "4"}]
+    output, calls = run(release, release_context(), release_script(claims=claims))
+    assert output["outcome"] == "superseded" and "superseded by version 4" in output["reason"]
+    assert names(calls).count("timer") == 1
+    assert act.DEPLOY_MODEL not in names(calls) and act.FREE_RELEASE not in names(calls)
+    assert [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE] == ["archived"]
+
+
+def test_lock_is_freed_when_a_step_fails() -> None:
+    script = release_script()
+
+    def broken(payload: dict[str, Any]) -> Any:
+        raise RuntimeError("Activity function 'deploy_model' failed: port in use")
+
+    script[act.DEPLOY_MODEL] = broken
+    calls: list[Any] = []
+    with pytest.raises(RuntimeError, match="port in use"):
+        run(release, release_context(), script, calls=calls)
+    assert names(calls)[-1] == act.FREE_RELEASE
