@@ -8,6 +8,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from devhost.azurite import AzuriteHandle
+
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "devstoreaccount1"
 KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
@@ -30,22 +32,13 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
 
 
 @dataclass
-class Azurite:
-    process: subprocess.Popen[bytes]
-    port: int
+class Azurite(AzuriteHandle):
+    """devhost's Azurite handle (``stop()``) plus the connection string of its in-memory account."""
 
     @property
     def connection_string(self) -> str:
         return (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
                 f"BlobEndpoint=http://127.0.0.1:{self.port}/{ACCOUNT};")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 def start_azurite(port: int | None = None) -> Azurite:

@@ -31,6 +31,15 @@ class Recorder:
         return None
 
 
+async def first_fire(listener: TimerListener, recorder: Recorder) -> None:
+    """Run the listener until its first invocation (deadline 10 s), then stop it."""
+    task = asyncio.create_task(listener.run())
+    deadline = asyncio.get_running_loop().time() + 10
+    while not recorder.calls and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    task.cancel()
+
+
 def service(azurite: Azurite) -> BlobServiceClient:
     return BlobServiceClient.from_connection_string(azurite.connection_string, api_version=API)
 
@@ -94,15 +103,7 @@ def test_timer_fires_past_due_after_a_missed_occurrence(azurite: Azurite) -> Non
     recorder = Recorder()
     listener = TimerListener([TimerFunction("nightly", "0 0 2 * * *", False, True)], recorder,
                              azurite.connection_string, "host-t")
-
-    async def first_pass() -> None:
-        task = asyncio.create_task(listener.run())
-        deadline = asyncio.get_running_loop().time() + 10
-        while not recorder.calls and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
-        task.cancel()
-
-    asyncio.run(first_pass())
+    asyncio.run(first_fire(listener, recorder))
     (name, request), = recorder.calls
     assert name == "nightly" and request.past_due  # type: ignore[attr-defined]
     status = json.loads(svc.get_blob_client("azure-webjobs-hosts", "timers/host-t/nightly/status")
@@ -113,14 +114,6 @@ def test_timer_fires_past_due_after_a_missed_occurrence(azurite: Azurite) -> Non
 def test_run_on_startup_fires_without_past_due(azurite: Azurite) -> None:
     recorder = Recorder()
     listener = TimerListener([TimerFunction("boot", "0 0 2 * * *", True, False)], recorder, "", "host-s")
-
-    async def first_pass() -> None:
-        task = asyncio.create_task(listener.run())
-        deadline = asyncio.get_running_loop().time() + 10
-        while not recorder.calls and asyncio.get_running_loop().time() < deadline:
-            await asyncio.sleep(0.02)
-        task.cancel()
-
-    asyncio.run(first_pass())
+    asyncio.run(first_fire(listener, recorder))
     (_, request), = recorder.calls
     assert not request.past_due  # type: ignore[attr-defined]
