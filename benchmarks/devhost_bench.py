@@ -1,12 +1,18 @@
-"""devhost benchmark: a chain of N no-op activities, timed from the start POST until the status reads Completed.
+"""devhost benchmark: chains, a 1,000-activity fan-out, 100 orchestrations at once, and the SDK's own replay cost.
 
-Usage: .venv/bin/python benchmarks/devhost_bench.py [--sizes 10 50 100] [--runs 2]
-Prints a table, compares with the prototype (durable-host-spec.md section 7) and writes benchmarks/results/.
+Usage: .venv/bin/python benchmarks/devhost_bench.py [--sizes 10 50 100] [--runs 2] [--fanout 1000] [--many 100]
+- chain of N no-op activities, start POST → status Completed (compared with the prototype, durable-host-spec.md §7);
+- fan-out/fan-in (``task_all``) of ``--fanout`` activities;
+- ``--many`` chains of 10 started at once;
+- the SDK's replay cost alone: one orchestrator invocation over a history of k completed activities, without
+  devhost (so the chain's time splits into the SDK's replay and devhost's own overhead).
+Prints tables and writes benchmarks/results/devhost_bench-*.json.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -67,11 +73,79 @@ def run_chain(base: str, n: int) -> float:
         time.sleep(0.005)
 
 
+def _wait_done(base: str, iid: str) -> dict[str, object]:
+    wh = f"{base}/runtime/webhooks/durabletask"
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        _, status = _call("GET", f"{wh}/instances/{iid}?code={KEY}")
+        if status["runtimeStatus"] in ("Completed", "Failed"):  # type: ignore[index]
+            return status  # type: ignore[return-value]
+        time.sleep(0.01)
+    raise RuntimeError(f"{iid} did not finish within 300 s")
+
+
+def run_fanout(base: str, n: int) -> float:
+    started = time.perf_counter()
+    _, doc = _call("POST", f"{base}/runtime/webhooks/durabletask/orchestrators/noop_fanout?code={KEY}",
+                   json.dumps(n))
+    status = _wait_done(base, doc["id"])  # type: ignore[index]
+    if status["output"] != n * (n - 1) // 2:
+        raise RuntimeError(f"fan-out {n} gave {status['output']}")
+    return time.perf_counter() - started
+
+
+def run_many(base: str, count: int, length: int = 10) -> float:
+    started = time.perf_counter()
+    ids = [_call("POST", f"{base}/runtime/webhooks/durabletask/orchestrators/noop_chain?code={KEY}",
+                 json.dumps(length))[1]["id"] for _ in range(count)]  # type: ignore[index]
+    for iid in ids:
+        if _wait_done(base, iid)["output"] != length:
+            raise RuntimeError(f"{iid} did not complete correctly")
+    return time.perf_counter() - started
+
+
+def sdk_replay_ms(k: int, repeats: int = 5) -> float:
+    """One SDK invocation of the chain orchestrator over a history of k completed activities (no devhost)."""
+    import azure.durable_functions as df
+
+    sys.path.insert(0, str(ROOT))
+    from devhost import history as h
+    from devhost.replay import call_orchestrator  # the same call the host drives the SDK with
+
+    def chain(context: df.DurableOrchestrationContext):  # type: ignore[no-untyped-def]
+        n = int(context.get_input())
+        for i in range(n):
+            yield context.call_activity("noop", i)
+        return n
+
+    handle = df.Orchestrator.create(chain)
+    at = datetime(2026, 1, 1, tzinfo=UTC)
+    events = [h.event(h.ORCHESTRATOR_STARTED, at), h.execution_started(at, "i", "e", "chain", json.dumps(str(k + 1)))]
+    for i in range(k):
+        events += [h.event(h.TASK_SCHEDULED, at, i, Name="noop", Input=str(i)), h.event(h.ORCHESTRATOR_COMPLETED, at),
+                   h.event(h.ORCHESTRATOR_STARTED, at), h.event(h.TASK_COMPLETED, at, TaskScheduledId=i, Result=str(i))]
+    history = [{**e, "IsPlayed": e["EventType"] != h.ORCHESTRATOR_STARTED} for e in events]
+    context = json.dumps({"history": history, "input": json.dumps(str(k + 1)), "instanceId": "i",
+                          "parentInstanceId": None, "isReplaying": True, "upperSchemaVersion": 1,
+                          "upperSchemaVersionNew": 2})
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        state = call_orchestrator(handle, context)
+        best = min(best, time.perf_counter() - started)
+        if state.get("error"):
+            raise RuntimeError(state["error"])
+    return best * 1000
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 100])
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--fanout", type=int, default=1000)
+    parser.add_argument("--many", type=int, default=100)
     args = parser.parse_args()
+    extra: dict[str, object] = {}
     work = Path(tempfile.mkdtemp(prefix="devhost-bench-"))
     shutil.copytree(APP, work / "app")
     port = _free_port()
@@ -91,6 +165,8 @@ def main() -> int:
             rows.append({"n": n, "runs_s": [round(t, 4) for t in times], "best_s": round(best, 4),
                          "ms_per_activity": round(best * 1000 / n, 2), "prototype_best_s": proto,
                          "ratio_vs_prototype": round(best / proto, 2) if proto else None})
+        extra["fanout"] = {"n": args.fanout, "seconds": round(run_fanout(base, args.fanout), 3)}
+        extra["many"] = {"orchestrations": args.many, "chain": 10, "seconds": round(run_many(base, args.many), 3)}
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -100,12 +176,38 @@ def main() -> int:
         runs = " / ".join(f"{t:.3f}" for t in r["runs_s"])
         print(f"{r['n']:>5} {runs:>22} {r['best_s']:>8.3f} {r['ms_per_activity']:>8.2f} "
               f"{r['prototype_best_s'] or float('nan'):>8.3f} {r['ratio_vs_prototype'] or float('nan'):>6.2f}")
+    replay = {k: round(sdk_replay_ms(k), 3) for k in (25, 50, 100, 200, 400)}
+    for r in rows:
+        n, best_s = int(r["n"]), float(r["best_s"])
+        sdk_total_ms = sum(_interpolate(replay, k) for k in range(n + 1))
+        r["sdk_replay_ms"] = round(sdk_total_ms, 1)
+        r["devhost_overhead_ms_per_activity"] = round((best_s * 1000 - sdk_total_ms) / n, 2)
+    print("\nSDK replay alone (one invocation over k completed activities):")
+    for k, ms in replay.items():
+        print(f"  k={k:>4}: {ms:8.2f} ms  ({ms * 1000 / (4 * k + 2):.0f} µs per history event)")
+    print("\nchain time split: SDK replay (sum over its episodes) vs devhost's own overhead per activity:")
+    for r in rows:
+        overhead = r["devhost_overhead_ms_per_activity"]
+        print(f"  N={r['n']:>4}: SDK {r['sdk_replay_ms']:8.1f} ms, devhost {overhead:6.2f} ms/activity")
+    print(f"\nfan-out/fan-in of {args.fanout}: {extra['fanout']['seconds']} s")  # type: ignore[index]
+    print(f"{args.many} chains of 10 started at once: {extra['many']['seconds']} s")  # type: ignore[index]
     out = ROOT / "benchmarks" / "results" / f"devhost_bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps({"benchmark": "devhost noop chain", "python": sys.version.split()[0],
-                               "cpus": os.cpu_count(), "rows": rows}, indent=2))
+                               "cpus": os.cpu_count(), "rows": rows, "sdk_replay_ms": replay, **extra}, indent=2))
     print(f"saved {out}")
     return 0
+
+
+def _interpolate(points: dict[int, float], k: int) -> float:
+    """Replay cost at k from the measured points (linear between them, and through 0 below the first)."""
+    keys = sorted(points)
+    if k <= keys[0]:
+        return points[keys[0]] * k / keys[0]
+    for low, high in itertools.pairwise(keys):
+        if k <= high:
+            return points[low] + (points[high] - points[low]) * (k - low) / (high - low)
+    return points[keys[-1]] * k / keys[-1]
 
 
 if __name__ == "__main__":
