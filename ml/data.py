@@ -27,14 +27,27 @@ def is_parquet(data: bytes) -> bool:
     return data[:4] == b"PAR1"
 
 
-def load_raw(data: bytes, name: str) -> tuple[pd.DataFrame, list[str]]:
-    """Parse bytes into a frame of strings (CSV) or typed values (Parquet) plus the header as written."""
-    if not data.strip():
+def sniff(head: bytes, name: str) -> str:
+    """``"parquet"`` or ``"csv"`` from the first bytes of a file; ``TableFormatError`` for anything else."""
+    if not head.strip():
         raise TableFormatError(f"{name}: the file is empty")
     for magic, problem in _MAGIC.items():
-        if data.startswith(magic):
+        if head.startswith(magic):
             raise TableFormatError(f"{name}: the file {problem}")
-    if is_parquet(data):
+    if is_parquet(head):
+        return "parquet"
+    text = _decode(head, name, partial=True)
+    start = text.lstrip()[:200].lower()
+    if start.startswith(("<!doctype html", "<html", "<?xml", "<")):
+        raise TableFormatError(f"{name}: the file is an HTML/XML page, not a table")
+    if start.startswith(("{", "[")):
+        raise TableFormatError(f"{name}: the file is JSON, not a CSV table with a header row")
+    return "csv"
+
+
+def load_raw(data: bytes, name: str) -> tuple[pd.DataFrame, list[str]]:
+    """Parse bytes into a frame of strings (CSV) or typed values (Parquet) plus the header as written."""
+    if sniff(data[:65536], name) == "parquet":
         return _load_parquet(data, name)
     return _load_csv(data, name)
 
@@ -47,12 +60,14 @@ def _load_parquet(data: bytes, name: str) -> tuple[pd.DataFrame, list[str]]:
     return frame.reset_index(drop=True), [str(c) for c in frame.columns]
 
 
-def _decode(data: bytes, name: str) -> str:
+def _decode(data: bytes, name: str, partial: bool = False) -> str:
     if data.count(b"\x00") > len(data) // 10:
         raise TableFormatError(f"{name}: the file is binary or UTF-16 encoded; expected UTF-8 CSV text")
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
+        if partial and exc.start >= len(data) - 3:  # a multi-byte character cut at the end of the sniffed head
+            return data[:exc.start].decode("utf-8-sig")
         raise TableFormatError(
             f"{name}: the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
             "expected a UTF-8 CSV or a Parquet file") from None
@@ -60,11 +75,6 @@ def _decode(data: bytes, name: str) -> str:
 
 def _load_csv(data: bytes, name: str) -> tuple[pd.DataFrame, list[str]]:
     text = _decode(data, name)
-    head = text.lstrip()[:200].lower()
-    if head.startswith(("<!doctype html", "<html", "<?xml", "<")):
-        raise TableFormatError(f"{name}: the file is an HTML/XML page, not a table")
-    if head.startswith(("{", "[")):
-        raise TableFormatError(f"{name}: the file is JSON, not a CSV table with a header row")
     header = next(csv.reader(io.StringIO(text)), [])
     try:
         frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skip_blank_lines=True)

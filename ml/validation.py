@@ -1,12 +1,14 @@
 """Validation of a data drop against the data contract: a report of every problem, never an exception.
 
-Row numbers in messages are 1-based data rows (the header is not counted; file line = row + 1).
+Row numbers in messages are 1-based data rows (the header is not counted; file line = row + 1). The checks run
+batch by batch and accumulate counts and the first examples, so ``validate_path`` streams a file of any size in
+bounded memory (pyarrow reads it in blocks), while ``validate`` checks bytes already in memory the same way.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,11 +17,14 @@ import pandas as pd
 from ml.data import load_raw
 from ml.drift import DriftThresholds, FeatureDrift, compare
 from ml.errors import TableFormatError
-from ml.schema import ACTIVE_SCHEMA, Column, Schema
+from ml.schema import ACTIVE_SCHEMA, Schema
+from ml.streaming import Batch, iter_file_batches
 
 _MISSING = {"", "na", "n/a", "null", "none"}
 _NONFINITE = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _SHOWN = 10
+_KEPT_ROWS = 50
+_SAMPLE_ROWS = 100_000
 
 
 @dataclass(frozen=True)
@@ -64,42 +69,171 @@ class ValidationReport:
                 "problems": [p.to_dict() for p in self.problems], "drift": [d.to_dict() for d in self.drift]}
 
 
-def _rows_text(rows: list[int]) -> str:
+@dataclass
+class _Finding:
+    """Rows (first ``_KEPT_ROWS``), examples and the total count of one kind of problem in one column."""
+
+    count: int = 0
+    rows: list[int] = field(default_factory=list)
+    examples: list[tuple[int, str]] = field(default_factory=list)
+
+    def add(self, rows: np.ndarray, values: list[str] | None = None) -> None:
+        self.count += int(rows.size)
+        room = _KEPT_ROWS - len(self.rows)
+        if room > 0:
+            self.rows += [int(r) for r in rows[:room]]
+        if values is not None and len(self.examples) < _SHOWN:
+            self.examples += [(int(r), v) for r, v in zip(rows[:_SHOWN], values[:_SHOWN], strict=False)]
+
+
+def _rows_text(rows: list[int], count: int) -> str:
     shown = ", ".join(str(r) for r in rows[:_SHOWN])
-    more = f" and {len(rows) - _SHOWN} more" if len(rows) > _SHOWN else ""
-    return f"row{'s' if len(rows) > 1 else ''} {shown}{more}"
+    more = f" and {count - min(len(rows), _SHOWN)} more" if count > _SHOWN else ""
+    return f"row{'s' if count > 1 else ''} {shown}{more}"
 
 
-def _values_text(values: list[tuple[int, str]]) -> str:
-    shown = ", ".join(f"{v!s} (row {r})" for r, v in values[:_SHOWN])
-    return shown + (f" and {len(values) - _SHOWN} more" if len(values) > _SHOWN else "")
+def _examples_text(examples: list[tuple[int, str]], count: int) -> str:
+    shown = ", ".join(f"{v} (row {r})" for r, v in examples[:_SHOWN])
+    return shown + (f" and {count - _SHOWN} more" if count > _SHOWN else "")
 
 
-def validate(data: bytes, name: str, *, schema: Schema = ACTIVE_SCHEMA, reference: pd.DataFrame | None = None,
-             thresholds: DriftThresholds | None = None) -> ValidationReport:
-    """Check ``data`` (CSV or Parquet bytes) against ``schema`` and, if given, the ``reference`` distribution."""
-    report = ValidationReport(name)
-    try:
-        raw, header = load_raw(data, name)
-    except TableFormatError as exc:
-        report.problems.append(Problem("not_a_table", str(exc)))
-        return report
-    report.rows = len(raw)
-    _check_columns(report, header, schema)
-    numeric = _check_values(report, raw, schema)
-    if numeric is None:
-        return report
-    _check_table(report, numeric, schema)
-    if report.ok:
-        report.frame = numeric
-        if reference is not None:
-            _check_drift(report, numeric, reference, schema, thresholds or DriftThresholds())
-    return report
+class _Checks:
+    """Accumulates the per-value and per-table checks over batches, then renders the report."""
+
+    def __init__(self, report: ValidationReport, schema: Schema, keep_frame: bool) -> None:
+        self.report, self.schema, self.keep_frame = report, schema, keep_frame
+        self.findings: dict[tuple[str, str], _Finding] = {}
+        self.hashes: list[np.ndarray] = []
+        self.label_low, self.label_high = np.inf, -np.inf
+        self.frames: list[np.ndarray] = []
+        self.sample = np.empty((0, len(schema.columns)))
+        self.sample_keys = np.empty(0)
+        self.rng = np.random.default_rng(0)
+        self.complete = True
+
+    def finding(self, code: str, column: str) -> _Finding:
+        return self.findings.setdefault((code, column), _Finding())
+
+    def add(self, batch: Batch) -> None:
+        numeric: dict[str, np.ndarray] = {}
+        for column in self.schema.columns:
+            if column in batch.columns:
+                numeric[column] = self._column(column, batch, batch.offset)
+        self.report.rows += batch.rows
+        if len(numeric) != len(self.schema.columns):
+            self.complete = False
+            return
+        table = np.column_stack([numeric[c] for c in self.schema.columns])
+        self._table(table)
+        if self.keep_frame:
+            self.frames.append(table)
+
+    def _column(self, column: str, batch: Batch, offset: int) -> np.ndarray:
+        arr, missing, bad, nonfinite = batch.parse(column)
+        if missing.size:
+            self.finding("missing_values", column).add(missing + offset)
+        if bad:
+            self.finding("unparseable", column).add(np.array([r for r, _ in bad]) + offset,
+                                                    [repr(v) for _, v in bad])
+        if nonfinite.size:
+            self.finding("non_finite", column).add(nonfinite + offset)
+        spec = self.schema.column(column)
+        clean = not (missing.size or nonfinite.size or bad)
+        safe = arr if clean else np.where(np.isfinite(arr), arr, spec.low)
+        if not clean or safe.min() < spec.low or safe.max() > spec.high:
+            out = np.flatnonzero((safe < spec.low) | (safe > spec.high))
+            if out.size:
+                self.finding("out_of_range", column).add(out + offset + 1, [f"{arr[i]:g}" for i in out[:_SHOWN]])
+        if spec.integer:
+            frac = np.flatnonzero(safe != np.rint(safe))
+            if frac.size:
+                self.finding("not_integer", column).add(frac + offset + 1, [f"{arr[i]:g}" for i in frac[:_SHOWN]])
+        return arr
+
+    def _table(self, table: np.ndarray) -> None:
+        """Label range, a 64-bit hash per row (duplicates), and a uniform reservoir sample (drift)."""
+        label = table[:, -1]
+        finite = label[np.isfinite(label)]
+        if finite.size:
+            self.label_low, self.label_high = min(self.label_low, finite.min()), max(self.label_high, finite.max())
+        self.hashes.append(_row_hashes(table))
+        keys = self.rng.random(len(table))
+        if len(table) > _SAMPLE_ROWS:
+            keep = np.argpartition(keys, _SAMPLE_ROWS)[:_SAMPLE_ROWS]
+            table, keys = table[keep], keys[keep]
+        merged, all_keys = np.concatenate([self.sample, table]), np.concatenate([self.sample_keys, keys])
+        if len(merged) > _SAMPLE_ROWS:
+            keep = np.argpartition(all_keys, _SAMPLE_ROWS)[:_SAMPLE_ROWS]
+            merged, all_keys = merged[keep], all_keys[keep]
+        self.sample, self.sample_keys = merged, all_keys
+
+    def finish(self, reference: pd.DataFrame | None, thresholds: DriftThresholds) -> None:
+        report, name = self.report, self.report.name
+        for (code, column), found in self.findings.items():
+            report.problems.append(Problem(code, _message(name, code, column, found, self.schema), column,
+                                           found.rows))
+        if not self.complete or not report.ok:
+            return
+        if report.rows < self.schema.min_rows:
+            report.problems.append(Problem("too_few_rows", f"{name}: {report.rows} data row(s); expected at least "
+                                           f"{self.schema.min_rows}"))
+        label = self.schema.label.name
+        if report.rows > 0 and self.label_low == self.label_high:
+            report.problems.append(Problem("constant_label", f"{name}: the label '{label}' is constant "
+                                           f"({self.label_low:g} in every row); a model cannot learn from it", label))
+        self._duplicates()
+        if report.ok:
+            if self.keep_frame and self.frames:
+                report.frame = pd.DataFrame(np.concatenate(self.frames), columns=self.schema.columns)
+            if reference is not None and len(self.sample):
+                sample = pd.DataFrame(self.sample, columns=self.schema.columns)
+                report.drift = compare(reference, sample, self.schema, thresholds)
+                report.problems += [Problem("drift", f"{name}: {d.describe()}", d.column, [], thresholds.severity)
+                                    for d in report.drift if d.drifted]
+
+    def _duplicates(self) -> None:
+        if not self.hashes:
+            return
+        dup = pd.Series(np.concatenate(self.hashes)).duplicated(keep="first").to_numpy()
+        if dup.any():
+            rows = np.flatnonzero(dup) + 1
+            found = _Finding()
+            found.add(rows)
+            self.report.problems.append(Problem(
+                "duplicate_rows", f"{self.report.name}: {found.count} duplicate row(s) at "
+                f"{_rows_text(found.rows, found.count)} (kept; they weigh double in training)", None, found.rows,
+                "warning"))
 
 
-def validate_frame(frame: pd.DataFrame, name: str, *, schema: Schema = ACTIVE_SCHEMA) -> ValidationReport:
-    """Validate an in-memory table (e.g. a combined training set) with the same rules."""
-    return validate(frame.to_csv(index=False).encode(), name, schema=schema)
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _row_hashes(table: np.ndarray) -> np.ndarray:
+    """A 64-bit hash of each row's exact float bits (multiply-xorshift over the columns)."""
+    bits = np.ascontiguousarray(table).view(np.uint64)
+    hashed = np.zeros(len(table), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for column in range(bits.shape[1]):
+            hashed = (hashed ^ bits[:, column]) * _MIX
+            hashed ^= hashed >> np.uint64(29)
+    return hashed
+
+
+def _message(name: str, code: str, column: str, found: _Finding, schema: Schema) -> str:
+    spec = schema.column(column)
+    where = f"{name}: column '{column}'"
+    if code == "missing_values":
+        return f"{where} has {found.count} missing value(s) at {_rows_text(found.rows, found.count)}"
+    if code == "unparseable":
+        return (f"{where} has {found.count} value(s) that are not numbers: "
+                f"{_examples_text(found.examples, found.count)}; expected a number")
+    if code == "non_finite":
+        return f"{where} has non-finite value(s) (nan/inf) at {_rows_text(found.rows, found.count)}"
+    if code == "out_of_range":
+        return (f"{where} has {found.count} value(s) out of range (expected {spec.low:g} to {spec.high:g}): "
+                f"{_examples_text(found.examples, found.count)}")
+    return (f"{where} has {found.count} value(s) not whole numbers (expected an integer): "
+            f"{_examples_text(found.examples, found.count)}")
 
 
 def _check_columns(report: ValidationReport, header: list[str], schema: Schema) -> None:
@@ -120,17 +254,58 @@ def _check_columns(report: ValidationReport, header: list[str], schema: Schema) 
             f"{','.join(schema.columns)}"))
 
 
-def _parse_column(values: pd.Series) -> tuple[np.ndarray, list[int], list[tuple[int, str]], list[int]]:
-    """Floats for a column, plus rows that are missing, unparseable (with the text) and non-finite."""
+def _raw_batch(raw: pd.DataFrame) -> Batch:
+    """A whole in-memory table as one batch (columns named twice are left to the header check)."""
+    columns = {c: raw[c] for c in dict.fromkeys(raw.columns) if isinstance(raw[c], pd.Series)}
+    return Batch.from_series(columns, len(raw), 0)
+
+
+def validate(data: bytes, name: str, *, schema: Schema = ACTIVE_SCHEMA, reference: pd.DataFrame | None = None,
+             thresholds: DriftThresholds | None = None) -> ValidationReport:
+    """Check ``data`` (CSV or Parquet bytes) against ``schema`` and, if given, the ``reference`` distribution."""
+    report = ValidationReport(name)
+    try:
+        raw, header = load_raw(data, name)
+    except TableFormatError as exc:
+        report.problems.append(Problem("not_a_table", str(exc)))
+        return report
+    _check_columns(report, header, schema)
+    checks = _Checks(report, schema, keep_frame=True)
+    checks.add(_raw_batch(raw))
+    checks.finish(reference, thresholds or DriftThresholds())
+    return report
+
+
+def validate_path(path: Path, name: str | None = None, *, schema: Schema = ACTIVE_SCHEMA,
+                  reference: pd.DataFrame | None = None, thresholds: DriftThresholds | None = None,
+                  block_size: int = 1 << 24) -> ValidationReport:
+    """Stream a CSV or Parquet file of any size through the same checks, in memory bounded by ``block_size``
+    (no ``frame`` is kept; drift is judged on a uniform sample of up to 100,000 rows)."""
+    report = ValidationReport(name or path.name)
+    try:
+        header, batches = iter_file_batches(path, report.name, schema, block_size)
+        _check_columns(report, header, schema)
+        checks = _Checks(report, schema, keep_frame=False)
+        for batch in batches:
+            checks.add(batch)
+    except TableFormatError as exc:
+        report.problems = [Problem("not_a_table", str(exc))]
+        return report
+    checks.finish(reference, thresholds or DriftThresholds())
+    return report
+
+
+def validate_frame(frame: pd.DataFrame, name: str, *, schema: Schema = ACTIVE_SCHEMA) -> ValidationReport:
+    """Validate an in-memory table (e.g. a combined training set) with the same rules."""
+    return validate(frame.to_csv(index=False).encode(), name, schema=schema)
+
+
+def parse_text_column(values: pd.Series) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]], np.ndarray]:
+    """Floats for a column of text, plus 1-based rows that are missing, unparseable (with the text), non-finite."""
+    out = np.full(len(values), np.nan)
     missing: list[int] = []
     nonfinite: list[int] = []
     bad: list[tuple[int, str]] = []
-    if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
-        arr = values.to_numpy(dtype=float, na_value=np.nan)
-        missing += [int(i) + 1 for i in np.flatnonzero(np.isnan(arr))]
-        nonfinite += [int(i) + 1 for i in np.flatnonzero(np.isinf(arr))]
-        return arr, missing, [], nonfinite
-    out = np.full(len(values), np.nan)
     for i, cell in enumerate(values.astype(str).str.strip()):
         low = cell.lower()
         if low in _MISSING:
@@ -142,72 +317,4 @@ def _parse_column(values: pd.Series) -> tuple[np.ndarray, list[int], list[tuple[
                 out[i] = float(cell)
             except ValueError:
                 bad.append((i + 1, cell))
-    return out, missing, bad, nonfinite
-
-
-def _check_values(report: ValidationReport, raw: pd.DataFrame, schema: Schema) -> pd.DataFrame | None:
-    """Per-column parsing, missing, finiteness, integer and range checks; the numeric frame if complete."""
-    numeric: dict[str, np.ndarray] = {}
-    name = report.name
-    for column in schema.columns:
-        if column not in raw.columns or isinstance(raw[column], pd.DataFrame):
-            continue
-        arr, missing, bad, nonfinite = _parse_column(raw[column])
-        spec = schema.column(column)
-        if missing:
-            report.problems.append(Problem("missing_values", f"{name}: column '{column}' has {len(missing)} "
-                                           f"missing value(s) at {_rows_text(missing)}", column, missing))
-        if bad:
-            report.problems.append(Problem(
-                "unparseable", f"{name}: column '{column}' has {len(bad)} value(s) that are not numbers: "
-                f"{_values_text([(r, repr(v)) for r, v in bad])}; expected a number", column, [r for r, _ in bad]))
-        if nonfinite:
-            report.problems.append(Problem("non_finite", f"{name}: column '{column}' has non-finite value(s) "
-                                           f"(nan/inf) at {_rows_text(nonfinite)}", column, nonfinite))
-        _check_range(report, column, spec, arr)
-        numeric[column] = arr
-    if len(numeric) != len(schema.columns) or not report.ok:
-        return None
-    return pd.DataFrame(numeric, columns=schema.columns).astype("float64")
-
-
-def _check_range(report: ValidationReport, column: str, spec: Column, arr: np.ndarray) -> None:
-    finite = np.isfinite(arr)
-    rule: list[tuple[str, Callable[[np.ndarray], np.ndarray], str]] = [
-        ("out_of_range", lambda a: (a < spec.low) | (a > spec.high),
-         f"out of range (expected {spec.low:g} to {spec.high:g})")]
-    if spec.integer:
-        rule.append(("not_integer", lambda a: a != np.round(a), "not whole numbers (expected an integer)"))
-    for code, test, what in rule:
-        hits = np.flatnonzero(finite & test(np.where(finite, arr, 0.0)))
-        if hits.size:
-            values = [(int(i) + 1, f"{arr[i]:g}") for i in hits]
-            report.problems.append(Problem(code, f"{report.name}: column '{column}' has {hits.size} value(s) {what}: "
-                                           f"{_values_text(values)}", column, [r for r, _ in values]))
-
-
-def _check_table(report: ValidationReport, frame: pd.DataFrame, schema: Schema) -> None:
-    name = report.name
-    if len(frame) < schema.min_rows:
-        report.problems.append(Problem("too_few_rows", f"{name}: {len(frame)} data row(s); expected at least "
-                                       f"{schema.min_rows}"))
-    label = frame[schema.label.name]
-    if len(frame) > 0 and label.nunique() <= 1:
-        report.problems.append(Problem("constant_label", f"{name}: the label '{schema.label.name}' is constant "
-                                       f"({label.iloc[0]:g} in every row); a model cannot learn from it",
-                                       schema.label.name))
-    dup = frame.duplicated(keep="first").to_numpy()
-    if dup.any():
-        rows = [int(i) + 1 for i in np.flatnonzero(dup)]
-        report.problems.append(Problem("duplicate_rows", f"{name}: {len(rows)} duplicate row(s) at "
-                                       f"{_rows_text(rows)} (kept; they weigh double in training)",
-                                       None, rows, "warning"))
-
-
-def _check_drift(report: ValidationReport, frame: pd.DataFrame, reference: pd.DataFrame, schema: Schema,
-                 thresholds: DriftThresholds) -> None:
-    report.drift = compare(reference, frame, schema, thresholds)
-    for d in report.drift:
-        if d.drifted:
-            report.problems.append(Problem("drift", f"{report.name}: {d.describe()}", d.column, [],
-                                           thresholds.severity))
+    return out, np.array(missing, dtype=int), bad, np.array(nonfinite, dtype=int)

@@ -1,0 +1,91 @@
+"""validate_path streams files in blocks and reports exactly what validate reports for the same bytes."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from ml.sample import diabetes_frame
+from ml.validation import validate, validate_path
+
+BLOCK = 4096  # tiny blocks: the 442-row sample spans many batches
+
+
+def big_frame(copies: int = 4) -> pd.DataFrame:
+    frame = pd.concat([diabetes_frame()] * copies, ignore_index=True)
+    frame["s6"] = frame["s6"] + (frame.index % 7) * 0.001  # keep rows distinct
+    return frame
+
+
+def write(frame: pd.DataFrame, path: Path) -> Path:
+    if path.suffix == ".parquet":
+        frame.to_parquet(path, index=False)
+    else:
+        frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_valid_file_streams_in_many_batches(tmp_path: Path, suffix: str) -> None:
+    frame = big_frame()
+    path = write(frame, tmp_path / f"big{suffix}")
+    report = validate_path(path, block_size=BLOCK, reference=diabetes_frame())
+    assert report.ok, report.messages()
+    assert report.rows == len(frame) and report.frame is None
+    assert not [d for d in report.drift if d.drifted]
+
+
+def test_problems_match_the_in_memory_validation(tmp_path: Path) -> None:
+    frame = big_frame().astype(object)
+    frame.loc[5, "bmi"] = 400
+    frame.loc[1500, "bmi"] = 5
+    frame.loc[900, "age"] = 40.5
+    frame.loc[1200, "s3"] = ""
+    frame.loc[1700, "s1"] = "inf"
+    frame.loc[1701] = frame.loc[3]
+    path = write(frame, tmp_path / "bad.csv")
+    streamed = validate_path(path, block_size=BLOCK)
+    in_memory = validate(path.read_bytes(), "bad.csv")
+    assert sorted(streamed.messages()) == sorted(in_memory.messages())
+    text = " ".join(streamed.messages())
+    assert "column 'bmi' has 2 value(s) out of range (expected 10 to 80): 400 (row 6), 5 (row 1501)" in text
+    assert "column 's3' has 1 missing value(s) at row 1201" in text
+    assert "column 's1' has non-finite value(s) (nan/inf) at row 1701" in text
+
+
+def test_unparseable_value_late_in_the_file_switches_to_text_and_names_its_row(tmp_path: Path) -> None:
+    frame = big_frame().astype(object)
+    frame.loc[1600, "bp"] = "high"
+    frame.loc[1650, "bp"] = "low"
+    frame.loc[20, "bmi"] = 500
+    path = write(frame, tmp_path / "late.csv")
+    report = validate_path(path, block_size=BLOCK)
+    assert report.rows == len(frame)
+    text = " ".join(report.messages())
+    assert "column 'bp' has 2 value(s) that are not numbers: 'high' (row 1601), 'low' (row 1651)" in text
+    assert "500 (row 21)" in text
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"", "the file is empty"),
+    (gzip.compress(b"age\n1\n"), "gzip-compressed"),
+    (b"<html><body>x</body></html>", "HTML/XML page"),
+    ("age,sex\n1,2\n".encode("utf-16"), "UTF-16"),
+    (b"age,sex,bmi\n1,2\n3,4,5,6,7\n", "not a CSV table"),
+])
+def test_not_a_table(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "x.csv"
+    path.write_bytes(content)
+    report = validate_path(path, block_size=BLOCK)
+    assert [p.code for p in report.problems] == ["not_a_table"]
+    assert message in report.messages()[0]
+
+
+def test_missing_column_and_constant_label(tmp_path: Path) -> None:
+    missing = validate_path(write(big_frame().drop(columns=["s2"]), tmp_path / "m.csv"), block_size=BLOCK)
+    assert "missing column(s) s2" in " ".join(missing.messages())
+    constant = validate_path(write(big_frame().assign(target=7.0), tmp_path / "c.parquet"), block_size=BLOCK)
+    assert "the label 'target' is constant (7 in every row)" in " ".join(constant.messages())
