@@ -121,7 +121,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("AZUREML_COMPUTE", "cpu-cluster", _text, "compute cluster for training jobs", azure_only=True),
     Spec("AZUREML_ENVIRONMENT", "mlops-train:1", _text, "registered environment (name:version) for training",
          azure_only=True),
-    Spec("AZUREML_DATASTORE", "workspaceblobstore", _text, "datastore that reads the app's storage account",
+    Spec("AZUREML_DATASTORE", "workspaceblobstore", _text, "datastore bound to the app's datasets container",
          azure_only=True),
     Spec("AZUREML_QA_ENDPOINT", "diabetes-qa", _text, "managed online endpoint used for QA", azure_only=True),
     Spec("AZUREML_PROD_ENDPOINT", "diabetes-prod", _text, "Kubernetes online endpoint used for production",

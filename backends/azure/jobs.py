@@ -22,8 +22,10 @@ STATES = {"Completed": "completed", "Failed": "failed", "NotResponding": "failed
 
 
 def job_inputs(request: TrainingRequest, datastore: str) -> dict[str, Input]:
-    """One ``uri_file`` input per accepted drop (``container/blob`` → ``azureml://datastores/<ds>/paths/...``)."""
-    return {f"data{i}": Input(type=AssetTypes.URI_FILE, path=f"azureml://datastores/{datastore}/paths/{ref}")
+    """One ``uri_file`` input per accepted drop. The datastore is bound to the datasets container (infra/main.bicep),
+    so ``datasets/drops/<sha>.csv`` becomes ``azureml://datastores/<ds>/paths/drops/<sha>.csv``."""
+    return {f"data{i}": Input(type=AssetTypes.URI_FILE,
+                              path=f"azureml://datastores/{datastore}/paths/{ref.split('/', 1)[1]}")
             for i, ref in enumerate(request.data)}
 
 

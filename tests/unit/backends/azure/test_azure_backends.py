@@ -53,7 +53,7 @@ def test_training_job_request(backends: Any, arm: FakeArm) -> None:
     assert body["jobType"] == "Command"
     assert body["command"] == ("python -m ml.train --data ${{inputs.data0}} ${{inputs.data1}} "
                                "--output ${{outputs.model_output}} --alpha 2.0")
-    assert body["inputs"]["data1"] == {"uri": "azureml://datastores/workspaceblobstore/paths/datasets/drops/b.csv",
+    assert body["inputs"]["data1"] == {"uri": "azureml://datastores/workspaceblobstore/paths/drops/b.csv",
                                        "jobInputType": "uri_file"}
     assert body["outputs"]["model_output"]["jobOutputType"] == "uri_folder"
     assert body["computeId"] == WS + "/computes/cpu-cluster"
