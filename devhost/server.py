@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from azure.core.exceptions import AzureError
 
 from devhost.auth import is_loopback, key_ok
 from devhost.clientjson import RPC_PATH, WEBHOOK_PATH
@@ -102,6 +103,10 @@ class Server:
             trigger = await self.invoker.admin_trigger(info, text)
         except (ValueError, json.JSONDecodeError) as exc:
             return web.Response(status=400, text=f"Bad admin request body: {exc}")
+        except (AzureError, OSError) as exc:
+            log.exception("admin call of %s: cannot read its trigger input %r", name, text)
+            return web.Response(status=502, text=f"Cannot read the trigger input of '{name}': "
+                                                 f"{type(exc).__name__}: {exc}")
         try:
             await self.invoker.call(info, trigger)
         except Exception as exc:
