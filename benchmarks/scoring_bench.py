@@ -50,6 +50,8 @@ class Server:
     env: dict[str, str]
     body: str  # "data" | "dataframe_split"
     key: str = ""
+    path: str = "/score"
+    constant: bool = False  # the ceiling answers a constant: any 200 counts as its first answer
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
     cold_start_s: float = 0.0
@@ -81,9 +83,10 @@ def start(server: Server, body: Path, expected: float) -> None:
         if server.process.poll() is not None:
             raise RuntimeError(f"{server.name} exited with {server.process.returncode}")
         try:
-            answer = httpx.post(f"http://127.0.0.1:{server.port}/score", content=body.read_bytes(),
+            answer = httpx.post(f"http://127.0.0.1:{server.port}{server.path}", content=body.read_bytes(),
                                 headers={**headers, "Content-Type": "application/json"}, timeout=2)
-            if answer.status_code == 200 and abs(_first(answer.json()) - expected) < 1e-6:
+            correct = server.constant or abs(_first(answer.json()) - expected) < 1e-6
+            if answer.status_code == 200 and correct:
                 server.cold_start_s = time.perf_counter() - started
                 return
         except (httpx.TransportError, ValueError, KeyError):
@@ -100,7 +103,7 @@ def _first(doc: Any) -> float:
 def load(server: Server, body: Path, connections: int, seconds: int) -> dict[str, float]:
     taskset = ["taskset", "-c", "0"] if PIN else []
     command = [*taskset, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA),
-               f"http://127.0.0.1:{server.port}/score"]
+               f"http://127.0.0.1:{server.port}{server.path}"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=False,
                           env={**os.environ, "BODY_FILE": str(body), "AUTH": server.key})
     line = next(x for x in done.stdout.splitlines() if x.startswith("{"))
@@ -127,9 +130,11 @@ def stop(server: Server) -> None:
 
 def servers(model: Path, state: Path, logs: str) -> list[Server]:
     py = sys.executable
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "keys.json").write_text(json.dumps({"key": "bench", "admin_key": "bench-admin"}))
     ours = Server("ours (logging on)", [py, "-m", "scoring.server", "--name", "bench", "--port", "{port}",
                                         "--state-dir", str(state), "--model-dir", str(model), "--version", "1"],
-                  {"AzureWebJobsStorage": logs, "SCORING_LOGS_CONTAINER": "bench-logs"}, "data")
+                  {"AzureWebJobsStorage": logs, "SCORING_LOGS_CONTAINER": "bench-logs"}, "data", key="bench")
     launcher = str(ROOT / "benchmarks" / "scoring" / "azml_local.py")
     azml = Server("azureml-inference-server-http", [str(AZML_PY), launcher,
                                                     "--entry_script", str(ROOT / "scoring" / "score.py"),
@@ -137,11 +142,13 @@ def servers(model: Path, state: Path, logs: str) -> list[Server]:
                   {"AZUREML_MODEL_DIR": str(model), "PYTHONPATH": str(ROOT), "HOME": str(state.parent)}, "data")
     mlflow = Server("mlflow models serve", [str(Path(py).parent / "mlflow"), "models", "serve", "-m", str(model),
                                             "--env-manager", "local", "-h", "127.0.0.1", "-p", "{port}"],
-                    {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}, "dataframe_split")
+                    {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
+                     "PATH": f"{Path(py).parent}:{os.environ.get('PATH', '')}"}, "dataframe_split",
+                    path="/invocations")
     ceiling = Server("ceiling (constant)", [py, "-m", "uvicorn", "benchmarks.scoring.constant:app", "--host",
                                             "127.0.0.1", "--port", "{port}", "--loop", "uvloop", "--http", "httptools",
                                             "--no-access-log", "--log-level", "warning"], {"BENCH_KEY": "bench"},
-                     "data", key="bench")
+                     "data", key="bench", constant=True)
     found = [ours, mlflow, ceiling]
     if AZML_PY.exists():
         found.insert(1, azml)
@@ -170,7 +177,7 @@ def main() -> int:
     azurite = start_azurite()
     try:
         for server in servers(work / "model", work / "state", azurite.connection_string):
-            measure_server(server, files, expected, args, work)
+            measure_server(server, files, expected, args)
             print_row(server)
             all_servers.append(server)
     finally:
@@ -183,14 +190,12 @@ def main() -> int:
 all_servers: list[Server] = []
 
 
-def measure_server(server: Server, files: dict[tuple[str, int], Path], expected: float, args: argparse.Namespace,
-                   work: Path) -> None:
+def measure_server(server: Server, files: dict[tuple[str, int], Path], expected: float,
+                   args: argparse.Namespace) -> None:
     server.port = free_port()
     server.command = [c.replace("{port}", str(server.port)) for c in server.command]
     try:
         start(server, files[(server.body, 1)], expected)
-        if not server.key and (work / "state" / "keys.json").exists() and server.name.startswith("ours"):
-            server.key = json.loads((work / "state" / "keys.json").read_text())["key"]
         load(server, files[(server.body, 1)], 8, 1)  # warm-up
         for connections, rows in POINTS:
             runs = [load(server, files[(server.body, rows)], connections, args.seconds) for _ in range(args.runs)]
