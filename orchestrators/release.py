@@ -80,7 +80,8 @@ def _release(context: df.DurableOrchestrationContext, run: dict[str, Any], ref: 
         timeline.finish("qa_failed", f"QA API tests failed: {verdict['summary']}; production untouched")
         return done(context, timeline, tests={"qa": verdict})
     timeline.end(context.current_utc_datetime, verdict["summary"])
-    return (yield from _production(context, ref, tests, timeline, verdict))
+    production_tests = run["config"].get("api_test_production", tests)
+    return (yield from _production(context, ref, production_tests, timeline, verdict))
 
 
 def _production(context: df.DurableOrchestrationContext, ref: dict[str, str], tests: dict[str, Any],

@@ -37,17 +37,17 @@ def retrain_input(settings: Settings, trigger: str, data: str | None, etag: str 
 
 def release_input(settings: Settings, version: str, event_id: str) -> dict[str, Any]:
     """The release orchestration's input for one registered model version."""
+    qa = {"max_p99_ms": settings.API_TEST_MAX_P99_MS, "max_error_rate": settings.API_TEST_MAX_ERROR_RATE,
+          "requests": 50}
+    production = {**qa, "max_p99_ms": settings.PROD_API_TEST_MAX_P99_MS or settings.API_TEST_MAX_P99_MS}
     return {
         "model_name": settings.MODEL_NAME,
         "version": version,
         "trigger": "event",
         "event_id": event_id,
         "config": {
-            "api_test": {
-                "max_p99_ms": settings.API_TEST_MAX_P99_MS,
-                "max_error_rate": settings.API_TEST_MAX_ERROR_RATE,
-                "requests": 50,
-            },
+            "api_test": qa,
+            "api_test_production": production,
             "poll_seconds": settings.TRAINING_POLL_SECONDS,
         },
     }

@@ -8,5 +8,6 @@ GET_RUN = "get_run"
 LIST_MODELS = "list_models"
 DASHBOARD = "dashboard"
 ON_MODEL_REGISTERED = "on_model_registered"
+SUPERVISE_ENDPOINTS = "supervise_endpoints"
 
 STORAGE_CONNECTION = "AzureWebJobsStorage"

@@ -79,6 +79,10 @@ class AzureEndpoints:
             self.ml.online_deployments.begin_delete(name=slot, endpoint_name=name).result()
         return self.state(endpoint)
 
+    def supervise(self) -> list[str]:
+        """Nothing to do: Azure ML runs and heals its online endpoints itself."""
+        return []
+
     def state(self, endpoint: str) -> EndpointState:
         current = self._ensure(endpoint)
         deployments = {str(d.name): model_version_of(str(d.model))

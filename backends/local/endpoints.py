@@ -104,6 +104,22 @@ class LocalEndpoints:
         url = self._ensure(endpoint)
         return self._state(endpoint, url, self._admin(endpoint, "GET", "/admin/state"))
 
+    def supervise(self) -> list[str]:
+        """Restart the server of every endpoint whose persisted state holds deployments but that does not answer
+        (after the host or the machine restarted, or the server died); it restores its slots from that state."""
+        restarted = []
+        for endpoint in self.ports:
+            if not _holds_deployments(self.endpoint_dir(endpoint) / "state.json") or self._answers(self.url(endpoint)):
+                continue
+            try:
+                self._ensure(endpoint)
+            except BackendError as exc:
+                log.error("endpoint %s could not be restarted: %s", endpoint, exc)
+                continue
+            log.info("endpoint %s restarted with its deployments", endpoint)
+            restarted.append(endpoint)
+        return restarted
+
     # --- the server process --------------------------------------------------------------------
 
     def endpoint_dir(self, endpoint: str) -> Path:
@@ -235,6 +251,14 @@ class LocalEndpoints:
                        for slot, d in dict(answer.get("deployments") or {}).items()}
         traffic = {str(slot): int(p) for slot, p in dict(answer.get("traffic") or {}).items()}
         return EndpointState(endpoint, url, self.keys(endpoint)["key"], deployments, traffic)
+
+
+def _holds_deployments(state_file: Path) -> bool:
+    try:
+        state = json.loads(state_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(state, dict) and bool(state.get("deployments"))
 
 
 def _check_slot(slot: str) -> None:

@@ -101,6 +101,7 @@ class Host:
     values: dict[str, str]
     log: Path
     http: httpx.Client
+    process: subprocess.Popen[bytes]
 
     @property
     def base_url(self) -> str:
@@ -128,7 +129,7 @@ def running_devhost(root: Path, values: dict[str, str], port: int) -> Iterator[H
     """devhost serving ``root`` on ``port`` with ``values`` as settings; stopped (with its endpoint servers) after."""
     (root / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": values}))
     log = root / "devhost.log"
-    with log.open("wb") as out:
+    with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "devhost", "start", "--script-root", str(root), "--port", str(port)],
             cwd=root, env=child_env(root, values), stdout=out, stderr=subprocess.STDOUT)
@@ -143,7 +144,7 @@ def running_devhost(root: Path, values: dict[str, str], port: int) -> Iterator[H
                 return False
 
         wait_for("devhost answering", ready, 90, on_timeout=lambda: log_tail(log))
-        yield Host(root, Path(values["MLOPS_HOME"]), port, values, log, http)
+        yield Host(root, Path(values["MLOPS_HOME"]), port, values, log, http, process)
     finally:
         http.close()
         stop_process(process)

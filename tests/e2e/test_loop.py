@@ -15,6 +15,7 @@ from cli.storage import API_VERSION, upload
 from ml.sample import diabetes_frame
 from orchestrators.ids import release_id, retrain_id_for_blob
 from tests.e2e.conftest import KEY, Host, wait_for
+from tests.e2e.drops import bad_drops, csv, noisier
 from triggers.blobs import canonical_etag
 
 pytestmark = pytest.mark.slow
@@ -137,3 +138,41 @@ def test_dashboard_page_is_served(host: Host, released: Released) -> None:
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "/api/runs" in page.text and "/api/models" in page.text
+
+
+def registered_versions(host: Host) -> list[str]:
+    return sorted((m["version"] for m in host.get("/api/models").json()), key=int)
+
+
+def test_a_drop_that_does_not_help_is_not_better(host: Host, released: Released) -> None:
+    before = registered_versions(host)
+    retrain_id = drop(host, "noisier-e2e.csv", csv(noisier(300, seed=11)))
+    run = host.wait_finished(retrain_id)
+    assert run["outcome"] == "not_better", run
+    assert "not better beyond noise" in run["reason"] and "champion RMSE" in run["reason"], run["reason"]
+    assert [s["name"] for s in run["stages"]] == ["validate", "accept", "train", "evaluate"]
+    assert registered_versions(host) == before
+    assert champion(host) == released.version
+
+
+def test_every_kind_of_bad_drop_is_quarantined_with_its_reason(host: Host, released: Released) -> None:
+    before = registered_versions(host)
+    catalogue = bad_drops()
+    ids = {name: drop(host, name, data) for name, (data, _) in catalogue.items()}
+    runs = {name: host.wait_finished(run_id, timeout=120) for name, run_id in ids.items()}
+    for name, (_, phrase) in catalogue.items():
+        run = runs[name]
+        assert run["outcome"] == "invalid_data", (name, run)
+        assert phrase in run["reason"], (name, run["reason"])
+        assert run["stages"][0]["status"] == "failed", (name, run["stages"])
+    with BlobServiceClient.from_connection_string(host.values["AzureWebJobsStorage"],
+                                                  api_version=API_VERSION) as service:
+        quarantine = service.get_container_client("quarantine")
+        held = {b.name: b.metadata for b in quarantine.list_blobs(include=["metadata"])}
+        incoming = {b.name for b in service.get_container_client("incoming").list_blobs()}
+    for name in catalogue:
+        assert name in held and f"{name}.report.json" in held, name
+        assert held[name]["source"] == f"incoming/{name}" and held[name]["reason"], held[name]
+        assert name not in incoming
+    assert registered_versions(host) == before
+    assert champion(host) == released.version

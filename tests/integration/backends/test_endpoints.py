@@ -82,6 +82,18 @@ def test_state_survives_a_server_restart(endpoints: LocalEndpoints, versions: li
     assert score(home, "production")["model_version"] == one.version
 
 
+def test_supervise_restarts_only_endpoints_that_hold_deployments(endpoints: LocalEndpoints,
+                                                                   versions: list[ModelVersion], home: Path) -> None:
+    one, _ = versions
+    endpoints.deploy("production", "blue", one)
+    stop_all(home)
+    (home / "endpoints" / "qa" / "state.json").unlink(missing_ok=True)  # qa holds nothing
+    assert endpoints.supervise() == ["production"]
+    assert score(home, "production")["model_version"] == one.version
+    assert not port_open(endpoints.url("qa"))
+    assert endpoints.supervise() == []  # already answering
+
+
 def test_a_model_the_server_cannot_load_fails_the_deployment(endpoints: LocalEndpoints, registry: MlflowRegistry,
                                                              tmp_path: Path) -> None:
     broken = tmp_path / "broken"

@@ -157,6 +157,14 @@ def test_release_deploys_blue_green_and_promotes() -> None:
     assert names(calls)[-1] == act.FREE_RELEASE
 
 
+def test_production_is_tested_against_its_own_thresholds() -> None:
+    context = release_context()
+    context.input["config"]["api_test_production"] = {"max_p99_ms": 50}
+    _, calls = run(release, context, release_script())
+    tested = {c.payload["endpoint"]: c.payload["thresholds"] for c in calls if c.name == act.API_TEST}
+    assert tested == {"qa": {"max_p99_ms": 500}, "production": {"max_p99_ms": 50}}
+
+
 def test_qa_failure_leaves_production_untouched() -> None:
     output, calls = run(release, release_context(), release_script(qa_passes=False))
     assert output["outcome"] == "qa_failed" and "production untouched" in output["reason"]

@@ -7,8 +7,10 @@ from typing import Any
 import azure.functions as func
 import pytest
 
+from backends.settings import Settings
 from tests.unit.triggers.conftest import FakeDurable
 from triggers.events import InvalidEvent, ModelRegistered, on_model_registered, parse_event
+from triggers.inputs import release_input
 
 TYPE = "Microsoft.MachineLearningServices.ModelRegistered"
 handler = on_model_registered.build().get_user_function().client_function
@@ -67,6 +69,14 @@ def test_redelivery_starts_one_release(durable: FakeDurable) -> None:
     assert (name, instance_id) == ("release", "release-diabetes-ridge-3")
     assert payload["version"] == "3" and payload["event_id"] == "e1" and payload["model_name"] == "diabetes-ridge"
     assert payload["config"]["api_test"]["requests"] == 50
+
+
+def test_production_p99_limit_defaults_to_the_qa_one() -> None:
+    base = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "API_TEST_MAX_P99_MS": "300"}
+    same = release_input(Settings.from_env(base), "3", "e")["config"]
+    assert same["api_test"]["max_p99_ms"] == same["api_test_production"]["max_p99_ms"] == 300
+    own = release_input(Settings.from_env({**base, "PROD_API_TEST_MAX_P99_MS": "20"}), "3", "e")["config"]
+    assert (own["api_test"]["max_p99_ms"], own["api_test_production"]["max_p99_ms"]) == (300, 20)
 
 
 def test_invalid_and_foreign_events_start_nothing(durable: FakeDurable, caplog: pytest.LogCaptureFixture) -> None:
