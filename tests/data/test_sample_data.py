@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ml.sample import diabetes_frame, reference_frame
+from ml.sample import diabetes_frame, reference_frame, synthetic
 from ml.schema import ACTIVE_SCHEMA
 from ml.validation import validate
 
@@ -29,3 +29,15 @@ def test_label_varies_and_sample_matches_the_reference_distribution() -> None:
     assert frame[ACTIVE_SCHEMA.label.name].nunique() > 100
     report = validate(frame.to_csv(index=False).encode(), "sample.csv", reference=reference_frame())
     assert not [d for d in report.drift if d.drifted]
+
+
+def test_synthetic_drops_conform_without_drift_and_recalibrate_the_label() -> None:
+    base = synthetic(2000, seed=7)
+    shifted = synthetic(2000, seed=7, shift=100)
+    assert base.equals(synthetic(2000, seed=7))  # deterministic per seed
+    report = validate(shifted.to_csv(index=False).encode(), "synthetic.csv", reference=reference_frame())
+    assert report.ok and [p.code for p in report.problems if p.column != ACTIVE_SCHEMA.label.name] == []
+    assert not base.duplicated().any()
+    label = ACTIVE_SCHEMA.label.name
+    assert (shifted[label] - base[label]).round(6).between(0, 100).all()
+    assert (shifted[label] - base[label]).median() == 100

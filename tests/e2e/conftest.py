@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -18,52 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.app import KEY, app_values, child_env, copy_app
 from tests.support.azurite import Azurite, free_port
-
-ROOT = Path(__file__).resolve().parents[2]
-APP_PARTS = ("function_app.py", "host.json", "local.settings.sample.json", "triggers", "orchestrators", "activities",
-             "backends", "ml", "scoring")
-KEY = "e2e-master-key"
-
-
-def copy_app(dest: Path) -> Path:
-    """The app as a deployment would see it: only its own files, no caches."""
-    dest.mkdir(parents=True, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
-    for part in APP_PARTS:
-        source = ROOT / part
-        if source.is_dir():
-            shutil.copytree(source, dest / part, ignore=ignore)
-        else:
-            shutil.copy2(source, dest / part)
-    return dest
-
-
-def app_values(azurite: Azurite, home: Path, port: int) -> dict[str, str]:
-    """The sample settings (binding expressions like %RETRAIN_SCHEDULE% need them) on this test's ports and storage."""
-    sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
-    return {
-        **sample,
-        "AzureWebJobsStorage": azurite.connection_string,
-        "DURABLE_TASK_HUB": "E2eHub",
-        "MLOPS_HOME": str(home),
-        "QA_ENDPOINT_PORT": str(free_port()),
-        "PROD_ENDPOINT_PORT": str(free_port()),
-        "MODEL_EVENTS_URL": f"http://127.0.0.1:{port}/runtime/webhooks/eventgrid?functionName=on_model_registered",
-        "TRAINING_POLL_SECONDS": "1",
-        "DEVHOST_MASTER_KEY": KEY,
-    }
-
-
-def child_env(root: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """PATH and PYTHONPATH so `python -m ml.train` / `scoring.server` resolve from the script root and
-    `python -m devhost` / `cli` from the repository; the test session's own app settings do not leak in."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLOPS_", "AzureWebJobs", "DEVHOST_"))}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = f"{root}{os.pathsep}{ROOT}"
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra or {})
-    return env
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.5,
@@ -158,5 +112,5 @@ def host(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     """devhost serving a copy of the whole app on a free port."""
     root = copy_app(tmp_path_factory.mktemp("app"))
     port = free_port()
-    with running_devhost(root, app_values(azurite, root / ".mlops", port), port) as running:
+    with running_devhost(root, app_values(azurite.connection_string, root / ".mlops", port), port) as running:
         yield running

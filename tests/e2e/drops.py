@@ -1,5 +1,5 @@
-"""Data drops for the end-to-end scenarios: generations of data whose labels change over time (so a newer drop
-trains a clearly better model), and one drop of every kind the validator rejects."""
+"""Data drops for the end-to-end scenarios: more of the same with noisier labels, and one drop of every kind the
+validator rejects (generations of recalibrated data come from ``ml.sample.synthetic``)."""
 
 from __future__ import annotations
 
@@ -8,29 +8,13 @@ import gzip
 import numpy as np
 import pandas as pd
 
-from ml.sample import diabetes_frame
+from ml.sample import diabetes_frame, synthetic
 from ml.schema import ACTIVE_SCHEMA
-
-
-def generation(rows: int, seed: int, *, shift: float = 0.0, scale: float = 1.0) -> pd.DataFrame:
-    """``rows`` patients resampled from the sample with 1% jitter (no duplicates, no feature drift) and the label
-    recalibrated as ``target * scale + shift`` — a champion trained on another calibration is clearly worse on
-    these rows, which makes the promotion decisions of the scenarios deterministic."""
-    rng = np.random.default_rng(seed)
-    base = diabetes_frame()
-    picked = base.iloc[rng.integers(0, len(base), rows)].reset_index(drop=True)
-    for col in ACTIVE_SCHEMA.features:
-        if not col.integer:
-            jittered = picked[col.name] * (1 + rng.normal(0, 0.01, rows))
-            picked[col.name] = jittered.clip(col.low, col.high).round(4)
-    label = ACTIVE_SCHEMA.label
-    picked[label.name] = (picked[label.name] * scale + shift).clip(label.low, label.high)
-    return picked
 
 
 def noisier(rows: int, seed: int) -> pd.DataFrame:
     """More patients like the sample's, with noisier labels: a challenger trained with them is no better."""
-    frame = generation(rows, seed)
+    frame = synthetic(rows, seed)
     noise = np.random.default_rng(seed + 1).normal(0, 40, rows)
     label = ACTIVE_SCHEMA.label
     frame[label.name] = (frame[label.name] + noise).clip(label.low, label.high).round(1)
@@ -41,7 +25,7 @@ def csv(frame: pd.DataFrame) -> bytes:
     return frame.to_csv(index=False).encode()
 
 
-def _with(column: str, row: int, value: object) -> bytes:
+def _with(column: str, row: int, value: str | float) -> bytes:
     frame = diabetes_frame().head(60).astype(object)
     frame.loc[row, column] = value
     return csv(frame)

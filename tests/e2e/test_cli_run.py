@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import child_env, copy_app, log_tail, stop_process, wait_for
+from tests.e2e.conftest import log_tail, stop_process, wait_for
+from tests.support.app import child_env, copy_app
 from tests.support.azurite import Azurite, free_port
 
 pytestmark = pytest.mark.slow

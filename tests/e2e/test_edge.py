@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from cli.storage import upload
-from tests.e2e.conftest import KEY, Host, app_values, copy_app, running_devhost
+from tests.e2e.conftest import Host, running_devhost
 from tests.e2e.standin_core import IDS, write_standin_core
+from tests.support.app import KEY, app_values, copy_app
 from tests.support.azurite import Azurite, free_port
 
 ids: dict[str, Any] = {}
@@ -24,7 +25,7 @@ def edge(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     root = copy_app(tmp_path_factory.mktemp("edge-app"))
     write_standin_core(root)
     port = free_port()
-    values = {**app_values(azurite, root / ".mlops", port), "DURABLE_TASK_HUB": "EdgeHub",
+    values = {**app_values(azurite.connection_string, root / ".mlops", port), "DURABLE_TASK_HUB": "EdgeHub",
               "INCOMING_CONTAINER": "edge-incoming", "QUARANTINE_CONTAINER": "edge-quarantine",
               "DATASETS_CONTAINER": "edge-datasets", "SCORING_LOGS_CONTAINER": "edge-scoring-logs"}
     with running_devhost(root, values, port) as host:

@@ -14,8 +14,9 @@ from cli.commands import sample_rows
 from cli.storage import API_VERSION, upload
 from ml.sample import diabetes_frame
 from orchestrators.ids import release_id, retrain_id_for_blob
-from tests.e2e.conftest import KEY, Host, wait_for
+from tests.e2e.conftest import Host, wait_for
 from tests.e2e.drops import bad_drops, csv, noisier
+from tests.support.app import KEY
 from triggers.blobs import canonical_etag
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ endpoints) whose devhost is killed and restarted with other settings along the w
 4. QA's API tests fail (an impossible p99 limit): ``qa_failed``, production untouched;
 5. production's API tests fail: ``rolled_back``, the previous version serves again.
 
-The drops are generations of data whose labels are recalibrated over time (``drops.generation``), so each new one
+The drops are generations of data whose labels are recalibrated over time (``ml.sample.synthetic``), so each new one
 trains a clearly better model whatever order the concurrent ones are accepted in.
 """
 
@@ -27,9 +27,11 @@ import pytest
 
 from cli.commands import sample_rows
 from cli.storage import upload
+from ml.sample import synthetic
 from orchestrators.ids import release_id, retrain_id_for_blob
-from tests.e2e.conftest import Host, app_values, copy_app, running_devhost, wait_for
-from tests.e2e.drops import csv, generation
+from tests.e2e.conftest import Host, running_devhost, wait_for
+from tests.e2e.drops import csv
+from tests.support.app import app_values, copy_app
 from tests.support.azurite import Azurite, free_port
 from triggers.blobs import canonical_etag
 
@@ -73,7 +75,7 @@ class Lab:
 def lab(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = copy_app(tmp_path_factory.mktemp("scenario-app"))
     port = free_port()
-    values = {**app_values(azurite, root / ".mlops", port), "DURABLE_TASK_HUB": "ScenarioHub",
+    values = {**app_values(azurite.connection_string, root / ".mlops", port), "DURABLE_TASK_HUB": "ScenarioHub",
               "INCOMING_CONTAINER": INCOMING, "QUARANTINE_CONTAINER": "sc-quarantine",
               "DATASETS_CONTAINER": "sc-datasets", "SCORING_LOGS_CONTAINER": "sc-scoring-logs"}
     lab = Lab(root, values, port)
@@ -129,7 +131,7 @@ def registered(host: Host, retrain: str) -> tuple[str, dict[str, Any]]:
 
 def test_first_drop_is_released(lab: Lab) -> None:
     host = lab.host
-    version, release = registered(host, drop(host, "gen1.csv", generation(300, 0)))
+    version, release = registered(host, drop(host, "gen1.csv", synthetic(400, 0)))
     assert release["outcome"] == "deployed", release
     assert production_serves(host) == version == champion(host)
 
@@ -137,7 +139,7 @@ def test_first_drop_is_released(lab: Lab) -> None:
 def test_killed_host_finishes_the_run_after_restart_and_promotes_the_better_model(lab: Lab) -> None:
     host = lab.host
     first = champion(host)
-    retrain = drop(host, "gen2.csv", generation(900, 1, shift=100))
+    retrain = drop(host, "gen2.csv", synthetic(900, 1, shift=100))
 
     def training() -> bool:
         run = host.run(retrain)
@@ -166,7 +168,7 @@ def _working(release: dict[str, Any]) -> tuple[datetime, datetime] | None:
 
 def test_two_drops_at_once_release_one_at_a_time(lab: Lab) -> None:
     host = lab.host
-    retrains = [drop(host, "gen3a.csv", generation(2500, 2)), drop(host, "gen3b.csv", generation(2500, 3, scale=1.4))]
+    retrains = [drop(host, "gen3a.csv", synthetic(2500, 2)), drop(host, "gen3b.csv", synthetic(2500, 3, scale=1.6))]
     results = [registered(host, retrain) for retrain in retrains]
     (_, older_release), (newer, newer_release) = sorted(results, key=lambda r: int(r[0]))
     assert newer_release["outcome"] == "deployed", newer_release
@@ -184,7 +186,7 @@ def test_qa_failure_leaves_production_untouched(lab: Lab) -> None:
     lab.stop()
     host = lab.start(API_TEST_MAX_P99_MS="0.001")
     serving = serving_after_restart(host)
-    version, release = registered(host, drop(host, "gen4.csv", generation(5000, 4, shift=100)))
+    version, release = registered(host, drop(host, "gen4.csv", synthetic(5000, 4, shift=100)))
     assert release["outcome"] == "qa_failed", release
     assert "p99 latency" in release["reason"] and "production untouched" in release["reason"]
     assert [s["name"] for s in release["stages"]][-2:] == ["deploy_qa", "test_qa"]
@@ -196,7 +198,7 @@ def test_production_failure_rolls_back_to_the_previous_version(lab: Lab) -> None
     lab.stop()
     host = lab.start(API_TEST_MAX_P99_MS="500", PROD_API_TEST_MAX_P99_MS="0.001")
     serving = serving_after_restart(host)
-    version, release = registered(host, drop(host, "gen5.csv", generation(12000, 5, shift=100)))
+    version, release = registered(host, drop(host, "gen5.csv", synthetic(12000, 5, shift=100)))
     assert release["outcome"] == "rolled_back", release
     assert f"version {serving} serves again" in release["reason"]
     names = [s["name"] for s in release["stages"]]
