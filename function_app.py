@@ -2,6 +2,7 @@
 
 import importlib
 import importlib.util
+import logging
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -12,6 +13,8 @@ from orchestrators.blueprint import bp as orchestrators
 from triggers import blueprints
 
 settings.current()  # a missing or malformed setting stops start-up here, naming it
+# the storage SDK logs every request and response at INFO: keep the app's log about runs, not HTTP headers
+logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 
 if importlib.util.find_spec("backends.telemetry") is not None:  # optional: silent without a connection string
     importlib.import_module("backends.telemetry").configure_telemetry("mlops-functions")

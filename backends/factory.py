@@ -1,13 +1,16 @@
 """Builds the four backends once from settings: local stand-ins or Azure ML (``MLOPS_BACKEND``).
 
 ``backends.azure`` (and with it azure-ai-ml) is imported only when ``MLOPS_BACKEND=azureml``. Results are cached
-per settings object, so the app builds its backends once per process.
+per settings object, so the app builds its backends once per process, under a lock (functions run on several
+threads at once, and building the registry imports MLflow, which takes a second). Storage alone is cheap and has
+its own cache, so a trigger that only needs blobs never waits for the rest.
 """
 
 from __future__ import annotations
 
 import functools
 import importlib
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +30,23 @@ class Backends:
     endpoints: Endpoints
 
 
+_building = threading.Lock()
+
+
 @functools.cache
+def build_storage(settings: Settings) -> BlobStorage:
+    return BlobStorage.from_settings(settings)
+
+
 def build_backends(settings: Settings) -> Backends:
-    """The backends ``settings`` ask for (the same object for equal settings)."""
-    storage = BlobStorage.from_settings(settings)
+    """The backends ``settings`` ask for (the same object for equal settings, built once)."""
+    with _building:
+        return _build(settings)
+
+
+@functools.cache
+def _build(settings: Settings) -> Backends:
+    storage = build_storage(settings)
     if settings.MLOPS_BACKEND == "azureml":
         jobs, registry, endpoints = _azure_builder()(settings, storage)
         return Backends(storage, jobs, registry, endpoints)

@@ -111,7 +111,9 @@ SPECS: tuple[Spec, ...] = (
     Spec("PROMOTION_R2_FLOOR", "0.3", _number(-1.0, 1.0), "R² a first model must reach to be registered"),
     Spec("DRIFT_PSI_THRESHOLD", "0.25", _number(0.0, 10.0), "population stability index above which a feature drifted"),
     Spec("DRIFT_KS_PVALUE", "0.001", _number(0.0, 1.0), "KS test p-value below which a feature drifted"),
-    Spec("TRAINING_POLL_SECONDS", "5", _number(1, 3600, int), "durable timer interval while a training job runs"),
+    Spec("TRAINING_POLL_SECONDS", "", _number(0.2, 3600),
+         "longest wait between training-job status checks; they start at 1/20 of it and grow with the job's age "
+         "(default: 5 s local, 60 s azureml)"),
     Spec("TRAINING_TIMEOUT_MINUTES", "60", _number(1, 10080, int), "a training job running longer is failed"),
     Spec("API_TEST_MAX_P99_MS", "500", _number(0.001, 60000), "release API test: p99 latency limit"),
     Spec("PROD_API_TEST_MAX_P99_MS", "", _number(0.001, 60000),
@@ -133,6 +135,8 @@ SPECS: tuple[Spec, ...] = (
     Spec("AZURE_CLIENT_ID", "", _text, "client id of a user-assigned managed identity (optional)", azure_only=True),
 )
 
+LOCAL_TRAINING_POLL_S = 5.0
+AZUREML_TRAINING_POLL_S = 60.0
 _REQUIRED_FOR_AZURE = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE")
 
 
@@ -159,7 +163,7 @@ class Settings:
     PROMOTION_R2_FLOOR: float
     DRIFT_PSI_THRESHOLD: float
     DRIFT_KS_PVALUE: float
-    TRAINING_POLL_SECONDS: int
+    TRAINING_POLL_SECONDS: float | str
     TRAINING_TIMEOUT_MINUTES: int
     API_TEST_MAX_P99_MS: float
     PROD_API_TEST_MAX_P99_MS: float | str
@@ -204,6 +208,13 @@ class Settings:
             value = getattr(self, field.name)
             out[field.name] = mask_connection_string(value) if field.name in secret else value
         return out
+
+    @property
+    def training_poll_seconds(self) -> float:
+        """A local job is checked by reading a file, an Azure ML job by an API call: poll accordingly."""
+        if isinstance(self.TRAINING_POLL_SECONDS, float):
+            return self.TRAINING_POLL_SECONDS
+        return LOCAL_TRAINING_POLL_S if self.MLOPS_BACKEND == "local" else AZUREML_TRAINING_POLL_S
 
     @property
     def containers(self) -> tuple[str, ...]:

@@ -21,6 +21,10 @@ from sklearn.preprocessing import StandardScaler
 ALPHAS = np.logspace(-3, 3, 13)
 
 
+#: import name → distribution name, where they differ
+_DISTRIBUTIONS = {"sklearn": "scikit-learn"}
+
+
 def ridge(alpha: float | None) -> Pipeline:
     """Scaling + ridge; with no ``alpha`` it is chosen by cross-validation (efficient leave-one-out)."""
     model = Ridge(alpha=alpha) if alpha is not None else RidgeCV(alphas=ALPHAS)
@@ -46,6 +50,8 @@ def save(model: Any, path: Path, sample: pd.DataFrame) -> None:
 
     MLflow serialises with skops, which refuses to load types it was not told to trust; the types of the model we
     just trained are ours, so they are recorded as trusted (any scikit-learn estimator then loads back).
+    The pip requirements are given (``requirements``) rather than inferred: MLflow's inference reloads the model
+    in a child interpreter, which costs seconds per training job.
     """
     import mlflow.sklearn
     from mlflow.models import infer_signature
@@ -53,7 +59,25 @@ def save(model: Any, path: Path, sample: pd.DataFrame) -> None:
 
     signature = infer_signature(sample, model.predict(sample))
     trusted = get_untrusted_types(data=dumps(model)) or None
-    mlflow.sklearn.save_model(model, str(path), signature=signature, skops_trusted_types=trusted)
+    mlflow.sklearn.save_model(model, str(path), signature=signature, skops_trusted_types=trusted,
+                              pip_requirements=requirements(model))
+
+
+def requirements(model: Any) -> list[str]:
+    """Pinned distributions the saved model needs: scikit-learn and skops, plus the package of every step of the
+    estimator (so a plugged-in ``xgboost`` or ``lightgbm`` regressor brings its own)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    steps = [step for _, step in model.steps] if isinstance(model, Pipeline) else [model]
+    names = {"scikit-learn", "skops"} | {_DISTRIBUTIONS.get(root, root)
+                                         for root in (type(step).__module__.split(".")[0] for step in steps)}
+    pinned = []
+    for name in sorted(names):
+        try:
+            pinned.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:  # a module of this project or of the standard library
+            continue
+    return pinned
 
 
 def load(path: Path) -> Any:

@@ -46,7 +46,7 @@ def _wait_turn(context: df.DurableOrchestrationContext, run: dict[str, Any], ref
                timeline: Timeline) -> Generator[Any, Any, bool]:
     """Poll the model's release slot with durable timers; a newer registered version supersedes this one."""
     begin(context, timeline, "wait", "waiting for the model's release slot")
-    poll = timedelta(seconds=int(run["config"].get("poll_seconds", 5)))
+    poll = timedelta(seconds=float(run["config"].get("poll_seconds", 5)))
     while True:
         claim = yield context.call_activity_with_retry(act.CLAIM_RELEASE, RETRY, {
             **ref, "owner": context.instance_id})

@@ -86,6 +86,7 @@ def _train(context: df.DurableOrchestrationContext, cfg: dict[str, Any], dataset
            timeline: Timeline) -> Generator[Any, Any, dict[str, Any]]:
     """Submit the job, then poll it with durable timers (never a blocking activity) until done or timed out."""
     begin(context, timeline, "train", f"training on dataset {dataset['version']}")
+    submitted = context.current_utc_datetime
     job = yield context.call_activity_with_retry(act.SUBMIT_TRAINING, RETRY, {
         "job_name": training_job_name(context.instance_id), "dataset_version": dataset["version"],
         "data": dataset["paths"]})
@@ -95,7 +96,9 @@ def _train(context: df.DurableOrchestrationContext, cfg: dict[str, Any], dataset
             yield context.call_activity_with_retry(act.CANCEL_TRAINING, RETRY, {"job_id": job["job_id"]})
             job = {**job, "state": "failed", "message": f"timed out after {cfg['timeout_minutes']} minutes"}
             break
-        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=int(cfg["poll_seconds"])))
+        age = (context.current_utc_datetime - submitted).total_seconds()
+        wait = poll_after(age, float(cfg["poll_seconds"]))
+        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=wait))
         job = yield context.call_activity_with_retry(act.TRAINING_STATUS, RETRY, {"job_id": job["job_id"]})
     if job["state"] != "completed":
         detail = f"job {job['job_id']} {job['state']}: {job.get('message') or 'no message'}"
@@ -105,6 +108,13 @@ def _train(context: df.DurableOrchestrationContext, cfg: dict[str, Any], dataset
         return dict(job)
     timeline.end(context.current_utc_datetime, f"job {job['job_id']} completed")
     return dict(job)
+
+
+def poll_after(age_s: float, longest_s: float) -> float:
+    """Seconds until the next status check of a job ``age_s`` old: a tenth of its age, between 1/20 of
+    ``longest_s`` and ``longest_s``. A short job is seen to end promptly; a long one is checked a few dozen times,
+    which keeps the orchestration's history (replayed at every step) short."""
+    return min(longest_s, max(longest_s / 20, age_s / 10))
 
 
 def _evaluate(context: df.DurableOrchestrationContext, cfg: dict[str, Any], job_id: str,

@@ -13,7 +13,7 @@ from triggers.blobs import blob_name, canonical_etag, etag_from_properties
 from triggers.durable import DurableClient, start_once
 from triggers.inputs import retrain_input
 from triggers.names import ON_BLOB_DROP, STORAGE_CONNECTION
-from triggers.services import backends, ensure_containers
+from triggers.services import ensure_containers, storage
 
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
@@ -24,7 +24,7 @@ async def start_retrain_for_blob(client: DurableClient, name: str, etag: str | N
     settings = current()
     await ensure_containers()
     if etag is None:  # a host that gives no properties: ask storage for the version we are looking at
-        info = await asyncio.to_thread(backends().storage.info, settings.INCOMING_CONTAINER, name)
+        info = await asyncio.to_thread(storage().info, settings.INCOMING_CONTAINER, name)
         etag = info.etag
     etag = canonical_etag(etag)
     instance_id = retrain_id_for_blob(name, etag)

@@ -26,7 +26,7 @@ from triggers.durable import DurableClient, start_once, status_to_dict
 from triggers.inputs import retrain_input
 from triggers.names import GET_RUN, HTTP_RETRAIN, LIST_MODELS, LIST_RUNS
 from triggers.runs import newest_first, run_detail
-from triggers.services import backends, ensure_containers
+from triggers.services import backends, ensure_containers, storage
 
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
@@ -127,7 +127,7 @@ async def start_retrain(req: func.HttpRequest, client: DurableClient) -> func.Ht
         payload = retrain_input(settings, "http", None, None)
     else:
         try:
-            info = await asyncio.to_thread(backends().storage.info, settings.INCOMING_CONTAINER, name)
+            info = await asyncio.to_thread(storage().info, settings.INCOMING_CONTAINER, name)
         except NotFoundError:
             raise ApiError(404, f"blob {settings.INCOMING_CONTAINER}/{name} does not exist") from None
         etag = canonical_etag(info.etag)
@@ -157,7 +157,7 @@ async def run_get(req: func.HttpRequest, client: DurableClient) -> func.HttpResp
 
 async def models_list() -> func.HttpResponse:
     settings = current()
-    versions = await asyncio.to_thread(backends().registry.list, settings.MODEL_NAME)
+    versions = await asyncio.to_thread(lambda: backends().registry.list(settings.MODEL_NAME))
     views = sorted((model_view(version) for version in versions), key=_version_key, reverse=True)
     return json_response(views)
 

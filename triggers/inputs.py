@@ -29,7 +29,7 @@ def retrain_input(settings: Settings, trigger: str, data: str | None, etag: str 
                 "r2_floor": settings.PROMOTION_R2_FLOOR,
             },
             "drift": {"psi": settings.DRIFT_PSI_THRESHOLD, "ks_pvalue": settings.DRIFT_KS_PVALUE},
-            "poll_seconds": settings.TRAINING_POLL_SECONDS,
+            "poll_seconds": settings.training_poll_seconds,
             "timeout_minutes": settings.TRAINING_TIMEOUT_MINUTES,
         },
     }
@@ -48,6 +48,6 @@ def release_input(settings: Settings, version: str, event_id: str) -> dict[str, 
         "config": {
             "api_test": qa,
             "api_test_production": production,
-            "poll_seconds": settings.TRAINING_POLL_SECONDS,
+            "poll_seconds": max(0.5, settings.training_poll_seconds / 10),  # the release slot's poll
         },
     }

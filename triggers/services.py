@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from backends.factory import Backends, build_backends
+from backends.factory import Backends, build_backends, build_storage
 from backends.settings import Settings, current
+from backends.storage import BlobStorage
 
 log = logging.getLogger(__name__)
 _containers_ready: set[Settings] = set()
@@ -15,6 +16,11 @@ _containers_ready: set[Settings] = set()
 def backends() -> Backends:
     """The process's backends (``build_backends`` builds them once per settings)."""
     return build_backends(current())
+
+
+def storage() -> BlobStorage:
+    """The process's blob storage alone (cheap: no registry, jobs or endpoints are built)."""
+    return build_storage(current())
 
 
 async def ensure_containers() -> None:
@@ -26,6 +32,6 @@ async def ensure_containers() -> None:
     settings = current()
     if settings in _containers_ready:
         return
-    await asyncio.to_thread(backends().storage.ensure_containers, settings.containers)
+    await asyncio.to_thread(storage().ensure_containers, settings.containers)
     _containers_ready.add(settings)
     log.info("containers ready: %s", ", ".join(settings.containers))

@@ -18,9 +18,14 @@ log = logging.getLogger(__name__)
 bp = df.Blueprint()
 
 
+def _supervise() -> list[str]:
+    """In a worker thread: the first call builds the backends, which imports MLflow (seconds on the event loop)."""
+    return backends().endpoints.supervise()
+
+
 @bp.function_name(SUPERVISE_ENDPOINTS)
 @bp.timer_trigger(arg_name="timer", schedule="*/30 * * * * *", run_on_startup=True, use_monitor=False)
 async def supervise_endpoints(timer: func.TimerRequest) -> None:
-    restarted = await asyncio.to_thread(backends().endpoints.supervise)
+    restarted = await asyncio.to_thread(_supervise)
     if restarted:
         log.info("endpoint supervisor restarted: %s", ", ".join(restarted))

@@ -50,7 +50,6 @@ def test_make_run_shows_a_prediction_and_stops_everything_on_ctrl_c(azurite: Azu
         "INCOMING_CONTAINER": "cli-incoming", "QUARANTINE_CONTAINER": "cli-quarantine",
         "DATASETS_CONTAINER": "cli-datasets", "SCORING_LOGS_CONTAINER": "cli-scoring-logs",
         "MLOPS_HOME": str(root / ".mlops"), "QA_ENDPOINT_PORT": str(qa), "PROD_ENDPOINT_PORT": str(prod),
-        "TRAINING_POLL_SECONDS": "1",
     }
     process = subprocess.Popen([sys.executable, "-m", "cli", "--root", str(root), "--port", str(port), "run"],
                                cwd=root, env=child_env(root, values), stdout=subprocess.PIPE,

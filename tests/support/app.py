@@ -41,7 +41,6 @@ def app_values(connection_string: str, home: Path, port: int) -> dict[str, str]:
         "QA_ENDPOINT_PORT": str(free_port()),
         "PROD_ENDPOINT_PORT": str(free_port()),
         "MODEL_EVENTS_URL": f"http://127.0.0.1:{port}/runtime/webhooks/eventgrid?functionName=on_model_registered",
-        "TRAINING_POLL_SECONDS": "1",
         "DEVHOST_MASTER_KEY": KEY,
     }
 

@@ -55,6 +55,20 @@ def test_model_loads_and_predicts_like_the_trained_one(data: Path, tmp_path: Pat
     assert result.metrics["estimator"] == "Ridge"
 
 
+def test_saved_model_pins_what_it_needs_without_inferring(data: Path, tmp_path: Path) -> None:
+    import sklearn
+    import skops
+
+    train([data], tmp_path / "out", alpha=1.0)
+    pinned = (tmp_path / "out" / "model" / "requirements.txt").read_text().split()
+    assert f"scikit-learn=={sklearn.__version__}" in pinned and f"skops=={skops.__version__}" in pinned
+
+    class Local:  # an estimator from a module that is no installed distribution adds nothing
+        pass
+
+    assert models.requirements(Local()) == models.requirements(models.ridge(1.0))
+
+
 def test_cli_runs_as_a_subprocess(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli"
     proc = subprocess.run([sys.executable, "-m", "ml.train", "--data", str(data), "--output", str(out)],

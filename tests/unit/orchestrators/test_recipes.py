@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
 
 from activities import names as act
 from orchestrators.release import release
-from orchestrators.retrain import retrain
+from orchestrators.retrain import poll_after, retrain
 from tests.unit.orchestrators.driver import Context, Script, names, run
 
 CONFIG = {"model_name": "diabetes-ridge", "incoming": "incoming", "quarantine": "quarantine",
@@ -88,7 +89,16 @@ def test_job_running_past_the_timeout_is_cancelled() -> None:
     output, calls = run(retrain, start(), script)
     assert output["outcome"] == "training_failed" and "timed out after 1 minutes" in output["reason"]
     assert act.CANCEL_TRAINING in names(calls)
-    assert 10 <= names(calls).count("timer") <= 13
+    waits = [(b.payload - a.payload).total_seconds() for a, b in itertools.pairwise(
+        c for c in calls if c.name == "timer")]
+    assert waits == sorted(waits) and max(waits) == 5, "checks grow with the job's age, up to poll_seconds"
+    assert len(waits) < 40
+
+
+@pytest.mark.parametrize(("age", "longest", "wait"), [(0, 5, 0.25), (4, 5, 0.4), (30, 5, 3), (600, 5, 5),
+                                                      (0, 60, 3), (3600, 60, 60)])
+def test_status_checks_start_prompt_and_slow_down_with_the_jobs_age(age: float, longest: float, wait: float) -> None:
+    assert poll_after(age, longest) == pytest.approx(wait)
 
 
 def test_timer_with_no_new_data_skips() -> None:

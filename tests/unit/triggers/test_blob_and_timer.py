@@ -28,7 +28,7 @@ def test_one_retrain_per_blob_version(durable: FakeDurable) -> None:
     assert payload["trigger"] == "blob"
     assert payload["data"] == "incoming/a.csv"
     assert payload["etag"] == "0x1"
-    assert payload["config"]["incoming"] == "incoming" and payload["config"]["poll_seconds"] == 5
+    assert payload["config"]["incoming"] == "incoming" and payload["config"]["poll_seconds"] == 5.0
 
 
 def test_nightly_retrain_once_per_day_on_the_dataset(durable: FakeDurable) -> None:
