@@ -15,7 +15,7 @@ import contextlib
 import hashlib
 import io
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +36,8 @@ class DatasetVersion:
     parent: str | None = None
     created: str = ""
     container: str = ""
+    #: set when the accepted drop added nothing: the ``blob@etag`` already holding the very same rows
+    duplicate_of: str | None = None
 
     @property
     def paths(self) -> list[str]:
@@ -60,7 +62,8 @@ class Datasets:
 
     def accept(self, source: str, etag: str, frame: pd.DataFrame) -> DatasetVersion:
         """Add a validated drop (``container/blob`` at ``etag``) as a new version; idempotent per blob version, and
-        content already in the dataset (a re-upload of the same rows) adds no new version."""
+        content already in the dataset (a re-upload of the same rows) adds no new version: the version returned then
+        names the drop that holds those rows in ``duplicate_of``."""
         data = frame.to_csv(index=False).encode()
         digest = hashlib.sha256(data).hexdigest()
         path = f"drops/{digest}.csv"
@@ -69,9 +72,11 @@ class Datasets:
         drop = {"blob": source, "etag": etag, "rows": len(frame), "sha256": digest, "path": path}
         for _ in range(_ATTEMPTS):
             current = self.latest()
-            if current is not None and any((d["blob"] == source and d["etag"] == etag) or d["sha256"] == digest
-                                           for d in current.drops):
-                return current  # this blob version, or the very same rows, are already in the dataset
+            if current is not None and any(d["blob"] == source and d["etag"] == etag for d in current.drops):
+                return current  # this blob version is in the dataset already (a re-run of this accept)
+            same = next((d for d in current.drops if d["sha256"] == digest), None) if current else None
+            if current is not None and same is not None:
+                return replace(current, duplicate_of=f"{same['blob']}@{same['etag']}")
             number = int(current.version) + 1 if current else 1
             drops = [*(current.drops if current else []), drop]
             created = DatasetVersion(str(number), drops, sum(int(d["rows"]) for d in drops),

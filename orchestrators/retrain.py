@@ -63,6 +63,11 @@ def _dataset(context: df.DurableOrchestrationContext, run: dict[str, Any], cfg: 
         begin(context, timeline, "accept", "adding the drop to the dataset")
         dataset = yield context.call_activity_with_retry(act.ACCEPT_DROP, RETRY, {
             "data": data, "etag": check["etag"], "config": cfg})
+        if dataset.get("duplicate_of"):
+            reason = f"{data} holds the same rows as {dataset['duplicate_of']}, already in dataset {dataset['version']}"
+            timeline.end(context.current_utc_datetime, reason, "skipped")
+            timeline.finish("skipped_no_new_data", reason)
+            return {}
     else:
         timeline.skip("validate", context.current_utc_datetime, "no drop: training on the accumulated dataset")
         begin(context, timeline, "accept", "reading the accumulated dataset")

@@ -116,6 +116,15 @@ def test_redelivered_model_registered_event_starts_one_release(host: Host, relea
     assert releases[0]["outcome"] == "deployed"
 
 
+def test_the_same_rows_uploaded_again_train_nothing(host: Host, released: Released) -> None:
+    retrain_id = drop(host, "again-" + SAMPLE, diabetes_frame().to_csv(index=False).encode())
+    run = host.wait_finished(retrain_id)
+    assert run["outcome"] == "skipped_no_new_data", run
+    assert f"same rows as incoming/{SAMPLE}@" in run["reason"]
+    assert [s["name"] for s in run["stages"]] == ["validate", "accept"]
+    assert champion(host) == released.version
+
+
 def test_bad_drop_is_quarantined_and_the_champion_stays(host: Host, released: Released) -> None:
     frame = diabetes_frame().head(40).drop(columns=["s6"])
     frame.loc[3, "bmi"] = 900.0

@@ -28,6 +28,8 @@ def test_versions_grow_with_lineage_and_accepting_twice_is_a_no_op(azurite: Azur
     second = datasets.accept("incoming/b.csv", "e2", frame.iloc[100:250])
     same_rows = datasets.accept("incoming/c.csv", "e3", frame.iloc[100:250])
     assert (first.version, again.version, second.version, same_rows.version) == ("1", "1", "2", "2")
+    assert (first.duplicate_of, again.duplicate_of, second.duplicate_of) == (None, None, None)
+    assert same_rows.duplicate_of == "incoming/b.csv@e2"
     assert second.parent == "1" and second.rows == 250
     assert [d["blob"] for d in second.drops] == ["incoming/a.csv", "incoming/b.csv"]
     assert all(p.startswith(f"{container}/drops/") for p in second.paths)

@@ -108,6 +108,14 @@ def test_timer_with_no_new_data_skips() -> None:
     assert names(calls) == [act.SNAPSHOT_DATASET]
 
 
+def test_a_drop_whose_rows_are_already_in_the_dataset_trains_nothing() -> None:
+    script = retrain_script(**{act.ACCEPT_DROP: lambda p: {**DATASET, "duplicate_of": "incoming/first.csv@e1"}})
+    output, calls = run(retrain, start(), script)
+    assert output["outcome"] == "skipped_no_new_data"
+    assert "same rows as incoming/first.csv@e1, already in dataset 2" in output["reason"]
+    assert names(calls) == [act.VALIDATE_DROP, act.ACCEPT_DROP]
+
+
 def test_http_retrain_without_data_trains_on_the_accumulated_dataset() -> None:
     script = retrain_script(**{act.SNAPSHOT_DATASET: lambda p: {**DATASET, "champion_dataset_version": "2"}})
     output, calls = run(retrain, start("http", None), script)
