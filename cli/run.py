@@ -38,6 +38,7 @@ SAMPLE_BLOB = "diabetes-sample.csv"
 READY_TIMEOUT_S = 180.0
 POLL_S = 1.0
 STOP_TIMEOUT_S = 60.0
+ENDPOINT_WAIT_S = 60.0
 
 
 def say(line: str) -> None:
@@ -124,14 +125,22 @@ class Session:
     known: set[str] = field(default_factory=set)
     sample_run: str | None = None
 
-    def announce(self, out: Callable[[str], None] = say) -> None:
-        """Where production is, where its key is, a sample prediction and the dashboard."""
-        try:
-            url, key = config.endpoint(self.root, self.settings, "production")
-            result = score(url, key, sample_rows(2))
-        except (config.CliError, ApiError, httpx.HTTPError) as exc:
-            out(f"production endpoint not reachable yet: {exc}")
-            return
+    def announce(self, out: Callable[[str], None] = say, wait_s: float = ENDPOINT_WAIT_S) -> None:
+        """Where production is, where its key is, a sample prediction and the dashboard.
+
+        After a restart the app's supervisor brings production back within seconds: wait up to ``wait_s`` for it.
+        """
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                url, key = config.endpoint(self.root, self.settings, "production")
+                result = score(url, key, sample_rows(2))
+                break
+            except (config.CliError, ApiError, httpx.HTTPError) as exc:
+                if time.monotonic() >= deadline:
+                    out(f"production endpoint not reachable: {exc}")
+                    return
+                time.sleep(0.5)
         out(f"production endpoint: {url}/score  (POST {{\"data\": [[10 numbers], ...]}}, Authorization: Bearer <key>)")
         out(f"its key: {config.endpoints_file(self.root, self.settings)} (\"production\" → \"key\")")
         out(f"sample prediction: {result.get('predictions')} from model version {result.get('model_version')}")
