@@ -170,8 +170,22 @@ class LocalEndpoints:
                                        stderr=subprocess.STDOUT, start_new_session=True)
         # reap it whenever it exits, so a stopped server never lingers as a zombie of this process
         threading.Thread(target=process.wait, name=f"reap-{endpoint}", daemon=True).start()
-        (folder / "server.pid").write_text(str(process.pid), encoding="utf-8")
+        pid_file = folder / "server.pid"
+        recorded = pid_file.read_text(encoding="utf-8") if pid_file.exists() else None
+        pid_file.write_text(str(process.pid), encoding="utf-8")  # at once: stop_all must find it while it starts
         log.info("started endpoint %s (pid %s) on port %s", endpoint, process.pid, port)
+        try:
+            self._wait_ready(endpoint, process, log_path)
+        except DeploymentFailed:
+            process.kill()  # never leave a server behind that no pid file names
+            if read_int(pid_file) == process.pid:
+                if recorded is None:
+                    pid_file.unlink(missing_ok=True)
+                else:
+                    pid_file.write_text(recorded, encoding="utf-8")
+            raise
+
+    def _wait_ready(self, endpoint: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self._answers(self.url(endpoint)):
@@ -180,7 +194,7 @@ class LocalEndpoints:
                 raise DeploymentFailed(f"endpoint {endpoint} server exited with code {process.returncode}:\n"
                                        f"{_tail(log_path)}")
             time.sleep(0.1)
-        raise DeploymentFailed(f"endpoint {endpoint} did not answer on port {port} within "
+        raise DeploymentFailed(f"endpoint {endpoint} did not answer on port {self.ports[endpoint]} within "
                                f"{self.ready_timeout_s:.0f}s:\n{_tail(log_path)}")
 
     def _answers(self, url: str) -> bool:

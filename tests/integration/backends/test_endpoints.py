@@ -94,6 +94,30 @@ def test_supervise_restarts_only_endpoints_that_hold_deployments(endpoints: Loca
     assert endpoints.supervise() == []  # already answering
 
 
+def test_a_server_that_cannot_start_is_not_left_behind(registry: MlflowRegistry, tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        home = tmp_path / "home"
+        endpoints = LocalEndpoints(home, registry, {"qa": port, "production": free_port()}, ready_timeout_s=60)
+        pid_file = home / "endpoints" / "qa" / "server.pid"
+        pid_file.parent.mkdir(parents=True)
+        pid_file.write_text("999999")  # a server recorded before (gone): its record must survive a failed start
+        with pytest.raises(DeploymentFailed, match="exited"):
+            endpoints.state("qa")
+    assert pid_file.read_text() == "999999"
+    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(home) in _cmdline(p)]
+    assert leftovers == []
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
 def test_a_model_the_server_cannot_load_fails_the_deployment(endpoints: LocalEndpoints, registry: MlflowRegistry,
                                                              tmp_path: Path) -> None:
     broken = tmp_path / "broken"
