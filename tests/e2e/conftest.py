@@ -107,7 +107,7 @@ def running_devhost(root: Path, values: dict[str, str], port: int) -> Iterator[H
         stop_all(Path(values["MLOPS_HOME"]))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def host(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
     """devhost serving a copy of the whole app on a free port."""
     root = copy_app(tmp_path_factory.mktemp("app"))

@@ -135,7 +135,7 @@ def test_bad_configuration_exits_2_naming_it(tmp_path: Path, file: str, content:
 def test_admin_api_runs_a_blob_function_against_azurite(tmp_path: Path, azurite: Azurite) -> None:
     service = BlobServiceClient.from_connection_string(azurite.connection_string)
     with service:
-        container = service.get_container_client("incoming")
+        container = service.get_container_client("devhost-drops")
         if not container.exists():
             container.create_container()
         container.upload_blob("admin/one.txt", b"payload", overwrite=True)
@@ -143,9 +143,9 @@ def test_admin_api_runs_a_blob_function_against_azurite(tmp_path: Path, azurite:
                                                "AzureWebJobsStorage": azurite.connection_string})
     host.start()
     try:
-        res = host.request("POST", f"/admin/functions/on_blob?code={KEY}", {"input": "incoming/admin/one.txt"})
+        res = host.request("POST", f"/admin/functions/on_blob?code={KEY}", {"input": "devhost-drops/admin/one.txt"})
         assert res.status == 202, res.body
-        assert "incoming/admin/one.txt 7 payload" in (host.counts / "blobs").read_text()
+        assert "devhost-drops/admin/one.txt 7 payload" in (host.counts / "blobs").read_text()
         missing = host.request("POST", f"/admin/functions/on_blob?code={KEY}", {"input": "nocontainer"})
         assert missing.status == 400
     finally:
@@ -159,12 +159,12 @@ def test_listeners_fire_blob_and_timer_functions(tmp_path: Path, azurite: Azurit
     try:
         service = BlobServiceClient.from_connection_string(azurite.connection_string)
         with service:
-            container = service.get_container_client("incoming")
+            container = service.get_container_client("devhost-drops")
             if not container.exists():
                 container.create_container()
             container.upload_blob("listener/auto.txt", b"auto", overwrite=True)
         blobs = host.counts / "blobs"
-        host.wait_for(lambda: blobs.exists() and "incoming/listener/auto.txt 4 auto" in blobs.read_text(),
+        host.wait_for(lambda: blobs.exists() and "devhost-drops/listener/auto.txt 4 auto" in blobs.read_text(),
                       what="blob listener invocation")
         host.wait_for(lambda: host.count("ticks") >= 2, what="two timer ticks")
         assert "fn=on_blob" in host.output() and "fn=ticker" in host.output()
