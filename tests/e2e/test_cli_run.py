@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import queue
 import signal
 import subprocess
@@ -16,6 +15,7 @@ import pytest
 from tests.e2e.conftest import log_tail, stop_process, wait_for
 from tests.support.app import child_env, copy_app
 from tests.support.azurite import Azurite, free_port
+from tests.support.processes import processes_mentioning
 
 pytestmark = pytest.mark.slow
 
@@ -25,20 +25,6 @@ def port_open(port: int) -> bool:
 
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
-
-
-def processes_mentioning(text: str) -> list[str]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        if text in cmdline:
-            found.append(f"{proc.name}: {cmdline}")
-    return found
 
 
 class CliRun:

@@ -16,6 +16,7 @@ from backends.local.endpoints import LocalEndpoints, status_all, stop_all
 from backends.local.registry import MlflowRegistry
 from backends.ports import ModelVersion
 from tests.support.azurite import Azurite, free_port
+from tests.support.processes import processes_mentioning
 from tests.unit.backends import contracts
 
 ROWS = [[59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87], [48, 1, 21.6, 87, 183, 103.2, 70, 3, 3.8918, 69]]
@@ -107,15 +108,7 @@ def test_a_server_that_cannot_start_is_not_left_behind(registry: MlflowRegistry,
         with pytest.raises(DeploymentFailed, match="exited"):
             endpoints.state("qa")
     assert pid_file.read_text() == "999999"
-    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and str(home) in _cmdline(p)]
-    assert leftovers == []
-
-
-def _cmdline(proc: Path) -> str:
-    try:
-        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""
+    assert processes_mentioning(str(home)) == []
 
 
 def test_a_model_the_server_cannot_load_fails_the_deployment(endpoints: LocalEndpoints, registry: MlflowRegistry,
