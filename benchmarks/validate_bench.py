@@ -1,7 +1,8 @@
 """Validation throughput and peak memory on generated drops of 1 M and 10 M rows, CSV and Parquet.
 
 Usage: .venv/bin/python benchmarks/validate_bench.py [--rows 1000000 10000000] [--runs 1]
-Compared in the same run, each in its own subprocess (so peak RSS is its own):
+Compared in the same run, each in its own subprocess (so peak RSS is its own), ``--runs`` times interleaved (so a
+noisy neighbour slows every method alike; the median time and the highest peak RSS are reported):
 - floor: pyarrow only reading the same file (no checks);
 - ours: ``ml.validation.validate_path`` (streams in blocks; every rule of the contract + drift on a sample);
 - pandas + pandera: ``pd.read_csv``/``read_parquet`` and a pandera schema with the same checks.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -102,6 +104,16 @@ def measure(method: str, path: Path) -> dict[str, float]:
     return result
 
 
+def timings(path: Path, runs: int) -> dict[str, dict[str, float]]:
+    """Every method ``runs`` times, interleaved: the median seconds and the highest peak RSS of each."""
+    got: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
+    for _ in range(runs):
+        for method in METHODS:
+            got[method].append(measure(method, path))
+    return {m: {"seconds": statistics.median(r["seconds"] for r in rs), "rss_mb": max(r["rss_mb"] for r in rs)}
+            for m, rs in got.items()}
+
+
 def table(rows: list[dict[str, object]]) -> str:
     lines = ["| rows | format | method | seconds | M rows/s | peak RSS MB | vs floor | pandera / ours |",
              "|---|---|---|---|---|---|---|---|"]
@@ -115,19 +127,21 @@ def table(rows: list[dict[str, object]]) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    parser.add_argument("--runs", type=int, default=1, help="runs of each method; the median time is reported")
     args = parser.parse_args()
     results: list[dict[str, object]] = []
     with tempfile.TemporaryDirectory(prefix="validate-bench-") as tmp:
         for count in args.rows:
             paths = generate(count, Path(tmp))
             for fmt, path in paths.items():
-                timing = {m: measure(m, path) for m in METHODS}
+                timing = timings(path, args.runs)
                 floor, ours = timing["floor"]["seconds"], timing["ours"]["seconds"]
                 for method, got in timing.items():
                     row: dict[str, object] = {
                         "rows": count, "format": fmt, "method": method, "seconds": got["seconds"],
                         "mrows_per_s": count / got["seconds"] / 1e6, "rss_mb": got["rss_mb"],
-                        "vs_floor": got["seconds"] / floor, "file_mb": round(path.stat().st_size / 2**20, 1)}
+                        "vs_floor": got["seconds"] / floor, "file_mb": round(path.stat().st_size / 2**20, 1),
+                        "runs": args.runs}
                     if method == "ours":
                         row["pandera_over_ours"] = f"{timing['pandera']['seconds'] / ours:.1f}x"
                     results.append(row)
@@ -138,7 +152,8 @@ def main() -> int:
     out = ROOT / "benchmarks" / "results" / f"validate_bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.write_text(json.dumps({"benchmark": "validation", "cpus": os.cpu_count(),
                                "results": results}, indent=2))
-    (out.parent / "validate_bench.md").write_text(table(results) + "\n")
+    note = f"\nMedian of {args.runs} run(s) per method, interleaved; {os.cpu_count()} CPUs.\n"
+    (out.parent / "validate_bench.md").write_text(table(results) + "\n" + note)
     print(f"saved {out}")
     return 0
 

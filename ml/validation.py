@@ -1,13 +1,16 @@
 """Validation of a data drop against the data contract: a report of every problem, never an exception.
 
-Row numbers in messages are 1-based data rows (the header is not counted; file line = row + 1). The checks run
-batch by batch and accumulate counts and the first examples, so ``validate_path`` streams a file of any size in
-bounded memory (pyarrow reads it in blocks), while ``validate`` checks bytes already in memory the same way.
+Row numbers in messages are 1-based data rows (the header is not counted; file line = row + 1). Each batch is
+scanned on its own (``_scan``: the per-value checks, the label range, a hash per row), then the scans are merged in
+file order, accumulating counts, the first examples and a uniform sample for drift. So ``validate_path`` streams a
+file of any size in bounded memory, scanning batches on the threads that read them, while ``validate`` checks bytes
+already in memory the same way.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +20,8 @@ import pandas as pd
 from ml.data import load_raw
 from ml.drift import DriftThresholds, FeatureDrift, compare
 from ml.errors import TableFormatError
-from ml.schema import ACTIVE_SCHEMA, Schema
-from ml.streaming import Batch, iter_file_batches
+from ml.schema import ACTIVE_SCHEMA, Column, Schema
+from ml.streaming import Batch, Parsed, iter_file_batches
 
 _MISSING = {"", "na", "n/a", "null", "none"}
 _NONFINITE = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
@@ -97,75 +100,162 @@ def _examples_text(examples: list[tuple[int, str]], count: int) -> str:
     return shown + (f" and {count - _SHOWN} more" if count > _SHOWN else "")
 
 
+@dataclass
+class _Scan:
+    """What one batch shows, rows 1-based within the batch: computed on a reading thread, merged in file order."""
+
+    rows: int
+    found: list[tuple[str, str, np.ndarray, list[str] | None]] = field(default_factory=list)
+    values: list[np.ndarray] | None = None  # the schema's columns as floats; None if the batch lacks one
+    label: tuple[float, float] = (np.inf, -np.inf)  # the smallest and largest finite label
+    hashes: np.ndarray | None = None
+    ordered: np.ndarray | None = None  # the hashes sorted
+
+
+def _scan(batch: Batch, schema: Schema) -> _Scan:
+    """Every per-value check of one batch, its label range and a 64-bit hash per row (for duplicates)."""
+    scan = _Scan(batch.rows)
+    values: list[np.ndarray] = []
+    label = schema.label.name
+    for column in schema.columns:
+        if column in batch.columns:
+            parsed = batch.parse(column)
+            values.append(_scan_column(scan, parsed, schema.column(column)))
+            if column == label:
+                scan.label = _finite_bounds(parsed)
+    if len(values) == len(schema.columns):
+        scan.values, scan.hashes = values, _row_hashes(values)
+        scan.ordered = np.sort(scan.hashes)
+    return scan
+
+
+def _scan_column(scan: _Scan, parsed: Parsed, spec: Column) -> np.ndarray:
+    arr, name = parsed.values, spec.name
+    if parsed.missing.size:
+        scan.found.append(("missing_values", name, parsed.missing, None))
+    if parsed.bad:
+        scan.found.append(("unparseable", name, np.array([r for r, _ in parsed.bad]), [repr(v) for _, v in parsed.bad]))
+    if parsed.nonfinite.size:
+        scan.found.append(("non_finite", name, parsed.nonfinite, None))
+    safe = arr if parsed.bounds else np.where(np.isfinite(arr), arr, spec.low)
+    if not parsed.bounds or parsed.bounds[0] < spec.low or parsed.bounds[1] > spec.high:
+        out = np.flatnonzero((safe < spec.low) | (safe > spec.high))
+        if out.size:
+            scan.found.append(("out_of_range", name, out + 1, [f"{arr[i]:g}" for i in out[:_SHOWN]]))
+    if spec.integer:
+        frac = np.flatnonzero(safe != np.rint(safe))
+        if frac.size:
+            scan.found.append(("not_integer", name, frac + 1, [f"{arr[i]:g}" for i in frac[:_SHOWN]]))
+    return arr
+
+
+def _finite_bounds(parsed: Parsed) -> tuple[float, float]:
+    if parsed.bounds:
+        return parsed.bounds
+    finite = parsed.values[np.isfinite(parsed.values)]
+    return (float(finite.min()), float(finite.max())) if finite.size else (np.inf, -np.inf)
+
+
+class _Reservoir:
+    """A uniform sample of up to ``size`` rows of a stream: every row draws a random key and the rows with the
+    ``size`` smallest keys are kept (the keys are drawn in row order, so the sample does not depend on the batches).
+
+    A row whose key is not below the ``size``-th smallest key so far can never get in, so most rows of a long stream
+    are dismissed by one comparison. That threshold is refreshed from the keys alone (the best ``size`` so far and
+    the candidates since) whenever a quarter of a sample has come in, and the candidates' values (kept column by
+    column: gathers of 1-D arrays are cheap, row-wise ones are not) are only cut back to the survivors when they
+    reach four samples."""
+
+    def __init__(self, size: int, seed: int) -> None:
+        self.size, self.rng = size, np.random.default_rng(seed)
+        self.keys: list[np.ndarray] = []
+        self.columns: list[list[np.ndarray]] = []
+        self.pooled = 0
+        self.best = np.empty(0)  # the smallest keys so far, up to ``size`` of them
+        self.fresh: list[np.ndarray] = []  # the candidates' keys since
+        self.threshold = 1.0  # keys are drawn from [0, 1)
+
+    def add(self, columns: list[np.ndarray]) -> None:
+        keys = self.rng.random(len(columns[0]))
+        pick = np.flatnonzero(keys < self.threshold)
+        if pick.size == keys.size:  # the whole batch (early in the stream): no copy yet
+            self.columns.append(columns)
+        elif pick.size:
+            keys = keys.take(pick)
+            self.columns.append([column.take(pick) for column in columns])
+        else:
+            return
+        self.keys.append(keys)
+        self.fresh.append(keys)
+        self.pooled += keys.size
+        if sum(k.size for k in self.fresh) >= self.size // 4:
+            self._judge()
+        if self.pooled >= 4 * self.size:
+            self._cut()
+
+    def _judge(self) -> None:
+        keys = np.concatenate([self.best, *self.fresh])
+        if keys.size >= self.size:
+            self.best = np.partition(keys, self.size - 1)[:self.size]
+            self.threshold = float(self.best.max())
+        else:
+            self.best = keys
+        self.fresh = []
+
+    def _cut(self) -> None:
+        """Keep only the candidates at or below the threshold (the ``size`` smallest keys)."""
+        self._judge()
+        limit = self.threshold if self.best.size >= self.size else np.inf
+        kept = [np.flatnonzero(keys <= limit) for keys in self.keys]
+        keys = np.concatenate([k.take(keep) for k, keep in zip(self.keys, kept, strict=True)])
+        columns = [np.concatenate([c.take(keep) for c, keep in zip(parts, kept, strict=True)])
+                   for parts in zip(*self.columns, strict=True)]
+        self.keys, self.columns, self.pooled = [keys], [columns], keys.size
+
+    def sample(self, names: list[str]) -> pd.DataFrame:
+        if not self.keys:
+            return pd.DataFrame(columns=names)
+        self._cut()
+        return pd.DataFrame(dict(zip(names, self.columns[0], strict=True)))
+
+
 class _Checks:
-    """Accumulates the per-value and per-table checks over batches, then renders the report."""
+    """Merges the batches' scans in file order, then renders the report."""
 
     def __init__(self, report: ValidationReport, schema: Schema, keep_frame: bool) -> None:
         self.report, self.schema, self.keep_frame = report, schema, keep_frame
         self.findings: dict[tuple[str, str], _Finding] = {}
         self.hashes: list[np.ndarray] = []
+        self.ordered: list[np.ndarray] = []
         self.label_low, self.label_high = np.inf, -np.inf
         self.frames: list[np.ndarray] = []
-        self.sample = np.empty((0, len(schema.columns)))
-        self.sample_keys = np.empty(0)
-        self.rng = np.random.default_rng(0)
+        self.reservoir = _Reservoir(_SAMPLE_ROWS, seed=0)
         self.complete = True
 
     def finding(self, code: str, column: str) -> _Finding:
         return self.findings.setdefault((code, column), _Finding())
 
+    def scan(self, batch: Batch) -> _Scan:
+        """The checks of one batch that need nothing from the others (safe to run on any thread)."""
+        return _scan(batch, self.schema)
+
     def add(self, batch: Batch) -> None:
-        numeric: dict[str, np.ndarray] = {}
-        for column in self.schema.columns:
-            if column in batch.columns:
-                numeric[column] = self._column(column, batch, batch.offset)
-        self.report.rows += batch.rows
-        if len(numeric) != len(self.schema.columns):
+        self.merge(batch.offset, self.scan(batch))
+
+    def merge(self, offset: int, scan: _Scan) -> None:
+        """Add one batch's scan (its first row is ``offset + 1``); batches must come in file order."""
+        for code, column, rows, examples in scan.found:
+            self.finding(code, column).add(rows + offset, examples)
+        self.report.rows += scan.rows
+        if scan.values is None or scan.hashes is None or scan.ordered is None:
             self.complete = False
             return
-        table = np.column_stack([numeric[c] for c in self.schema.columns])
-        self._table(table)
+        self.label_low, self.label_high = min(self.label_low, scan.label[0]), max(self.label_high, scan.label[1])
+        self.hashes.append(scan.hashes)
+        self.ordered.append(scan.ordered)
+        self.reservoir.add(scan.values)
         if self.keep_frame:
-            self.frames.append(table)
-
-    def _column(self, column: str, batch: Batch, offset: int) -> np.ndarray:
-        arr, missing, bad, nonfinite = batch.parse(column)
-        if missing.size:
-            self.finding("missing_values", column).add(missing + offset)
-        if bad:
-            self.finding("unparseable", column).add(np.array([r for r, _ in bad]) + offset,
-                                                    [repr(v) for _, v in bad])
-        if nonfinite.size:
-            self.finding("non_finite", column).add(nonfinite + offset)
-        spec = self.schema.column(column)
-        clean = not (missing.size or nonfinite.size or bad)
-        safe = arr if clean else np.where(np.isfinite(arr), arr, spec.low)
-        if not clean or safe.min() < spec.low or safe.max() > spec.high:
-            out = np.flatnonzero((safe < spec.low) | (safe > spec.high))
-            if out.size:
-                self.finding("out_of_range", column).add(out + offset + 1, [f"{arr[i]:g}" for i in out[:_SHOWN]])
-        if spec.integer:
-            frac = np.flatnonzero(safe != np.rint(safe))
-            if frac.size:
-                self.finding("not_integer", column).add(frac + offset + 1, [f"{arr[i]:g}" for i in frac[:_SHOWN]])
-        return arr
-
-    def _table(self, table: np.ndarray) -> None:
-        """Label range, a 64-bit hash per row (duplicates), and a uniform reservoir sample (drift)."""
-        label = table[:, -1]
-        finite = label[np.isfinite(label)]
-        if finite.size:
-            self.label_low, self.label_high = min(self.label_low, finite.min()), max(self.label_high, finite.max())
-        self.hashes.append(_row_hashes(table))
-        keys = self.rng.random(len(table))
-        if len(table) > _SAMPLE_ROWS:
-            keep = np.argpartition(keys, _SAMPLE_ROWS)[:_SAMPLE_ROWS]
-            table, keys = table[keep], keys[keep]
-        merged, all_keys = np.concatenate([self.sample, table]), np.concatenate([self.sample_keys, keys])
-        if len(merged) > _SAMPLE_ROWS:
-            keep = np.argpartition(all_keys, _SAMPLE_ROWS)[:_SAMPLE_ROWS]
-            merged, all_keys = merged[keep], all_keys[keep]
-        self.sample, self.sample_keys = merged, all_keys
+            self.frames.append(np.column_stack(scan.values))
 
     def finish(self, reference: pd.DataFrame | None, thresholds: DriftThresholds) -> None:
         report, name = self.report, self.report.name
@@ -174,6 +264,21 @@ class _Checks:
                                            found.rows))
         if not self.complete or not report.ok:
             return
+        self._table_problems()
+        ok = report.ok  # the duplicates found next are warnings
+        with ThreadPoolExecutor(2) as pool:  # the search for duplicates (a sort) runs while drift is measured
+            repeats = pool.submit(_repeats, self.hashes, self.ordered)
+            drift = self._drift(reference, thresholds, pool) if ok else []
+            self._duplicates(repeats.result())
+        if ok:
+            if self.keep_frame and self.frames:
+                report.frame = pd.DataFrame(np.concatenate(self.frames), columns=self.schema.columns)
+            report.drift = drift
+            report.problems += [Problem("drift", f"{name}: {d.describe()}", d.column, [], thresholds.severity)
+                                for d in drift if d.drifted]
+
+    def _table_problems(self) -> None:
+        report, name = self.report, self.report.name
         if report.rows < self.schema.min_rows:
             report.problems.append(Problem("too_few_rows", f"{name}: {report.rows} data row(s); expected at least "
                                            f"{self.schema.min_rows}"))
@@ -181,41 +286,78 @@ class _Checks:
         if report.rows > 0 and self.label_low == self.label_high:
             report.problems.append(Problem("constant_label", f"{name}: the label '{label}' is constant "
                                            f"({self.label_low:g} in every row); a model cannot learn from it", label))
-        self._duplicates()
-        if report.ok:
-            if self.keep_frame and self.frames:
-                report.frame = pd.DataFrame(np.concatenate(self.frames), columns=self.schema.columns)
-            if reference is not None and len(self.sample):
-                sample = pd.DataFrame(self.sample, columns=self.schema.columns)
-                report.drift = compare(reference, sample, self.schema, thresholds)
-                report.problems += [Problem("drift", f"{name}: {d.describe()}", d.column, [], thresholds.severity)
-                                    for d in report.drift if d.drifted]
 
-    def _duplicates(self) -> None:
-        if not self.hashes:
-            return
-        dup = pd.Series(np.concatenate(self.hashes)).duplicated(keep="first").to_numpy()
-        if dup.any():
-            rows = np.flatnonzero(dup) + 1
+    def _drift(self, reference: pd.DataFrame | None, thresholds: DriftThresholds,
+               pool: ThreadPoolExecutor) -> list[FeatureDrift]:
+        """Drift of the sample, feature by feature (independent): half the features measured on ``pool``."""
+        sample = self.reservoir.sample(self.schema.columns)
+        if reference is None or not len(sample):
+            return []
+        half = len(self.schema.features) // 2
+        first, second = (replace(self.schema, features=part) for part in (self.schema.features[:half],
+                                                                           self.schema.features[half:]))
+        later = pool.submit(compare, reference, sample, second, thresholds)
+        return compare(reference, sample, first, thresholds) + later.result()
+
+    def _duplicates(self, dup: np.ndarray) -> None:
+        if dup.size:
             found = _Finding()
-            found.add(rows)
+            found.add(dup + 1)
             self.report.problems.append(Problem(
                 "duplicate_rows", f"{self.report.name}: {found.count} duplicate row(s) at "
                 f"{_rows_text(found.rows, found.count)} (kept; they weigh double in training)", None, found.rows,
                 "warning"))
 
 
+def _repeats(hashes: list[np.ndarray], ordered: list[np.ndarray]) -> np.ndarray:
+    """Positions (0-based, in file order) of the values seen before, given each batch's values as they come and
+    sorted. A sort finds whether any value repeats (much faster than a hash table over millions of rows); only the
+    rows holding a repeated value are then looked at one by one."""
+    repeated = _repeated_values(ordered)
+    if not repeated.size:
+        return _NO_ROWS
+    suspects, values, start = [], [], 0
+    for batch in hashes:
+        at = np.flatnonzero(repeated[np.searchsorted(repeated, batch).clip(max=repeated.size - 1)] == batch)
+        suspects.append(at + start)
+        values.append(batch[at])
+        start += batch.size
+    rows = np.concatenate(suspects)
+    return rows[pd.Series(np.concatenate(values)).duplicated(keep="first").to_numpy()]
+
+
+def _repeated_values(ordered: list[np.ndarray]) -> np.ndarray:
+    """The values found more than once in the sorted batches, sorted. The batches' values are put together range
+    by range, about ``_RANGE_ROWS`` at a time, so no array gets large: numpy backs large arrays with huge pages,
+    which can take long to fault in (notably in a VM)."""
+    total = sum(o.size for o in ordered)
+    bits = int(np.ceil(np.log2(total / _RANGE_ROWS))) if total > _RANGE_ROWS else 0
+    edges = np.arange(1, 1 << bits, dtype=np.uint64) << np.uint64(64 - bits)
+    bounds = [np.concatenate(([0], np.searchsorted(o, edges), [o.size])) for o in ordered]
+    found = [_NO_HASHES]
+    for i in range(edges.size + 1):
+        part = np.sort(np.concatenate([_NO_HASHES, *(o[b[i]:b[i + 1]] for o, b in zip(ordered, bounds, strict=True))]))
+        found.append(part[1:][part[1:] == part[:-1]])
+    return np.unique(np.concatenate(found))
+
+
+_RANGE_ROWS = 1 << 18
+_NO_HASHES = np.empty(0, dtype=np.uint64)
+_NO_ROWS = np.empty(0, dtype=np.int64)
 _MIX = np.uint64(0x9E3779B97F4A7C15)
+_SHIFT = np.uint64(29)
 
 
-def _row_hashes(table: np.ndarray) -> np.ndarray:
-    """A 64-bit hash of each row's exact float bits (multiply-xorshift over the columns)."""
-    bits = np.ascontiguousarray(table).view(np.uint64)
-    hashed = np.zeros(len(table), dtype=np.uint64)
+def _row_hashes(columns: list[np.ndarray]) -> np.ndarray:
+    """A 64-bit hash of each row's exact float bits (multiply-xorshift over the columns, in place)."""
+    hashed = np.zeros(len(columns[0]), dtype=np.uint64)
+    shifted = np.empty_like(hashed)
     with np.errstate(over="ignore"):
-        for column in range(bits.shape[1]):
-            hashed = (hashed ^ bits[:, column]) * _MIX
-            hashed ^= hashed >> np.uint64(29)
+        for column in columns:
+            np.bitwise_xor(hashed, np.ascontiguousarray(column, dtype=np.float64).view(np.uint64), out=hashed)
+            np.multiply(hashed, _MIX, out=hashed)
+            np.right_shift(hashed, _SHIFT, out=shifted)
+            np.bitwise_xor(hashed, shifted, out=hashed)
     return hashed
 
 
@@ -279,15 +421,16 @@ def validate(data: bytes, name: str, *, schema: Schema = ACTIVE_SCHEMA, referenc
 def validate_path(path: Path, name: str | None = None, *, schema: Schema = ACTIVE_SCHEMA,
                   reference: pd.DataFrame | None = None, thresholds: DriftThresholds | None = None,
                   block_size: int = 1 << 24) -> ValidationReport:
-    """Stream a CSV or Parquet file of any size through the same checks, in memory bounded by ``block_size``
-    (no ``frame`` is kept; drift is judged on a uniform sample of up to 100,000 rows)."""
+    """Stream a CSV or Parquet file of any size through the same checks, in memory bounded by a few pieces of
+    ``block_size`` bytes (no ``frame`` is kept; drift is judged on a uniform sample of up to 100,000 rows). Pieces
+    are parsed and checked on a few threads; the per-batch results are merged here in file order."""
     report = ValidationReport(name or path.name)
+    checks = _Checks(report, schema, keep_frame=False)
     try:
-        header, batches = iter_file_batches(path, report.name, schema, block_size)
+        header, scans = iter_file_batches(path, report.name, schema, block_size, checks.scan)
         _check_columns(report, header, schema)
-        checks = _Checks(report, schema, keep_frame=False)
-        for batch in batches:
-            checks.add(batch)
+        for offset, scan in scans:
+            checks.merge(offset, scan)
     except TableFormatError as exc:
         report.problems = [Problem("not_a_table", str(exc))]
         return report

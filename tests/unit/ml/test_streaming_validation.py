@@ -89,3 +89,44 @@ def test_missing_column_and_constant_label(tmp_path: Path) -> None:
     assert "missing column(s) s2" in " ".join(missing.messages())
     constant = validate_path(write(big_frame().assign(target=7.0), tmp_path / "c.parquet"), block_size=BLOCK)
     assert "the label 'target' is constant (7 in every row)" in " ".join(constant.messages())
+
+
+def test_duplicates_across_batches_match_the_in_memory_validation(tmp_path: Path) -> None:
+    frame = big_frame()
+    frame = pd.concat([frame, frame.iloc[[3, 1000, 3]]], ignore_index=True)
+    path = write(frame, tmp_path / "dup.csv")
+    streamed = validate_path(path, block_size=BLOCK)
+    assert streamed.ok and [p.code for p in streamed.problems] == ["duplicate_rows"]
+    assert streamed.problems[0].rows == [len(frame) - 2, len(frame) - 1, len(frame)]
+    assert streamed.messages() == validate(path.read_bytes(), "dup.csv").messages()
+
+
+@pytest.mark.parametrize("bad", [False, True])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_report_does_not_depend_on_the_block_size(tmp_path: Path, suffix: str, bad: bool) -> None:
+    frame = big_frame()
+    if bad:
+        frame.loc[[17, 1500], "bmi"] = 300.0
+    path = tmp_path / f"many{suffix}"
+    if suffix == ".parquet":
+        frame.to_parquet(path, index=False, row_group_size=200)  # row groups read whole, or in slices
+    else:
+        frame.to_csv(path, index=False)
+    reports = [validate_path(path, block_size=size, reference=diabetes_frame()).to_dict()
+               for size in (100, BLOCK, 1 << 24)]  # 100 bytes: shorter than a line
+    assert reports[0] == reports[1] == reports[2]
+    assert reports[0]["rows"] == len(frame)
+    if bad:
+        assert "300 (row 18), 300 (row 1501)" in reports[0]["summary"]
+    else:
+        assert reports[0]["ok"] and len(reports[0]["drift"]) == 10
+
+
+def test_header_names_are_stripped_and_parse_errors_name_no_piece_row(tmp_path: Path) -> None:
+    text = big_frame().to_csv(index=False).replace("age,sex", "age, sex", 1)
+    path = tmp_path / "spaced.csv"
+    path.write_text(text)
+    assert validate_path(path, block_size=BLOCK).ok
+    path.write_text(text + "1,2,3\n")
+    (message,) = validate_path(path, block_size=BLOCK).messages()
+    assert "Expected 11 columns, got 3" in message and "Row #" not in message

@@ -191,3 +191,47 @@ def test_drift_can_be_made_an_error() -> None:
                       thresholds=DriftThresholds(severity="error"))
     assert not report.ok
     assert "column 's5' drifted" in report.summary()
+
+
+def test_drift_reports_every_feature_in_schema_order() -> None:
+    reference = diabetes_frame()
+    report = validate(csv(reference.sample(300, random_state=3)), "same.csv", reference=reference)
+    assert [d.column for d in report.drift] == [c for c in reference.columns if c != "target"]
+
+
+@pytest.mark.parametrize("cuts", [[], [1], [7, 8, 9], list(range(0, 5000, 333)), [2500]])
+def test_reservoir_keeps_the_rows_with_the_smallest_keys_whatever_the_batches(cuts: list[int]) -> None:
+    from ml.validation import _Reservoir
+
+    rows, size = 5000, 300
+    values = np.arange(rows, dtype=float)
+    reservoir = _Reservoir(size, seed=0)
+    for part in np.split(values, cuts):
+        if part.size:
+            reservoir.add([part, part * 2])
+    sample = reservoir.sample(["a", "b"])
+    expected = np.sort(np.argsort(np.random.default_rng(0).random(rows))[:size]).astype(float)
+    assert np.array_equal(np.sort(sample["a"].to_numpy()), expected)
+    assert np.array_equal(sample["b"].to_numpy(), sample["a"].to_numpy() * 2)
+
+
+def test_repeats_are_the_later_copies_across_batches() -> None:
+    from ml.validation import _repeats
+
+    def repeats(*batches: list[int]) -> list[int]:
+        hashes = [np.array(b, dtype=np.uint64) for b in batches]
+        return _repeats(hashes, [np.sort(h) for h in hashes]).tolist()
+
+    assert repeats([5, 1, 5], [7, 1], [5]) == [2, 4, 5]
+    assert repeats(list(range(10))) == [] and repeats() == []
+    high = 2**63 + 5  # in another range of values than 5
+    assert repeats([high, 5], [5, high]) == [2, 3]
+
+
+def test_repeats_over_many_ranges_of_values() -> None:
+    from ml.validation import _RANGE_ROWS, _repeats
+
+    hashes = np.random.default_rng(0).integers(0, 2**64 - 1, 3 * _RANGE_ROWS, dtype=np.uint64, endpoint=True)
+    hashes[[10, 500_000]] = hashes[[7, 600_000]]
+    batches = np.array_split(hashes, 7)
+    assert _repeats(batches, [np.sort(b) for b in batches]).tolist() == [10, 600_000]
