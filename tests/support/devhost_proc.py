@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -12,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -143,3 +145,14 @@ def make_devhost(app: str, tmp_path: Path, extra_env: dict[str, str] | None = No
            **(extra_env or {})}
     env.pop("AZURE_FUNCTIONS_DURABLE_STRICT_TYPING", None)
     return DevhostProcess(root, free_port(), env)
+
+
+@contextlib.contextmanager
+def serving(app: str, tmp_path: Path, extra_env: dict[str, str] | None = None) -> Iterator[DevhostProcess]:
+    """A started devhost on a copy of fixture ``app``, stopped afterwards (for module-scoped fixtures)."""
+    host = make_devhost(app, tmp_path, extra_env)
+    host.start()
+    try:
+        yield host
+    finally:
+        host.stop()

@@ -10,17 +10,13 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from tests.support.azurite import Azurite
-from tests.support.devhost_proc import KEY, DevhostProcess, make_devhost
+from tests.support.devhost_proc import KEY, DevhostProcess, make_devhost, serving
 
 
 @pytest.fixture(scope="module")
 def http_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevhostProcess]:
-    host = make_devhost("http_app", tmp_path_factory.mktemp("http"))
-    host.start()
-    try:
+    with serving("http_app", tmp_path_factory.mktemp("http")) as host:
         yield host
-    finally:
-        host.stop()
 
 
 def test_route_templates_constraints_and_prefix(http_host: DevhostProcess) -> None:
@@ -132,13 +128,17 @@ def test_bad_configuration_exits_2_naming_it(tmp_path: Path, file: str, content:
     assert needle in host.output()
 
 
-def test_admin_api_runs_a_blob_function_against_azurite(tmp_path: Path, azurite: Azurite) -> None:
-    service = BlobServiceClient.from_connection_string(azurite.connection_string)
-    with service:
+def drop(azurite: Azurite, name: str, data: bytes) -> None:
+    """Upload to the container the blob fixture app watches (created if missing)."""
+    with BlobServiceClient.from_connection_string(azurite.connection_string) as service:
         container = service.get_container_client("devhost-drops")
         if not container.exists():
             container.create_container()
-        container.upload_blob("admin/one.txt", b"payload", overwrite=True)
+        container.upload_blob(name, data, overwrite=True)
+
+
+def test_admin_api_runs_a_blob_function_against_azurite(tmp_path: Path, azurite: Azurite) -> None:
+    drop(azurite, "admin/one.txt", b"payload")
     host = make_devhost("blob_app", tmp_path, {"DataStorage": azurite.connection_string,
                                                "AzureWebJobsStorage": azurite.connection_string})
     host.start()
@@ -157,12 +157,7 @@ def test_listeners_fire_blob_and_timer_functions(tmp_path: Path, azurite: Azurit
                                                "AzureWebJobsStorage": azurite.connection_string})
     host.start()
     try:
-        service = BlobServiceClient.from_connection_string(azurite.connection_string)
-        with service:
-            container = service.get_container_client("devhost-drops")
-            if not container.exists():
-                container.create_container()
-            container.upload_blob("listener/auto.txt", b"auto", overwrite=True)
+        drop(azurite, "listener/auto.txt", b"auto")
         blobs = host.counts / "blobs"
         host.wait_for(lambda: blobs.exists() and "devhost-drops/listener/auto.txt 4 auto" in blobs.read_text(),
                       what="blob listener invocation")
