@@ -29,6 +29,7 @@ from typing import Any
 
 import httpx
 import psutil
+from azure.storage.blob import BlobServiceClient
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -55,6 +56,7 @@ class Server:
     process: subprocess.Popen[bytes] | None = None
     port: int = 0
     cold_start_s: float = 0.0
+    log_container: str = ""  # ours: the prediction log is audited after a graceful stop
     results: dict[str, Any] = field(default_factory=dict)
 
 
@@ -134,7 +136,8 @@ def servers(model: Path, state: Path, logs: str) -> list[Server]:
     (state / "keys.json").write_text(json.dumps({"key": "bench", "admin_key": "bench-admin"}))
     ours = Server("ours (logging on)", [py, "-m", "scoring.server", "--name", "bench", "--port", "{port}",
                                         "--state-dir", str(state), "--model-dir", str(model), "--version", "1"],
-                  {"AzureWebJobsStorage": logs, "SCORING_LOGS_CONTAINER": "bench-logs"}, "data", key="bench")
+                  {"AzureWebJobsStorage": logs, "SCORING_LOGS_CONTAINER": "bench-logs"}, "data", key="bench",
+                  log_container="bench-logs")
     launcher = str(ROOT / "benchmarks" / "scoring" / "azml_local.py")
     azml = Server("azureml-inference-server-http", [str(AZML_PY), launcher,
                                                     "--entry_script", str(ROOT / "scoring" / "score.py"),
@@ -177,7 +180,7 @@ def main() -> int:
     azurite = start_azurite()
     try:
         for server in servers(work / "model", work / "state", azurite.connection_string):
-            measure_server(server, files, expected, args)
+            measure_server(server, files, expected, args, azurite.connection_string)
             print_row(server)
             all_servers.append(server)
     finally:
@@ -191,7 +194,7 @@ all_servers: list[Server] = []
 
 
 def measure_server(server: Server, files: dict[tuple[str, int], Path], expected: float,
-                   args: argparse.Namespace) -> None:
+                   args: argparse.Namespace, logs: str) -> None:
     server.port = free_port()
     server.command = [c.replace("{port}", str(server.port)) for c in server.command]
     try:
@@ -203,8 +206,28 @@ def measure_server(server: Server, files: dict[tuple[str, int], Path], expected:
                 key: statistics.median(r[key] for r in runs) for key in ("rps", "p50_ms", "p99_ms", "errors")}
         assert server.process is not None
         server.results["rss_mb"] = rss_mb(server.process)
+        if server.log_container:
+            served = served_requests(server)
+            started = time.perf_counter()
+            stop(server)
+            server.results["log"] = {"served": served, "stop_s": time.perf_counter() - started,
+                                     "logged": logged_lines(server, logs), "graceful": server.process.returncode == 0}
     finally:
         stop(server)
+
+
+def served_requests(server: Server) -> int:
+    """Answered /score requests (status 200) by the server's own /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", headers={"Authorization": f"Bearer {server.key}"},
+                     timeout=10).text
+    return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("scoring_requests_total{") and 'status="200"' in line)
+
+
+def logged_lines(server: Server, connection_string: str) -> int:
+    """Records in the prediction-log blobs: after a graceful stop, one per answered request."""
+    box = BlobServiceClient.from_connection_string(connection_string).get_container_client(server.log_container)
+    return sum(box.download_blob(blob.name).readall().count(b"\n") for blob in box.list_blobs())
 
 
 def print_row(server: Server) -> None:
@@ -231,18 +254,21 @@ def report(found: list[Server], args: argparse.Namespace) -> None:
              "vs mlflow >= 2x": ours / by["mlflow"].results["c32_r1"]["rps"],
              "share of ceiling >= 0.6": ours / by["ceiling"].results["c32_r1"]["rps"],
              "p99 at c=32 < 10 ms": by["ours"].results["c32_r1"]["p99_ms"]}
+    audit = by["ours"].results.get("log", {})
+    notes = [f"- {g}: {'n/a' if v is None else f'{v:.2f}'}" for g, v in goals.items()]
+    if audit:
+        notes.append(f"- prediction log: {audit['logged']:,} records in storage for {audit['served']:,} answered "
+                     f"requests after a graceful stop of {audit['stop_s']:.1f} s (exit code 0: {audit['graceful']})")
     print()
     print(table)
     print()
-    for goal, value in goals.items():
-        print(f"  {goal}: {'n/a' if value is None else f'{value:.2f}'}")
+    print("\n".join(notes))
     stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     out = ROOT / "benchmarks" / "results" / f"scoring_bench-{stamp}.json"
     out.write_text(json.dumps({"benchmark": "scoring", "pinned": PIN, "seconds": args.seconds, "runs": args.runs,
                                "servers": {s.name: {"cold_start_s": s.cold_start_s, **s.results} for s in found},
                                "goals": goals}, indent=2))
-    (out.parent / "scoring_bench.md").write_text(table + "\n\n" + "\n".join(
-        f"- {g}: {'n/a' if v is None else f'{v:.2f}'}" for g, v in goals.items()) + "\n")
+    (out.parent / "scoring_bench.md").write_text(table + "\n\n" + "\n".join(notes) + "\n")
     print(f"saved {out}")
 
 

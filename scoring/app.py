@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import itertools
 import logging
 import time
 import uuid
@@ -23,7 +24,7 @@ from scoring.metrics import Metrics
 from scoring.model import ModelLoadError, load_model
 from scoring.predlog import PredictionLog
 from scoring.slots import SlotError, Slots
-from scoring.validation import RequestError, out_of_range, parse_rows
+from scoring.validation import RequestError, parse_rows
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +89,9 @@ class ScoringApp:
     def __init__(self, config: ServerConfig, slots: Slots, predlog: PredictionLog | None = None) -> None:
         self.config, self.slots, self.predlog = config, slots, predlog
         self.metrics = Metrics()
+        self._bearer = b"Bearer " + config.key.encode()
+        self._id_prefix = uuid.uuid4().hex[:12].encode()  # request ids: unique per process, then a counter
+        self._ids = itertools.count(1)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -114,12 +118,19 @@ class ScoringApp:
 
     async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        if not _authorized(scope, self.config.key):
+        auth = request_id = None
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                auth = value
+            elif name == b"x-request-id":
+                request_id = bytes(value[:64])
+        if auth is None or not hmac.compare_digest(bytes(auth), self._bearer):
             self.metrics.observe("none", 401, 0.0)
             await _error(send, 401, "missing or wrong key: send 'Authorization: Bearer <key>'")
             return
         try:
-            rows = parse_rows(await _read_body(scope, receive, self.config.max_body), self.config.max_rows)
+            raw = await _read_body(scope, receive, self.config.max_body)
+            batch = parse_rows(raw, self.config.max_rows)
         except RequestError:
             self.metrics.observe("none", 400, (time.perf_counter() - started) * 1000)
             raise
@@ -127,19 +138,17 @@ class ScoringApp:
         if model is None:
             await _error(send, 503, "no model deployed")
             return
-        predictions = model.predict(rows)
-        request_id = (_header(scope, b"x-request-id") or uuid.uuid4().hex.encode())[:64]
+        predictions = model.predict(batch.matrix) if batch.matrix is not None else model.predict_rows(batch.rows)
+        if request_id is None:
+            request_id = b"%s-%x" % (self._id_prefix, next(self._ids))
         body = orjson.dumps({"predictions": predictions, "model_version": model.version},
                             option=orjson.OPT_SERIALIZE_NUMPY)
-        await _send(send, 200, body, headers=[(b"x-request-id", request_id),
-                                              (b"x-model-version", model.version.encode())])
+        await _send(send, 200, body, headers=[(b"x-request-id", request_id), (b"x-model-version", model.label)])
         latency = (time.perf_counter() - started) * 1000
-        self.metrics.observe(model.version, 200, latency, len(rows))
-        self.metrics.out_of_range += out_of_range(rows)
+        self.metrics.observe(model.version, 200, latency, len(batch.rows))
+        self.metrics.out_of_range += batch.out_of_range()
         if self.predlog is not None:
-            self.predlog.append({"time": time.time(), "request_id": request_id.decode(errors="replace"),
-                                 "model_version": model.version, "latency_ms": latency, "inputs": rows,
-                                 "predictions": predictions})
+            self.predlog.record(request_id.decode(errors="replace"), model.version, latency, raw, body)
 
     async def _health(self, send: Send) -> None:
         state = self.slots.routing.state()

@@ -36,7 +36,7 @@ def logged_inputs(service: BlobServiceClient, container: str, endpoint: str, sin
             continue
         for line in box.download_blob(blob.name).readall().splitlines():
             if line.strip():
-                rows.extend(orjson.loads(line)["inputs"])
+                rows.extend(orjson.loads(line)["request"]["data"])
     return pd.DataFrame(rows, columns=ACTIVE_SCHEMA.feature_names)
 
 

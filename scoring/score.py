@@ -29,7 +29,9 @@ def run(raw: str | bytes) -> dict[str, Any]:
     if _model is None:
         return {"error": "init() has not run"}
     try:
-        rows = parse_rows(raw.encode() if isinstance(raw, str) else raw, MAX_ROWS)
+        batch = parse_rows(raw.encode() if isinstance(raw, str) else raw, MAX_ROWS)
     except RequestError as exc:
         return {"error": exc.message, "detail": exc.detail}
-    return {"predictions": _model.predict(rows).tolist(), "model_version": _model.version}
+    predictions = _model.predict(batch.matrix).tolist() if batch.matrix is not None else \
+        _model.predict_rows(batch.rows)
+    return {"predictions": predictions, "model_version": _model.version}

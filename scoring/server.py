@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-rows", type=int, default=1000)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # the SDK logs every storage request at INFO (headers included): noise, and a cost per prediction-log upload
+    logging.getLogger("azure").setLevel(logging.WARNING)
     try:
         app = build_app(args)
     except (ModelLoadError, ValueError, OSError) as exc:

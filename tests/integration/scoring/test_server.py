@@ -178,8 +178,9 @@ def test_prediction_logs_land_in_storage_and_survive_a_graceful_stop(tmp_path: P
     assert sorted(r["request_id"] for r in records) == sorted(f"r{i}" for i in range(25))
     first = next(r for r in records if r["request_id"] == "r0")
     assert first["model_version"] == "3"
-    assert first["inputs"] == [ROWS.iloc[0].tolist()]
-    assert first["predictions"][0] == pytest.approx(load(models["ridge"]).predict(ROWS.head(1))[0])
+    assert first["request"] == {"data": [ROWS.iloc[0].tolist()]}
+    assert first["response"]["predictions"][0] == pytest.approx(load(models["ridge"]).predict(ROWS.head(1))[0])
+    assert first["response"]["model_version"] == "3" and first["time"].endswith("+00:00")
     assert first["latency_ms"] >= 0
 
 

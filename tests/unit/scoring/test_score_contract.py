@@ -34,4 +34,5 @@ def test_folded_linear_model_matches_predict(tmp_path: Path, estimator: object) 
     rows = probe_rows(200, seed=3)
     np.testing.assert_allclose(served.predict(rows), served.estimator.predict(
         __import__("pandas").DataFrame(rows, columns=diabetes_frame().columns[:-1])), rtol=1e-9)
+    np.testing.assert_allclose(served.predict_rows(rows[:3].tolist()), served.predict(rows[:3]), rtol=1e-12)
     assert fold_linear(served.estimator) is not None

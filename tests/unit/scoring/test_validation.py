@@ -1,0 +1,53 @@
+"""Small batches (plain-Python check) and large ones (numpy check) must reject the same things the same way."""
+
+from __future__ import annotations
+
+import numpy as np
+import orjson
+import pytest
+
+from scoring.validation import SMALL, RequestError, parse_rows
+
+GOOD = [50, 1, 25.5, 90, 180, 100, 50, 4, 4.5, 90]
+BAD_ROWS = [
+    ([1, 2, 3], "expected 10 numbers"),
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "got 11 values"),
+    ({"age": 1}, "got dict"),
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9, "x"], "column 's6': expected a finite number, got 'x'"),
+    ([True, 2, 3, 4, 5, 6, 7, 8, 9, 10], "column 'age': expected a finite number, got True"),
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9, False], "column 's6': expected a finite number, got False"),
+    ([1, None, 3, 4, 5, 6, 7, 8, 9, 10], "column 'sex': expected a finite number, got None"),
+    ([1, 2, [3], 4, 5, 6, 7, 8, 9, 10], "column 'bmi': expected a finite number, got [3]"),
+]
+
+
+@pytest.mark.parametrize("size", [1, SMALL, SMALL + 1, 200])
+@pytest.mark.parametrize(("bad", "message"), BAD_ROWS)
+def test_the_first_bad_row_is_named_whatever_the_batch_size(size: int, bad: object, message: str) -> None:
+    rows = [GOOD] * (size - 1) + [bad]
+    with pytest.raises(RequestError) as caught:
+        parse_rows(orjson.dumps({"data": rows}), max_rows=1000)
+    assert caught.value.status == 422
+    assert f"row {size - 1}" in caught.value.message and message in caught.value.message
+
+
+@pytest.mark.parametrize("size", [1, SMALL, SMALL + 1, 200])
+def test_good_batches_keep_their_values(size: int) -> None:
+    rows = [[value + index for value in GOOD] for index in range(size)]
+    batch = parse_rows(orjson.dumps({"data": rows}), max_rows=1000)
+    assert batch.rows == rows
+    np.testing.assert_array_equal(batch.array(), np.array(rows, dtype=np.float64))
+    assert batch.array().dtype == np.float64
+
+
+def test_boolean_literals_elsewhere_in_the_body_do_not_reject_a_good_batch() -> None:
+    body = orjson.dumps({"data": [GOOD] * 20, "note": "true or false"})
+    assert parse_rows(body, max_rows=1000).array().shape == (20, 10)
+
+
+@pytest.mark.parametrize("size", [1, 20])
+def test_out_of_range_values_are_counted_not_rejected(size: int) -> None:
+    row = list(GOOD)
+    row[0], row[9] = -5, 10_000
+    batch = parse_rows(orjson.dumps({"data": [row] * size}), max_rows=1000)
+    assert batch.out_of_range() == 2 * size
