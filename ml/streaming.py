@@ -8,8 +8,8 @@ numpy release the GIL) and yields the results in file order.
   table reader.) A piece holding a value that is not a number is parsed again as text, so every bad cell is still
   named with its row. Like Arrow's multi-threaded reader (``newlines_in_values=False``), a quoted value must not
   span lines.
-- Parquet: row groups are decoded (memory-mapped, columns in parallel) in batches of about ``block_size`` bytes,
-  a couple of row groups at a time.
+- Parquet: row groups are decoded (memory-mapped, a couple at a time; a group of moderate size whole, its columns
+  in parallel, a larger one batch by batch) and handed over in batches of about ``block_size`` bytes.
 
 A reader runs at most a few batches ahead of the caller, so memory stays bounded whatever the file's size.
 """
@@ -251,11 +251,21 @@ def _serial_csv_jobs(path: Path, columns: list[str],
 
 def _parquet_jobs(path: Path, parquet: pq.ParquetFile, columns: list[str],
                   block_size: int) -> Iterator[Callable[[], Iterable[pa.RecordBatch]]]:
-    """A job per row group, read in batches of about ``block_size`` bytes (each job opens the file for itself: a
-    reader is not shared across threads)."""
+    """A job per row group (each job opens the file for itself: a reader is not shared across threads). A group of
+    up to ``_WHOLE_GROUP_BYTES`` decoded is read at once, its columns decoded in parallel, then cut into batches of
+    about ``block_size`` bytes; a larger one is read batch by batch, which bounds memory but decodes on one thread."""
     per_batch = max(1024, block_size // (8 * max(1, len(columns))))
     for group in range(parquet.num_row_groups):
-        yield partial(_read_group, path, group, columns, per_batch)
+        whole = parquet.metadata.row_group(group).total_byte_size <= _WHOLE_GROUP_BYTES
+        yield partial(_read_whole_group if whole else _read_group, path, group, columns, per_batch)
+
+
+_WHOLE_GROUP_BYTES = 128 << 20
+
+
+def _read_whole_group(path: Path, group: int, columns: list[str], per_batch: int) -> list[pa.RecordBatch]:
+    table = pq.ParquetFile(path, memory_map=True).read_row_group(group, columns=columns, use_threads=True)
+    return table.to_batches(max_chunksize=per_batch)
 
 
 def _read_group(path: Path, group: int, columns: list[str], per_batch: int) -> Iterator[pa.RecordBatch]:

@@ -199,20 +199,43 @@ def test_drift_reports_every_feature_in_schema_order() -> None:
     assert [d.column for d in report.drift] == [c for c in reference.columns if c != "target"]
 
 
+def drift_sample(columns: list[np.ndarray], cuts: list[int], size: int) -> pd.DataFrame:
+    from ml.validation import _lowest, _row_hashes, _Sample
+
+    sample = _Sample(size)
+    for part in np.split(np.arange(len(columns[0])), cuts):
+        if part.size:
+            batch = [column[part] for column in columns]
+            hashes = _row_hashes(batch)
+            sample.add(*_lowest(hashes, np.sort(hashes), batch, size))
+    return sample.sample([f"c{i}" for i in range(len(columns))])
+
+
 @pytest.mark.parametrize("cuts", [[], [1], [7, 8, 9], list(range(0, 5000, 333)), [2500]])
-def test_reservoir_keeps_the_rows_with_the_smallest_keys_whatever_the_batches(cuts: list[int]) -> None:
-    from ml.validation import _Reservoir
+def test_drift_sample_is_the_rows_with_the_lowest_hashes_whatever_the_batches(cuts: list[int]) -> None:
+    from ml.validation import _row_hashes
 
     rows, size = 5000, 300
     values = np.arange(rows, dtype=float)
-    reservoir = _Reservoir(size, seed=0)
-    for part in np.split(values, cuts):
-        if part.size:
-            reservoir.add([part, part * 2])
-    sample = reservoir.sample(["a", "b"])
-    expected = np.sort(np.argsort(np.random.default_rng(0).random(rows))[:size]).astype(float)
-    assert np.array_equal(np.sort(sample["a"].to_numpy()), expected)
-    assert np.array_equal(sample["b"].to_numpy(), sample["a"].to_numpy() * 2)
+    sample = drift_sample([values, values * 2], cuts, size)
+    expected = np.sort(np.argsort(_row_hashes([values, values * 2]))[:size]).astype(float)
+    assert np.array_equal(sample["c0"].to_numpy(), expected)
+    assert np.array_equal(sample["c1"].to_numpy(), sample["c0"].to_numpy() * 2)
+
+
+def test_drift_sample_is_uniform_over_rows_and_values() -> None:
+    """Rows picked by hash must not lean on position or on any column's values (integers, tiny steps, a label)."""
+    from scipy import stats
+
+    rows = 200_000
+    position = np.arange(rows, dtype=float)
+    small_steps = 50 + (position % 1000) * 1e-6
+    integers = position % 97
+    sample = drift_sample([integers, small_steps, position], list(range(0, rows, 65_536)), 4000)
+    assert len(sample) == 4000
+    assert stats.kstest(sample["c2"] / rows, "uniform").pvalue > 0.001
+    assert stats.kstest((sample["c1"] - 50) / 1e-3, "uniform").pvalue > 0.001
+    assert stats.chisquare(np.bincount(sample["c0"].astype(int), minlength=97)).pvalue > 0.001
 
 
 def test_repeats_are_the_later_copies_across_batches() -> None:
