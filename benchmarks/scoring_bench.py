@@ -8,7 +8,8 @@ azureml-inference-server-http 1.5.1 (it pins OpenTelemetry versions that clash w
 Servers: (a) ours (scoring.server, prediction logging ON to an Azurite started here); (b) azmlinfsrv serving
 scoring/score.py; (c) `mlflow models serve --env-manager local` (dataframe_split body: the model has a column
 signature); (d) the ceiling: our HTTP stack answering a constant. Server pinned to core 1, wrk to core 0 when
-`taskset` exists. Reports req/s, p50/p99 at c=1 and c=32 for 1-row and 100-row bodies, cold start and RSS.
+`taskset` exists. Reports req/s, p50/p99 at c=1 and c=32 for 1-row and 100-row bodies, cold start and RSS, and
+audits our prediction log: after a graceful stop, the records in storage against the requests /metrics counted.
 """
 
 from __future__ import annotations
