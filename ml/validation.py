@@ -270,10 +270,10 @@ class _Checks:
             return
         self._table_problems()
         ok = report.ok  # the duplicates found next are warnings
-        with ThreadPoolExecutor(2) as pool:  # the search for duplicates (a sort) runs while drift is measured
-            repeats = pool.submit(_repeats, self.hashes, self.ordered)
+        with ThreadPoolExecutor(2) as pool:  # the search for duplicates (sorts, range by range) runs beside drift
+            repeats = [pool.submit(_repeated_in, part) for part in _ranges(self.ordered)]
             drift = self._drift(reference, thresholds, pool) if ok else []
-            self._duplicates(repeats.result())
+            self._duplicates(_repeats(self.hashes, [r.result() for r in repeats]))
         if ok:
             if self.keep_frame and self.frames:
                 report.frame = pd.DataFrame(np.concatenate(self.frames), columns=self.schema.columns)
@@ -313,16 +313,18 @@ class _Checks:
                 "warning"))
 
 
-def _repeats(hashes: list[np.ndarray], ordered: list[np.ndarray]) -> np.ndarray:
-    """Positions (0-based, in file order) of the values seen before, given each batch's values as they come and
-    sorted. A sort finds whether any value repeats (much faster than a hash table over millions of rows); only the
-    rows holding a repeated value are then looked at one by one."""
-    repeated = _repeated_values(ordered)
-    if not repeated.size:
+def _repeats(hashes: list[np.ndarray], repeated: list[np.ndarray]) -> np.ndarray:
+    """Positions (0-based, in file order) of the values seen before, given each batch's values and the values
+    found more than once (``_repeated_in`` of each range). Finding whether any value repeats takes a sort (much
+    faster than a hash table over millions of rows); only the rows holding a repeated value are looked at one by
+    one."""
+    values_seen_twice = np.unique(np.concatenate([_NO_HASHES, *repeated]))
+    if not values_seen_twice.size:
         return _NO_ROWS
     suspects, values, start = [], [], 0
+    last = values_seen_twice.size - 1
     for batch in hashes:
-        at = np.flatnonzero(repeated[np.searchsorted(repeated, batch).clip(max=repeated.size - 1)] == batch)
+        at = np.flatnonzero(values_seen_twice[np.searchsorted(values_seen_twice, batch).clip(max=last)] == batch)
         suspects.append(at + start)
         values.append(batch[at])
         start += batch.size
@@ -330,19 +332,21 @@ def _repeats(hashes: list[np.ndarray], ordered: list[np.ndarray]) -> np.ndarray:
     return rows[pd.Series(np.concatenate(values)).duplicated(keep="first").to_numpy()]
 
 
-def _repeated_values(ordered: list[np.ndarray]) -> np.ndarray:
-    """The values found more than once in the sorted batches, sorted. The batches' values are put together range
-    by range, about ``_RANGE_ROWS`` at a time, so no array gets large: numpy backs large arrays with huge pages,
-    which can take long to fault in (notably in a VM)."""
+def _ranges(ordered: list[np.ndarray]) -> list[list[np.ndarray]]:
+    """The sorted batches cut into ranges of values of about ``_RANGE_ROWS`` rows in all, so no array gets large
+    (numpy backs large arrays with huge pages, which can take long to fault in, notably in a VM) and the ranges
+    can be searched on several threads."""
     total = sum(o.size for o in ordered)
     bits = int(np.ceil(np.log2(total / _RANGE_ROWS))) if total > _RANGE_ROWS else 0
     edges = np.arange(1, 1 << bits, dtype=np.uint64) << np.uint64(64 - bits)
     bounds = [np.concatenate(([0], np.searchsorted(o, edges), [o.size])) for o in ordered]
-    found = [_NO_HASHES]
-    for i in range(edges.size + 1):
-        part = np.sort(np.concatenate([_NO_HASHES, *(o[b[i]:b[i + 1]] for o, b in zip(ordered, bounds, strict=True))]))
-        found.append(part[1:][part[1:] == part[:-1]])
-    return np.unique(np.concatenate(found))
+    return [[o[b[i]:b[i + 1]] for o, b in zip(ordered, bounds, strict=True)] for i in range(edges.size + 1)]
+
+
+def _repeated_in(part: list[np.ndarray]) -> np.ndarray:
+    """The values found more than once in one range of the batches."""
+    values = np.sort(np.concatenate([_NO_HASHES, *part]))
+    return values[1:][values[1:] == values[:-1]]
 
 
 _RANGE_ROWS = 1 << 18

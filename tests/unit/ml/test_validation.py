@@ -239,11 +239,12 @@ def test_drift_sample_is_uniform_over_rows_and_values() -> None:
 
 
 def test_repeats_are_the_later_copies_across_batches() -> None:
-    from ml.validation import _repeats
+    from ml.validation import _ranges, _repeated_in, _repeats
 
     def repeats(*batches: list[int]) -> list[int]:
         hashes = [np.array(b, dtype=np.uint64) for b in batches]
-        return _repeats(hashes, [np.sort(h) for h in hashes]).tolist()
+        ranges = _ranges([np.sort(h) for h in hashes])
+        return _repeats(hashes, [_repeated_in(part) for part in ranges]).tolist()
 
     assert repeats([5, 1, 5], [7, 1], [5]) == [2, 4, 5]
     assert repeats(list(range(10))) == [] and repeats() == []
@@ -252,9 +253,11 @@ def test_repeats_are_the_later_copies_across_batches() -> None:
 
 
 def test_repeats_over_many_ranges_of_values() -> None:
-    from ml.validation import _RANGE_ROWS, _repeats
+    from ml.validation import _RANGE_ROWS, _ranges, _repeated_in, _repeats
 
     hashes = np.random.default_rng(0).integers(0, 2**64 - 1, 3 * _RANGE_ROWS, dtype=np.uint64, endpoint=True)
     hashes[[10, 500_000]] = hashes[[7, 600_000]]
     batches = np.array_split(hashes, 7)
-    assert _repeats(batches, [np.sort(b) for b in batches]).tolist() == [10, 600_000]
+    ranges = _ranges([np.sort(b) for b in batches])
+    assert len(ranges) > 2
+    assert _repeats(batches, [_repeated_in(part) for part in ranges]).tolist() == [10, 600_000]
