@@ -333,9 +333,8 @@ def _repeats(hashes: list[np.ndarray], repeated: list[np.ndarray]) -> np.ndarray
 
 
 def _ranges(ordered: list[np.ndarray]) -> list[list[np.ndarray]]:
-    """The sorted batches cut into ranges of values of about ``_RANGE_ROWS`` rows in all, so no array gets large
-    (numpy backs large arrays with huge pages, which can take long to fault in, notably in a VM) and the ranges
-    can be searched on several threads."""
+    """The sorted batches cut into ranges of values of about ``_RANGE_ROWS`` rows in all, so that no array gets as
+    large as the whole file and the ranges can be searched on several threads."""
     total = sum(o.size for o in ordered)
     bits = int(np.ceil(np.log2(total / _RANGE_ROWS))) if total > _RANGE_ROWS else 0
     edges = np.arange(1, 1 << bits, dtype=np.uint64) << np.uint64(64 - bits)

@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from ml.sample import diabetes_frame
+from ml.schema import ACTIVE_SCHEMA
+from ml.streaming import iter_file_batches
 from ml.validation import validate, validate_path
 
 BLOCK = 4096  # tiny blocks: the 442-row sample spans many batches
@@ -20,22 +22,27 @@ def big_frame(copies: int = 4) -> pd.DataFrame:
     return frame
 
 
-def write(frame: pd.DataFrame, path: Path) -> Path:
+def write(frame: pd.DataFrame, path: Path, row_group_size: int | None = None) -> Path:
     if path.suffix == ".parquet":
-        frame.to_parquet(path, index=False)
+        frame.to_parquet(path, index=False, row_group_size=row_group_size)
     else:
         frame.to_csv(path, index=False)
     return path
 
 
-@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
-def test_valid_file_streams_in_many_batches(tmp_path: Path, suffix: str) -> None:
+@pytest.mark.parametrize(("suffix", "row_group_size"), [(".csv", None), (".parquet", None), (".parquet", 300)],
+                         ids=["csv", "parquet-one-group-read-in-batches", "parquet-small-groups-read-whole"])
+def test_valid_file_streams_in_many_batches(tmp_path: Path, suffix: str, row_group_size: int | None) -> None:
     frame = big_frame()
-    path = write(frame, tmp_path / f"big{suffix}")
+    path = write(frame, tmp_path / f"big{suffix}", row_group_size)
     report = validate_path(path, block_size=BLOCK, reference=diabetes_frame())
     assert report.ok, report.messages()
     assert report.rows == len(frame) and report.frame is None
     assert not [d for d in report.drift if d.drifted]
+    _, batches = iter_file_batches(path, path.name, ACTIVE_SCHEMA, BLOCK, lambda batch: batch.rows)
+    offsets, sizes = zip(*batches, strict=True)
+    assert len(sizes) > 5 and sum(sizes) == len(frame)
+    assert list(offsets) == [sum(sizes[:i]) for i in range(len(sizes))]
 
 
 def test_problems_match_the_in_memory_validation(tmp_path: Path) -> None:
