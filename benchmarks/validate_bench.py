@@ -1,8 +1,9 @@
 """Validation throughput and peak memory on generated drops of 1 M and 10 M rows, CSV and Parquet.
 
 Usage: .venv/bin/python benchmarks/validate_bench.py [--rows 1000000 10000000] [--runs 1]
-Compared in the same run, each in its own subprocess (so peak RSS is its own), ``--runs`` times interleaved (so a
-noisy neighbour slows every method alike; the median time and the highest peak RSS are reported). The timer covers
+Compared in the same run, each in its own subprocess (so peak RSS is its own), ``--runs`` times interleaved in a
+rotating order (so a noisy neighbour slows every method alike; the median time and the highest peak RSS are
+reported). The timer covers
 the call on the file; each method's imports and set-up (our reference table, the pandera schema) come before it:
 - floor: pyarrow only reading the same file (no checks);
 - ours: ``ml.validation.validate_path`` (streams in blocks; every rule of the contract + drift on a sample);
@@ -120,10 +121,12 @@ def measure(method: str, path: Path) -> dict[str, float]:
 
 
 def timings(path: Path, runs: int) -> dict[str, dict[str, float]]:
-    """Every method ``runs`` times, interleaved: the median seconds and the highest peak RSS of each."""
+    """Every method ``runs`` times, interleaved in an order that rotates each round: the median seconds and the
+    highest peak RSS of each. (On a VM that backs memory lazily, a process that starts right after one that freed a
+    lot of memory gets its pages faster; rotating gives every method every place.)"""
     got: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
-    for _ in range(runs):
-        for method in METHODS:
+    for round_ in range(runs):
+        for method in METHODS[round_ % len(METHODS):] + METHODS[:round_ % len(METHODS)]:
             got[method].append(measure(method, path))
     return {m: {"seconds": statistics.median(r["seconds"] for r in rs), "rss_mb": max(r["rss_mb"] for r in rs)}
             for m, rs in got.items()}

@@ -344,7 +344,8 @@ def _ranges(ordered: list[np.ndarray]) -> list[list[np.ndarray]]:
 
 def _repeated_in(part: list[np.ndarray]) -> np.ndarray:
     """The values found more than once in one range of the batches."""
-    values = np.sort(np.concatenate([_NO_HASHES, *part]))
+    values = np.concatenate([_NO_HASHES, *part])
+    values.sort()  # in place: no second range-sized array
     return values[1:][values[1:] == values[:-1]]
 
 
