@@ -3,8 +3,8 @@
 Usage: .venv/bin/python benchmarks/validate_bench.py [--rows 1000000 10000000] [--runs 1]
 Compared in the same run, each in its own subprocess (so peak RSS is its own), ``--runs`` times interleaved in a
 rotating order (so a noisy neighbour slows every method alike; the median time and the highest peak RSS are
-reported). The timer covers
-the call on the file; each method's imports and set-up (our reference table, the pandera schema) come before it:
+reported). The timer covers the call on the file; each method's imports and set-up (our reference table, the
+pandera schema) come before it:
 - floor: pyarrow only reading the same file (no checks);
 - ours: ``ml.validation.validate_path`` (streams in blocks; every rule of the contract + drift on a sample);
 - pandas + pandera: ``pd.read_csv``/``read_parquet`` and a pandera schema with the same checks.
