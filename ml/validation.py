@@ -200,10 +200,9 @@ class _Sample:
             return
         pooled = np.concatenate(self.keys)
         cut = np.partition(pooled, self.size - 1)[self.size - 1] if pooled.size > self.size else pooled.max()
-        keeps = [np.flatnonzero(keys <= cut) for keys in self.keys]
-        keys = np.concatenate([k.take(keep) for k, keep in zip(self.keys, keeps, strict=True)])
-        columns = [np.concatenate([c.take(keep) for c, keep in zip(parts, keeps, strict=True)])
-                   for parts in zip(*self.columns, strict=True)]
+        kept = [_up_to(keys, columns, cut) for keys, columns in zip(self.keys, self.columns, strict=True)]
+        keys = np.concatenate([k for k, _ in kept])
+        columns = [np.concatenate(parts) for parts in zip(*(c for _, c in kept), strict=True)]
         self.keys, self.columns, self.pooled = [keys], [columns], keys.size
 
     def sample(self, names: list[str]) -> pd.DataFrame:
@@ -219,7 +218,12 @@ def _lowest(keys: np.ndarray, ordered: np.ndarray, columns: list[np.ndarray],
     rows tied with the last one kept are kept too (they are the same row)."""
     if keys.size <= size:
         return keys, columns
-    keep = np.flatnonzero(keys <= ordered[size - 1])
+    return _up_to(keys, columns, ordered[size - 1])
+
+
+def _up_to(keys: np.ndarray, columns: list[np.ndarray], cut: np.uint64) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The rows whose key is at most ``cut``, in their original order."""
+    keep = np.flatnonzero(keys <= cut)
     return keys.take(keep), [column.take(keep) for column in columns]
 
 

@@ -138,7 +138,7 @@ class ScoringApp:
         if model is None:
             await _error(send, 503, "no model deployed")
             return
-        predictions = model.predict(batch.matrix) if batch.matrix is not None else model.predict_rows(batch.rows)
+        predictions = model.predict_batch(batch)
         if request_id is None:
             request_id = b"%s-%x" % (self._id_prefix, next(self._ids))
         body = orjson.dumps({"predictions": predictions, "model_version": model.version},

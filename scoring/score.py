@@ -10,6 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from scoring.model import LoadedModel, load_model
 from scoring.validation import RequestError, parse_rows
 
@@ -32,6 +34,4 @@ def run(raw: str | bytes) -> dict[str, Any]:
         batch = parse_rows(raw.encode() if isinstance(raw, str) else raw, MAX_ROWS)
     except RequestError as exc:
         return {"error": exc.message, "detail": exc.detail}
-    predictions = _model.predict(batch.matrix).tolist() if batch.matrix is not None else \
-        _model.predict_rows(batch.rows)
-    return {"predictions": predictions, "model_version": _model.version}
+    return {"predictions": np.asarray(_model.predict_batch(batch)).tolist(), "model_version": _model.version}
