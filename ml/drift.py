@@ -47,33 +47,44 @@ class FeatureDrift:
 
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
     """Population stability index of ``current`` against quantile bins of ``reference``."""
-    reference = reference[np.isfinite(reference)]
-    current = current[np.isfinite(current)]
+    return _psi_sorted(_sorted_finite(reference), _sorted_finite(current), bins)
+
+
+def _psi_sorted(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
+    """``psi`` of finite values sorted ascending: a bin's count is read off by binary search at its edges."""
     if reference.size == 0 or current.size == 0:
         return 0.0
     edges = np.unique(np.quantile(reference, np.linspace(0, 1, bins + 1)))
     if edges.size < 2:
-        return 0.0 if np.all(current == edges[0]) else float("inf")
-    cuts = np.concatenate(([-np.inf], edges[1:-1], [np.inf]))
-    expected = np.histogram(reference, cuts)[0] / reference.size
-    actual = np.histogram(current, cuts)[0] / current.size
+        return 0.0 if current[0] == current[-1] == edges[0] else float("inf")
+    inner = edges[1:-1]  # bins [-inf, e1), [e1, e2) ... [e_last, inf]
+    expected = np.diff(np.searchsorted(reference, inner), prepend=0, append=reference.size) / reference.size
+    actual = np.diff(np.searchsorted(current, inner), prepend=0, append=current.size) / current.size
     expected, actual = np.clip(expected, _EPS, None), np.clip(actual, _EPS, None)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
+
+
+def _sorted_finite(values: np.ndarray) -> np.ndarray:
+    return np.sort(values[np.isfinite(values)])
 
 
 _EXACT_UP_TO = 10_000  # as scipy's ks_2samp: an exact p-value while both samples are at most this size
 
 
 def ks_2samp(reference: np.ndarray, current: np.ndarray) -> tuple[float, float]:
-    """Two-sided two-sample KS statistic and p-value, equal to ``scipy.stats.ks_2samp``'s.
+    """Two-sided two-sample KS statistic and p-value, equal to ``scipy.stats.ks_2samp``'s."""
+    return _ks_sorted(np.sort(reference), np.sort(current))
+
+
+def _ks_sorted(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
+    """``ks_2samp`` of samples sorted ascending.
 
     For large samples (the asymptotic p-value) the statistic is read at the reference's distinct values only: between
     two of them the reference's CDF is flat and the current one rises, so the largest gap is at an end of the step.
     That is a few hundred lookups where scipy evaluates both CDFs at every value of both samples."""
-    if max(reference.size, current.size) <= _EXACT_UP_TO:
-        result = stats.ks_2samp(reference, current)
+    if max(ref.size, cur.size) <= _EXACT_UP_TO:
+        result = stats.ks_2samp(ref, cur)
         return float(result.statistic), float(result.pvalue)
-    ref, cur = np.sort(reference), np.sort(current)
     steps = np.unique(ref)
     at = np.searchsorted(ref, steps, side="right") / ref.size  # the reference's CDF at each step
     before = np.concatenate(([0.0], at[:-1]))  # and just below it
@@ -97,12 +108,11 @@ def compare(reference: pd.DataFrame, current: pd.DataFrame, schema: Schema = ACT
     for column in schema.feature_names:
         if column not in reference or column not in current:
             continue
-        ref, cur = _floats(reference[column]), _floats(current[column])
-        ref, cur = ref[np.isfinite(ref)], cur[np.isfinite(cur)]
+        ref, cur = _sorted_finite(_floats(reference[column])), _sorted_finite(_floats(current[column]))
         if ref.size == 0 or cur.size == 0:
             continue
-        value = psi(ref, cur)
-        statistic, pvalue = ks_2samp(ref, cur)
+        value = _psi_sorted(ref, cur)
+        statistic, pvalue = _ks_sorted(ref, cur)
         drifted = pvalue < thresholds.ks_pvalue or (value > thresholds.psi and cur.size >= thresholds.min_rows)
         out.append(FeatureDrift(column, round(value, 6), statistic, pvalue, bool(drifted)))
     return out

@@ -8,8 +8,8 @@ numpy release the GIL) and yields the results in file order.
   table reader.) A piece holding a value that is not a number is parsed again as text, so every bad cell is still
   named with its row. Like Arrow's multi-threaded reader (``newlines_in_values=False``), a quoted value must not
   span lines.
-- Parquet: row groups are decoded (memory-mapped, a couple at a time; a group of moderate size whole, its columns
-  in parallel, a larger one batch by batch) and handed over in batches of about ``block_size`` bytes.
+- Parquet: row groups are decoded (memory-mapped, a couple at a time) batch by batch, the columns of a batch in
+  parallel.
 
 A reader runs at most a few batches ahead of the caller, so memory stays bounded whatever the file's size.
 """
@@ -251,22 +251,16 @@ def _serial_csv_jobs(path: Path, columns: list[str],
 
 def _parquet_jobs(path: Path, parquet: pq.ParquetFile, columns: list[str],
                   block_size: int) -> Iterator[Callable[[], Iterable[pa.RecordBatch]]]:
-    """A job per row group (each job opens the file for itself: a reader is not shared across threads). A group of
-    up to ``8 * block_size`` bytes decoded is read at once, its columns decoded in parallel, then cut into batches;
-    a larger one is read batch by batch, which bounds memory but decodes on one thread. A batch holds
-    ``block_size // 32`` rows (512 Ki by default): numpy backs arrays of 4 MB and more with huge pages, so the
-    checks' per-row arrays (hashes and their sorted copy) fault in 2 MB at a time instead of 4 KB, which made 1 M
-    and 10 M-row files validate about 20% faster on a VM."""
-    per_batch = max(1, block_size // 32)
+    """A job per row group (each job opens the file for itself: a reader is not shared across threads), read in
+    batches of ``block_size // 128`` rows (128 Ki by default), the columns of each batch decoded in parallel. A batch
+    is scanned while the next is decoded, and its memory goes back to Arrow's pool for the batches after it: reading
+    a whole group first would leave the cores idle in turn and fault in fresh memory for all of it, which is the
+    larger cost on a VM."""
+    per_batch = max(1, block_size // 128)
     for group in range(parquet.num_row_groups):
-        whole = parquet.metadata.row_group(group).total_byte_size <= 8 * block_size
-        yield partial(_read_whole_group if whole else _read_group, path, group, columns, per_batch)
-
-
-def _read_whole_group(path: Path, group: int, columns: list[str], per_batch: int) -> list[pa.RecordBatch]:
-    table = pq.ParquetFile(path, memory_map=True).read_row_group(group, columns=columns, use_threads=True)
-    return table.to_batches(max_chunksize=per_batch)
+        yield partial(_read_group, path, group, columns, per_batch)
 
 
 def _read_group(path: Path, group: int, columns: list[str], per_batch: int) -> Iterator[pa.RecordBatch]:
-    return pq.ParquetFile(path, memory_map=True).iter_batches(per_batch, row_groups=[group], columns=columns)
+    return pq.ParquetFile(path, memory_map=True).iter_batches(per_batch, row_groups=[group], columns=columns,
+                                                              use_threads=True)

@@ -1,16 +1,17 @@
 """Validation of a data drop against the data contract: a report of every problem, never an exception.
 
 Row numbers in messages are 1-based data rows (the header is not counted; file line = row + 1). Each batch is
-scanned on its own (``_scan``: the per-value checks, the label range, a hash per row), then the scans are merged in
-file order, accumulating counts, the first examples and a uniform sample for drift. So ``validate_path`` streams a
-file of any size in bounded memory, scanning batches on the threads that read them, while ``validate`` checks bytes
-already in memory the same way.
+scanned on its own (``_scan``: the per-value checks, the label range, a hash per row, the rows it offers the drift
+sample), then the scans are merged in file order, accumulating counts, the first examples, the row hashes (searched
+for repeated rows at the end: ``ml.duplicates``) and the drift sample (``ml.drift_sample``). So ``validate_path``
+streams a file of any size in bounded memory, scanning batches on a couple of threads while the next are read, and
+``validate`` checks bytes already in memory the same way.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,10 @@ import pandas as pd
 
 from ml.data import load_raw
 from ml.drift import DriftThresholds, FeatureDrift, compare
+from ml.drift_sample import DriftSample
+from ml.duplicates import find_repeated_values, later_copies
 from ml.errors import TableFormatError
+from ml.row_hash import row_hashes
 from ml.schema import ACTIVE_SCHEMA, Column, Schema
 from ml.streaming import Batch, Parsed, iter_file_batches
 
@@ -30,6 +34,8 @@ _KEPT_ROWS = 50
 # Drift is judged on a uniform sample: against a reference of a few hundred to a few thousand rows, KS's power is
 # bounded by the smaller side, and PSI over 10 bins of 20,000 rows is within about ±0.01 of the whole drop's.
 _SAMPLE_ROWS = 20_000
+_CHUNK_ROWS = 1 << 15
+_NO_ROWS = np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
@@ -111,12 +117,12 @@ class _Scan:
     values: list[np.ndarray] | None = None  # the schema's columns as floats; None if the batch lacks one
     label: tuple[float, float] = (np.inf, -np.inf)  # the smallest and largest finite label
     hashes: np.ndarray | None = None
-    ordered: np.ndarray | None = None  # the hashes sorted
     sample: tuple[np.ndarray, list[np.ndarray]] | None = None  # the batch's lowest sample keys and their rows
 
 
-def _scan(batch: Batch, schema: Schema) -> _Scan:
-    """Every per-value check of one batch, its label range and a 64-bit hash per row (for duplicates)."""
+def _scan(batch: Batch, schema: Schema, sample: DriftSample) -> _Scan:
+    """Every per-value check of one batch, its label range, a 64-bit hash per row (for duplicates) and the rows it
+    offers the drift ``sample``."""
     scan = _Scan(batch.rows)
     values: list[np.ndarray] = []
     label = schema.label.name
@@ -127,9 +133,8 @@ def _scan(batch: Batch, schema: Schema) -> _Scan:
             if column == label:
                 scan.label = _finite_bounds(parsed)
     if len(values) == len(schema.columns):
-        scan.values, scan.hashes = values, _row_hashes(values)
-        scan.ordered = np.sort(scan.hashes)
-        scan.sample = _lowest(scan.hashes, scan.ordered, values, _SAMPLE_ROWS)
+        scan.values, scan.hashes = values, row_hashes(values)
+        scan.sample = sample.candidates(scan.hashes, values)
     return scan
 
 
@@ -154,12 +159,12 @@ def _scan_column(scan: _Scan, parsed: Parsed, spec: Column) -> np.ndarray:
 
 
 def _fractional(values: np.ndarray) -> np.ndarray:
-    """Positions of the values that are not whole numbers, ``_HASH_ROWS`` at a time through one scratch array (fresh
+    """Positions of the values that are not whole numbers, ``_CHUNK_ROWS`` at a time through one scratch array (fresh
     memory is slow to fault in, notably in a VM, and a column-sized temporary would be fresh every batch)."""
-    scratch = np.empty(min(values.size, _HASH_ROWS))
+    scratch = np.empty(min(values.size, _CHUNK_ROWS))
     found = []
-    for start in range(0, values.size, _HASH_ROWS):
-        part = values[start:start + _HASH_ROWS]
+    for start in range(0, values.size, _CHUNK_ROWS):
+        part = values[start:start + _CHUNK_ROWS]
         rounded = np.rint(part, out=scratch[:part.size])
         if not np.array_equal(rounded, part):
             found.append(np.flatnonzero(rounded != part) + start)
@@ -173,60 +178,6 @@ def _finite_bounds(parsed: Parsed) -> tuple[float, float]:
     return (float(finite.min()), float(finite.max())) if finite.size else (np.inf, -np.inf)
 
 
-class _Sample:
-    """A uniform sample of up to ``size`` rows of a stream: the rows with the ``size`` lowest hashes.
-
-    The row hash ends with a full avalanche, so its order is a uniform shuffle of the distinct rows, and the sample is
-    the same whatever the batches (duplicate rows go in or out together). Each batch brings its own ``size`` lowest
-    (found on the scanning thread from its sorted hashes); here the candidates are only cut back to the lowest
-    ``size`` when they reach four samples."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.keys: list[np.ndarray] = []
-        self.columns: list[list[np.ndarray]] = []
-        self.pooled = 0
-
-    def add(self, keys: np.ndarray, columns: list[np.ndarray]) -> None:
-        self.keys.append(keys)
-        self.columns.append(columns)
-        self.pooled += keys.size
-        if self.pooled >= 4 * self.size:
-            self._cut()
-
-    def _cut(self) -> None:
-        """Keep the lowest ``size`` keys, taking from each part what it keeps (no candidate-sized copies)."""
-        if len(self.keys) == 1:
-            return
-        pooled = np.concatenate(self.keys)
-        cut = np.partition(pooled, self.size - 1)[self.size - 1] if pooled.size > self.size else pooled.max()
-        kept = [_up_to(keys, columns, cut) for keys, columns in zip(self.keys, self.columns, strict=True)]
-        keys = np.concatenate([k for k, _ in kept])
-        columns = [np.concatenate(parts) for parts in zip(*(c for _, c in kept), strict=True)]
-        self.keys, self.columns, self.pooled = [keys], [columns], keys.size
-
-    def sample(self, names: list[str]) -> pd.DataFrame:
-        if not self.keys:
-            return pd.DataFrame(columns=names)
-        self._cut()
-        return pd.DataFrame(dict(zip(names, self.columns[0], strict=True)))
-
-
-def _lowest(keys: np.ndarray, ordered: np.ndarray, columns: list[np.ndarray],
-            size: int) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The rows whose keys are among the ``size`` lowest (``ordered``: the keys sorted), in their original order;
-    rows tied with the last one kept are kept too (they are the same row)."""
-    if keys.size <= size:
-        return keys, columns
-    return _up_to(keys, columns, ordered[size - 1])
-
-
-def _up_to(keys: np.ndarray, columns: list[np.ndarray], cut: np.uint64) -> tuple[np.ndarray, list[np.ndarray]]:
-    """The rows whose key is at most ``cut``, in their original order."""
-    keep = np.flatnonzero(keys <= cut)
-    return keys.take(keep), [column.take(keep) for column in columns]
-
-
 class _Checks:
     """Merges the batches' scans in file order, then renders the report."""
 
@@ -234,10 +185,9 @@ class _Checks:
         self.report, self.schema, self.keep_frame = report, schema, keep_frame
         self.findings: dict[tuple[str, str], _Finding] = {}
         self.hashes: list[np.ndarray] = []
-        self.ordered: list[np.ndarray] = []
         self.label_low, self.label_high = np.inf, -np.inf
         self.frames: list[np.ndarray] = []
-        self.sample = _Sample(_SAMPLE_ROWS)
+        self.sample = DriftSample(_SAMPLE_ROWS)
         self.complete = True
 
     def finding(self, code: str, column: str) -> _Finding:
@@ -245,7 +195,7 @@ class _Checks:
 
     def scan(self, batch: Batch) -> _Scan:
         """The checks of one batch that need nothing from the others (safe to run on any thread)."""
-        return _scan(batch, self.schema)
+        return _scan(batch, self.schema, self.sample)
 
     def add(self, batch: Batch) -> None:
         self.merge(batch.offset, self.scan(batch))
@@ -255,12 +205,11 @@ class _Checks:
         for code, column, rows, examples in scan.found:
             self.finding(code, column).add(rows + offset, examples)
         self.report.rows += scan.rows
-        if scan.values is None or scan.hashes is None or scan.ordered is None or scan.sample is None:
+        if scan.values is None or scan.hashes is None or scan.sample is None:
             self.complete = False
             return
         self.label_low, self.label_high = min(self.label_low, scan.label[0]), max(self.label_high, scan.label[1])
         self.hashes.append(scan.hashes)
-        self.ordered.append(scan.ordered)
         self.sample.add(*scan.sample)
         if self.keep_frame:
             self.frames.append(np.column_stack(scan.values))
@@ -274,10 +223,13 @@ class _Checks:
             return
         self._table_problems()
         ok = report.ok  # the duplicates found next are warnings
-        with ThreadPoolExecutor(2) as pool:  # the search for duplicates (sorts, range by range) runs beside drift
-            repeats = [pool.submit(_repeated_in, part) for part in _ranges(self.ordered)]
-            drift = self._drift(reference, thresholds, pool) if ok else []
-            self._duplicates(_repeats(self.hashes, [r.result() for r in repeats]))
+        with ThreadPoolExecutor(2) as pool:
+            repeats = find_repeated_values(self.hashes, pool)
+            sample = self.sample.frame(self.schema.columns) if ok else None
+            self._duplicates(later_copies(self.hashes, [r.result() for r in repeats]))
+        # Drift only once the sorts are done: its many small numpy calls hold the GIL, and a sorting thread waits
+        # up to the interpreter's switch interval (5 ms) each time it needs it back.
+        drift = _drift(sample, reference, thresholds, self.schema)
         if ok:
             if self.keep_frame and self.frames:
                 report.frame = pd.DataFrame(np.concatenate(self.frames), columns=self.schema.columns)
@@ -295,18 +247,6 @@ class _Checks:
             report.problems.append(Problem("constant_label", f"{name}: the label '{label}' is constant "
                                            f"({self.label_low:g} in every row); a model cannot learn from it", label))
 
-    def _drift(self, reference: pd.DataFrame | None, thresholds: DriftThresholds,
-               pool: ThreadPoolExecutor) -> list[FeatureDrift]:
-        """Drift of the sample, feature by feature (independent): half the features measured on ``pool``."""
-        sample = self.sample.sample(self.schema.columns)
-        if reference is None or not len(sample):
-            return []
-        half = len(self.schema.features) // 2
-        first, second = (replace(self.schema, features=part) for part in (self.schema.features[:half],
-                                                                           self.schema.features[half:]))
-        later = pool.submit(compare, reference, sample, second, thresholds)
-        return compare(reference, sample, first, thresholds) + later.result()
-
     def _duplicates(self, dup: np.ndarray) -> None:
         if dup.size:
             found = _Finding()
@@ -317,80 +257,11 @@ class _Checks:
                 "warning"))
 
 
-def _repeats(hashes: list[np.ndarray], repeated: list[np.ndarray]) -> np.ndarray:
-    """Positions (0-based, in file order) of the values seen before, given each batch's values and the values
-    found more than once (``_repeated_in`` of each range). Finding whether any value repeats takes a sort (much
-    faster than a hash table over millions of rows); only the rows holding a repeated value are looked at one by
-    one."""
-    values_seen_twice = np.unique(np.concatenate([_NO_HASHES, *repeated]))
-    if not values_seen_twice.size:
-        return _NO_ROWS
-    suspects, values, start = [], [], 0
-    last = values_seen_twice.size - 1
-    for batch in hashes:
-        at = np.flatnonzero(values_seen_twice[np.searchsorted(values_seen_twice, batch).clip(max=last)] == batch)
-        suspects.append(at + start)
-        values.append(batch[at])
-        start += batch.size
-    rows = np.concatenate(suspects)
-    return rows[pd.Series(np.concatenate(values)).duplicated(keep="first").to_numpy()]
-
-
-def _ranges(ordered: list[np.ndarray]) -> list[list[np.ndarray]]:
-    """The sorted batches cut into ranges of values of about ``_RANGE_ROWS`` rows in all, so that no array gets as
-    large as the whole file and the ranges can be searched on several threads."""
-    total = sum(o.size for o in ordered)
-    bits = int(np.ceil(np.log2(total / _RANGE_ROWS))) if total > _RANGE_ROWS else 0
-    edges = np.arange(1, 1 << bits, dtype=np.uint64) << np.uint64(64 - bits)
-    bounds = [np.concatenate(([0], np.searchsorted(o, edges), [o.size])) for o in ordered]
-    return [[o[b[i]:b[i + 1]] for o, b in zip(ordered, bounds, strict=True)] for i in range(edges.size + 1)]
-
-
-def _repeated_in(part: list[np.ndarray]) -> np.ndarray:
-    """The values found more than once in one range of the batches."""
-    values = np.concatenate([_NO_HASHES, *part])
-    values.sort()  # in place: no second range-sized array
-    return values[1:][values[1:] == values[:-1]]
-
-
-_RANGE_ROWS = 1 << 18
-_NO_HASHES = np.empty(0, dtype=np.uint64)
-_NO_ROWS = np.empty(0, dtype=np.int64)
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-_SHIFT = np.uint64(29)
-
-
-_FMIX = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53), np.uint64(33))
-
-
-def _row_hashes(columns: list[np.ndarray]) -> np.ndarray:
-    """A 64-bit hash of each row's exact float bits: multiply-xorshift over the columns, in place, then MurmurHash3's
-    64-bit finaliser, so that every input bit moves every output bit (the drift sample takes the lowest hashes).
-    Rows are hashed ``_HASH_ROWS`` at a time: some forty passes over the same array run twice as fast in cache."""
-    rows = len(columns[0])
-    hashed = np.zeros(rows, dtype=np.uint64)
-    shifted = np.empty(min(rows, _HASH_ROWS), dtype=np.uint64)
-    words = [np.ascontiguousarray(column, dtype=np.float64).view(np.uint64) for column in columns]
-    first, second, shift = _FMIX
-    with np.errstate(over="ignore"):
-        for start in range(0, rows, _HASH_ROWS):
-            part = hashed[start:start + _HASH_ROWS]
-            spare = shifted[:part.size]
-            for word in words:
-                np.bitwise_xor(part, word[start:start + _HASH_ROWS], out=part)
-                np.multiply(part, _MIX, out=part)
-                np.right_shift(part, _SHIFT, out=spare)
-                np.bitwise_xor(part, spare, out=part)
-            for factor in (first, second):
-                np.right_shift(part, shift, out=spare)
-                np.bitwise_xor(part, spare, out=part)
-                np.multiply(part, factor, out=part)
-            np.right_shift(part, shift, out=spare)
-            np.bitwise_xor(part, spare, out=part)
-    return hashed
-
-
-_HASH_ROWS = 1 << 15
+def _drift(sample: pd.DataFrame | None, reference: pd.DataFrame | None, thresholds: DriftThresholds,
+           schema: Schema) -> list[FeatureDrift]:
+    if sample is None or reference is None or not len(sample):
+        return []
+    return compare(reference, sample, schema, thresholds)
 
 
 def _message(name: str, code: str, column: str, found: _Finding, schema: Schema) -> str:
