@@ -6,7 +6,9 @@ holding a repeated value are then looked at one by one. The sorts run on a threa
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from threading import Event
 
 import numpy as np
 import pandas as pd
@@ -23,13 +25,29 @@ _NO_ROWS = np.empty(0, dtype=np.int64)
 def find_repeated_values(hashes: list[np.ndarray], pool: ThreadPoolExecutor) -> list[Future[np.ndarray]]:
     """The values found more than once in the batches' ``hashes``, searched on ``pool``, in parts.
 
-    Up to ``_ONE_SORT_ROWS`` values it is one sort of each half of the range of values (a thread each). Beyond, each
-    batch is sorted and the sorted batches are cut into ranges of values that are searched one by one, so that no
-    array gets as large as the whole file."""
+    Up to ``_ONE_SORT_ROWS`` values, each half of the range of values is gathered here and sorted on a thread of its
+    own; both sorts are under way when this returns, so the caller can go on with work that holds the GIL (drift)
+    without keeping them waiting. Beyond, each batch is sorted and the sorted batches are cut into ranges of values
+    that are searched one by one, so that no array gets as large as the whole file."""
     if sum(h.size for h in hashes) <= _ONE_SORT_ROWS:
-        return [pool.submit(_repeated_in_half, hashes, high) for high in (False, True)]
+        return [_started(pool, _repeated_sorted, _half(hashes, high)) for high in (False, True)]
     ordered = list(pool.map(_sorted_copy, hashes))
     return [pool.submit(_repeated_in, part) for part in _ranges(ordered)]
+
+
+def _started(pool: ThreadPoolExecutor, task: Callable[[np.ndarray], np.ndarray],
+             values: np.ndarray) -> Future[np.ndarray]:
+    """``task(values)`` submitted to ``pool``, once it runs. A thread that needs the GIL while another holds it
+    waits up to the interpreter's switch interval (5 ms); the task needs it only to start, then sorts without it."""
+    running = Event()
+
+    def run() -> np.ndarray:
+        running.set()
+        return task(values)
+
+    future = pool.submit(run)
+    running.wait()
+    return future
 
 
 def later_copies(hashes: list[np.ndarray], repeated: list[np.ndarray]) -> np.ndarray:
@@ -49,8 +67,8 @@ def later_copies(hashes: list[np.ndarray], repeated: list[np.ndarray]) -> np.nda
     return rows[pd.Series(np.concatenate(values)).duplicated(keep="first").to_numpy()]
 
 
-def _repeated_in_half(hashes: list[np.ndarray], high: bool) -> np.ndarray:
-    """The values found more than once among those in the lower (or ``high``er) half of the range of values."""
+def _half(hashes: list[np.ndarray], high: bool) -> np.ndarray:
+    """The values in the lower (or ``high``er) half of the range of values, in one array."""
     masks = [part >= _HALF if high else part < _HALF for part in hashes]
     counts = [int(np.count_nonzero(mask)) for mask in masks]
     values = huge_empty(sum(counts), np.uint64)
@@ -59,7 +77,7 @@ def _repeated_in_half(hashes: list[np.ndarray], high: bool) -> np.ndarray:
         stop = start + count
         np.compress(mask, part, out=values[start:stop])
         start = stop
-    return _repeated_sorted(values)
+    return values
 
 
 def _sorted_copy(values: np.ndarray) -> np.ndarray:

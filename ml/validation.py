@@ -223,13 +223,10 @@ class _Checks:
             return
         self._table_problems()
         ok = report.ok  # the duplicates found next are warnings
-        with ThreadPoolExecutor(2) as pool:
+        with ThreadPoolExecutor(2) as pool:  # the duplicate search sorts on the pool while drift is measured here
             repeats = find_repeated_values(self.hashes, pool)
-            sample = self.sample.frame(self.schema.columns) if ok else None
+            drift = _drift(self.sample.frame(self.schema.columns), reference, thresholds, self.schema) if ok else []
             self._duplicates(later_copies(self.hashes, [r.result() for r in repeats]))
-        # Drift only once the sorts are done: its many small numpy calls hold the GIL, and a sorting thread waits
-        # up to the interpreter's switch interval (5 ms) each time it needs it back.
-        drift = _drift(sample, reference, thresholds, self.schema)
         if ok:
             if self.keep_frame and self.frames:
                 report.frame = pd.DataFrame(np.concatenate(self.frames), columns=self.schema.columns)
@@ -257,9 +254,9 @@ class _Checks:
                 "warning"))
 
 
-def _drift(sample: pd.DataFrame | None, reference: pd.DataFrame | None, thresholds: DriftThresholds,
+def _drift(sample: pd.DataFrame, reference: pd.DataFrame | None, thresholds: DriftThresholds,
            schema: Schema) -> list[FeatureDrift]:
-    if sample is None or reference is None or not len(sample):
+    if reference is None or not len(sample):
         return []
     return compare(reference, sample, schema, thresholds)
 
