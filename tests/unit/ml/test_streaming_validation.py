@@ -31,7 +31,7 @@ def write(frame: pd.DataFrame, path: Path, row_group_size: int | None = None) ->
 
 
 @pytest.mark.parametrize(("suffix", "row_group_size"), [(".csv", None), (".parquet", None), (".parquet", 300)],
-                         ids=["csv", "parquet-one-group-read-in-batches", "parquet-small-groups-read-whole"])
+                         ids=["csv", "parquet-one-row-group", "parquet-many-row-groups"])
 def test_valid_file_streams_in_many_batches(tmp_path: Path, suffix: str, row_group_size: int | None) -> None:
     frame = big_frame()
     path = write(frame, tmp_path / f"big{suffix}", row_group_size)
