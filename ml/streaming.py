@@ -253,9 +253,8 @@ def _parquet_jobs(path: Path, parquet: pq.ParquetFile, columns: list[str],
                   block_size: int) -> Iterator[Callable[[], Iterable[pa.RecordBatch]]]:
     """A job per row group (each job opens the file for itself: a reader is not shared across threads), read in
     batches of ``block_size // 128`` rows (128 Ki by default), the columns of each batch decoded in parallel. A batch
-    is scanned while the next is decoded, and its memory goes back to Arrow's pool for the batches after it: reading
-    a whole group first would leave the cores idle in turn and fault in fresh memory for all of it, which is the
-    larger cost on a VM."""
+    is scanned while the next is decoded (reading a whole group first left the scans waiting for all of it), and
+    memory stays bounded whatever the size of a row group."""
     per_batch = max(1, block_size // 128)
     for group in range(parquet.num_row_groups):
         yield partial(_read_group, path, group, columns, per_batch)

@@ -225,7 +225,7 @@ class _Checks:
         ok = report.ok  # the duplicates found next are warnings
         with ThreadPoolExecutor(2) as pool:  # the duplicate search sorts on the pool while drift is measured here
             repeats = find_repeated_values(self.hashes, pool)
-            drift = _drift(self.sample.frame(self.schema.columns), reference, thresholds, self.schema) if ok else []
+            drift = self._drift(reference, thresholds) if ok else []
             self._duplicates(later_copies(self.hashes, [r.result() for r in repeats]))
         if ok:
             if self.keep_frame and self.frames:
@@ -244,6 +244,12 @@ class _Checks:
             report.problems.append(Problem("constant_label", f"{name}: the label '{label}' is constant "
                                            f"({self.label_low:g} in every row); a model cannot learn from it", label))
 
+    def _drift(self, reference: pd.DataFrame | None, thresholds: DriftThresholds) -> list[FeatureDrift]:
+        if reference is None:
+            return []
+        sample = self.sample.frame(self.schema.columns)
+        return compare(reference, sample, self.schema, thresholds) if len(sample) else []
+
     def _duplicates(self, dup: np.ndarray) -> None:
         if dup.size:
             found = _Finding()
@@ -252,13 +258,6 @@ class _Checks:
                 "duplicate_rows", f"{self.report.name}: {found.count} duplicate row(s) at "
                 f"{_rows_text(found.rows, found.count)} (kept; they weigh double in training)", None, found.rows,
                 "warning"))
-
-
-def _drift(sample: pd.DataFrame, reference: pd.DataFrame | None, thresholds: DriftThresholds,
-           schema: Schema) -> list[FeatureDrift]:
-    if reference is None or not len(sample):
-        return []
-    return compare(reference, sample, schema, thresholds)
 
 
 def _message(name: str, code: str, column: str, found: _Finding, schema: Schema) -> str:
