@@ -38,6 +38,15 @@ def build_storage(settings: Settings) -> BlobStorage:
     return BlobStorage.from_settings(settings)
 
 
+#: an HTTP caller waits on these: one attempt, a few seconds each (``RETRY`` policies and triggers retry the rest)
+REQUEST_TIMEOUT_S = 3.0
+
+
+@functools.cache
+def build_request_storage(settings: Settings) -> BlobStorage:
+    return BlobStorage.from_settings(settings, retry_total=0, timeout=REQUEST_TIMEOUT_S)
+
+
 def build_backends(settings: Settings) -> Backends:
     """The backends ``settings`` ask for (the same object for equal settings, built once)."""
     with _building:
@@ -71,5 +80,5 @@ def build_local_backends(settings: Settings, storage: Storage) -> Backends:
     jobs = LocalJobs(home, storage, env=registry.job_environment())
     endpoints = LocalEndpoints(home, registry, {"qa": settings.QA_ENDPOINT_PORT,
                                                 "production": settings.PROD_ENDPOINT_PORT},
-                               settings.AzureWebJobsStorage, settings.SCORING_LOGS_CONTAINER)
+                               settings.storage, settings.SCORING_LOGS_CONTAINER)
     return Backends(storage, jobs, registry, endpoints)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 
 from backends.errors import SettingsError
+from backends.storage_connection import DEVELOPMENT_STORAGE, StorageConnection, mask_connection_string, resolve
 
 _CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 _HUB = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
@@ -86,8 +87,10 @@ class Spec:
 
 
 SPECS: tuple[Spec, ...] = (
-    Spec("AzureWebJobsStorage", "UseDevelopmentStorage=true", _text,
-         "storage for data drops, quarantine, datasets, scoring logs and blob receipts", secret=True),
+    Spec("AzureWebJobsStorage", "", _text,
+         "storage connection string for data drops, quarantine, datasets, scoring logs and blob receipts; leave it "
+         "empty and set `AzureWebJobsStorage__accountName` (or `__blobServiceUri` …) for identity-based access (see "
+         "below); with neither, the local backend uses `UseDevelopmentStorage=true` (Azurite)", secret=True),
     Spec("DURABLE_TASK_HUB", "MlopsHubLocal", _pattern(_HUB, "3-45 letters or digits, starting with a letter"),
          "Durable Functions task hub name"),
     Spec("MLOPS_BACKEND", "local", _choice("local", "azureml"), "`local` or `azureml`"),
@@ -135,6 +138,7 @@ SPECS: tuple[Spec, ...] = (
     Spec("AZURE_CLIENT_ID", "", _text, "client id of a user-assigned managed identity (optional)", azure_only=True),
 )
 
+STORAGE = "AzureWebJobsStorage"
 LOCAL_TRAINING_POLL_S = 5.0
 AZUREML_TRAINING_POLL_S = 60.0
 _REQUIRED_FOR_AZURE = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE")
@@ -179,6 +183,8 @@ class Settings:
     AZUREML_AKS_COMPUTE: str
     AZUREML_INSTANCE_TYPE: str
     AZURE_CLIENT_ID: str
+    #: the app's storage as the host reads ``AzureWebJobsStorage`` and its ``__`` settings (derived, not a setting)
+    storage: StorageConnection
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -196,8 +202,15 @@ class Settings:
         if values.get("MLOPS_BACKEND") == "azureml":
             problems += [f"setting {name} is required when MLOPS_BACKEND=azureml"
                          for name in _REQUIRED_FOR_AZURE if not values.get(name)]
+        try:
+            # the emulator only stands in offline: on Azure a missing storage setting is an error, never 127.0.0.1
+            emulator = DEVELOPMENT_STORAGE if values.get("MLOPS_BACKEND") == "local" else ""
+            values["storage"] = resolve(env, STORAGE, default=emulator)
+        except SettingsError as exc:
+            problems.append(str(exc))
         if problems:
             raise SettingsError("; ".join(problems))
+        values[STORAGE] = values["storage"].connection_string
         return cls(**values)
 
     def masked(self) -> dict[str, Any]:
@@ -206,7 +219,10 @@ class Settings:
         out: dict[str, Any] = {}
         for field in fields(self):
             value = getattr(self, field.name)
-            out[field.name] = mask_connection_string(value) if field.name in secret else value
+            if field.name == "storage":
+                out[field.name] = self.storage.describe()
+            else:
+                out[field.name] = mask_connection_string(value) if field.name in secret else value
         return out
 
     @property
@@ -220,11 +236,6 @@ class Settings:
     def containers(self) -> tuple[str, ...]:
         return (self.INCOMING_CONTAINER, self.QUARANTINE_CONTAINER, self.DATASETS_CONTAINER,
                 self.SCORING_LOGS_CONTAINER)
-
-
-def mask_connection_string(value: str) -> str:
-    """Hide AccountKey / SharedAccessSignature parts of a storage connection string."""
-    return re.sub(r"(?i)(AccountKey|SharedAccessSignature|SharedAccessKey)=[^;]*", r"\1=***", value)
 
 
 @functools.cache

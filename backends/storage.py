@@ -2,7 +2,9 @@
 
 Decisions:
 
-- ``UseDevelopmentStorage=true`` is resolved by the SDK to Azurite's account (``http://127.0.0.1:10000/devstoreaccount1``).
+- The account is reached as the Functions host reaches it (``backends.storage_connection``): a connection string
+  (``UseDevelopmentStorage=true`` resolves to Azurite's ``http://127.0.0.1:10000/devstoreaccount1``), or the service
+  endpoint and a token credential (``AzureWebJobsStorage__accountName`` …: managed identity on Azure).
 - Every client pins ``api_version=API_VERSION``: Azurite rejects the SDK's newest version; Azure accepts this one.
 - ``BlobInfo.etag`` is the service's ETag with the surrounding quotes stripped (``0x8DC…``), the same spelling from
   ``read``, ``info``, ``write`` and ``list``. Callers needing the HTTP form add the quotes back.
@@ -20,7 +22,7 @@ import contextlib
 import logging
 import re
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from azure.core import MatchConditions
 from azure.core.exceptions import (
@@ -43,6 +45,7 @@ from backends.errors import (
 )
 from backends.ports import BlobInfo
 from backends.settings import Settings
+from backends.storage_connection import StorageConnection
 
 log = logging.getLogger(__name__)
 
@@ -115,17 +118,31 @@ def _call(what: str, action: Callable[[], _T]) -> _T:
         raise BackendError(f"{what}: HTTP {exc.status_code}: {exc.reason}") from exc
 
 
-class BlobStorage:
-    """Blob storage behind a connection string (Azurite's or an Azure Storage account's)."""
+def blob_service(connection: StorageConnection | str, *, credential: Any = None, **options: Any) -> BlobServiceClient:
+    """A ``BlobServiceClient`` for ``connection`` (a connection string, or endpoint + token credential).
 
-    def __init__(self, connection_string: str, *, retry_total: int = 3, timeout: float = 20.0) -> None:
-        self._service = BlobServiceClient.from_connection_string(
-            connection_string, api_version=API_VERSION, retry_total=retry_total,
-            connection_timeout=timeout, read_timeout=timeout)
+    ``credential`` overrides the connection's own token credential (tests inject one; nothing else should).
+    """
+    if isinstance(connection, str):
+        connection = StorageConnection("connection", connection_string=connection)
+    options.setdefault("api_version", API_VERSION)
+    if connection.connection_string:
+        return BlobServiceClient.from_connection_string(connection.connection_string, **options)
+    return BlobServiceClient(connection.service_uri("blob"), credential=credential or connection.credential(),
+                             **options)
+
+
+class BlobStorage:
+    """Blob storage of one account: Azurite's or an Azure Storage account's, by key or by identity."""
+
+    def __init__(self, connection: StorageConnection | str, *, retry_total: int = 3, timeout: float = 20.0,
+                 credential: Any = None) -> None:
+        self._service = blob_service(connection, credential=credential, retry_total=retry_total,
+                                     connection_timeout=timeout, read_timeout=timeout)
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> BlobStorage:
-        return cls(settings.AzureWebJobsStorage)
+    def from_settings(cls, settings: Settings, **options: Any) -> BlobStorage:
+        return cls(settings.storage, **options)
 
     @property
     def account_url(self) -> str:

@@ -40,7 +40,7 @@ def drop(ctx: Context, file: Path, name: str | None, out: Printer = print) -> st
         raise config.CliError(f"{file} is not a file")
     settings = config.load_settings(ctx.root)
     blob = name or file.name
-    etag = upload(settings.AzureWebJobsStorage, settings.INCOMING_CONTAINER, blob, file.read_bytes())
+    etag = upload(settings.storage, settings.INCOMING_CONTAINER, blob, file.read_bytes())
     out(f"uploaded {file} as {settings.INCOMING_CONTAINER}/{blob} (etag {etag})")
     return blob
 

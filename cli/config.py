@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,10 @@ def ensure_local_settings(root: Path) -> bool:
     sample = root / SAMPLE_SETTINGS
     if not sample.exists():
         raise CliError(f"neither {target} nor {sample} exists: run from the project's root or pass --root")
-    shutil.copyfile(sample, target)
+    # it may come to hold the master key or a connection string: only its owner reads it (0600), as with any secret
+    fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(sample.read_bytes())
     return True
 
 

@@ -190,7 +190,7 @@ def run(root: Path, port: int) -> int:
         with ApiClient(base_url, key) as api:
             session = Session(root, settings, base_url, key, known={r["id"] for r in api.runs(500)})
             csv = diabetes_frame().to_csv(index=False).encode()
-            etag = upload(settings.AzureWebJobsStorage, settings.INCOMING_CONTAINER, SAMPLE_BLOB, csv)
+            etag = upload(settings.storage, settings.INCOMING_CONTAINER, SAMPLE_BLOB, csv)
             say(f"uploaded the diabetes sample ({len(csv)} bytes) to {settings.INCOMING_CONTAINER}/{SAMPLE_BLOB}; "
                 "waiting for the blob trigger…")
             session.sample_run = retrain_id_for_blob(SAMPLE_BLOB, canonical_etag(etag))

@@ -5,15 +5,18 @@ from __future__ import annotations
 import contextlib
 
 from azure.core.exceptions import ResourceExistsError
-from azure.storage.blob import BlobServiceClient
 
-#: Azurite (node_modules) rejects newer API versions than this; Azure Storage accepts it too.
-API_VERSION = "2025-11-05"
+from backends.storage import blob_service
+from backends.storage_connection import StorageConnection
 
 
-def upload(connection_string: str, container: str, name: str, data: bytes) -> str:
-    """Upload ``data`` as ``container/name`` (creating the container if needed); returns the new etag, unquoted."""
-    with BlobServiceClient.from_connection_string(connection_string, api_version=API_VERSION) as service:
+def upload(connection: StorageConnection | str, container: str, name: str, data: bytes) -> str:
+    """Upload ``data`` as ``container/name`` (creating the container if needed); returns the new etag, unquoted.
+
+    ``connection`` is the app's storage as its settings give it, or a connection string. When it is identity-based,
+    the person's own identity (``az login``) uploads: it needs a data role such as Storage Blob Data Contributor.
+    """
+    with blob_service(connection) as service:
         box = service.get_container_client(container)
         if not box.exists():
             with contextlib.suppress(ResourceExistsError):  # created meanwhile by the app or another drop

@@ -10,12 +10,24 @@ import pytest
 
 from tests.support.azurite import Azurite, start_azurite
 from tests.support.processes import processes_mentioning
+from tests.support.tls import make_tls
 
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
     """A real Azurite blob service, started for the session and stopped after it."""
     instance = start_azurite()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite_identity(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Azurite]:
+    """Azurite as an identity-only account: blob, queue and table over HTTPS with OAuth, its requests in a debug log."""
+    folder = tmp_path_factory.mktemp("azurite-identity")
+    instance = start_azurite(oauth=True, tls=make_tls(folder / "tls"), debug_log=folder / "debug.log")
     try:
         yield instance
     finally:

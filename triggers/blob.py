@@ -1,4 +1,11 @@
-"""Blob arrival on the incoming container → one retrain per blob version (name + etag), ever."""
+"""Blob arrival on the incoming container → one retrain per blob version (name + etag), ever.
+
+The trigger is the Event Grid kind (``source=EventGrid``), the only one Flex Consumption runs: the storage account's
+system topic posts ``BlobCreated`` to the host's blob webhook (``/runtime/webhooks/blobs?functionName=
+Host.Functions.on_blob_drop``, subscription in ``infra/main.bicep``), the host reads the blob and calls this function.
+Offline, devhost serves the same webhook and stands in for the system topic. Deliveries are at least once: the
+instance id from name + etag makes a repeat a no-op.
+"""
 
 import asyncio
 import logging
@@ -35,7 +42,8 @@ async def start_retrain_for_blob(client: DurableClient, name: str, etag: str | N
 
 
 @bp.function_name(ON_BLOB_DROP)
-@bp.blob_trigger(arg_name="blob", path="%INCOMING_CONTAINER%/{name}", connection=STORAGE_CONNECTION)
+@bp.blob_trigger(arg_name="blob", path="%INCOMING_CONTAINER%/{name}", connection=STORAGE_CONNECTION,
+                 source=func.BlobSource.EVENT_GRID)
 @bp.durable_client_input(client_name="client")
 async def on_blob_drop(blob: func.InputStream, client: DurableClient) -> None:
     settings = current()

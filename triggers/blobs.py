@@ -35,15 +35,34 @@ def blob_name(trigger_name: str, container: str) -> str:
     return trigger_name[len(prefix):] if trigger_name.startswith(prefix) else trigger_name
 
 
+#: Azure Storage's limits on a blob name: 1,024 characters, at most 254 path segments
+MAX_BLOB_NAME = 1024
+MAX_SEGMENTS = 254
+
+
+def shown(value: object, limit: int = 120) -> str:
+    """``repr`` of a value to echo in an error or a log line, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"… ({len(text)} characters)"
+
+
 def parse_reference(reference: object, incoming: str) -> str:
-    """``"<incoming>/<blob>"`` → the blob name; anything else raises ``BadReference`` saying why."""
+    """``"<incoming>/<blob>"`` → the blob name; anything else raises ``BadReference`` saying why.
+
+    The name must already be in its normal form: no empty, ``.`` or ``..`` segment (a URL would collapse them and
+    address another blob, even another container), no backslash, no control character.
+    """
     if not isinstance(reference, str) or not reference.strip():
-        raise BadReference(f'"data" must be a string "{incoming}/<blob name>", got {reference!r}')
+        raise BadReference(f'"data" must be a string "{incoming}/<blob name>", got {shown(reference)}')
     container, _, name = reference.strip().partition("/")
     if container != incoming:
-        raise BadReference(f'"data" must name a blob of the {incoming!r} container, got container {container!r}')
+        raise BadReference(f'"data" must name a blob of the {incoming!r} container, got container {shown(container)}')
     if not name or name.endswith("/"):
-        raise BadReference(f'"data" must name a blob: "{incoming}/<blob name>", got {reference!r}')
-    if any(ord(ch) < 32 for ch in name) or len(name) > 1024:
-        raise BadReference(f'"data" holds an invalid blob name: {reference!r}')
+        raise BadReference(f'"data" must name a blob: "{incoming}/<blob name>", got {shown(reference)}')
+    if len(name) > MAX_BLOB_NAME or name.count("/") >= MAX_SEGMENTS:
+        raise BadReference(f'"data": a blob name has at most {MAX_BLOB_NAME} characters and {MAX_SEGMENTS} segments')
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name) or "\\" in name:
+        raise BadReference(f'"data" holds a control character or a backslash: {shown(reference)}')
+    if any(segment in ("", ".", "..") for segment in name.split("/")):
+        raise BadReference(f'"data" must be a normalised blob name (no empty, "." or ".." segment): {shown(reference)}')
     return name

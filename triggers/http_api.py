@@ -16,24 +16,29 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from backends.errors import NotFoundError
+from backends.errors import NotFoundError, TransientBackendError
 from backends.ports import ModelVersion
 from backends.settings import current
 from orchestrators.ids import retrain_id_for_blob, retrain_id_manual
 from orchestrators.names import RETRAIN
-from triggers.blobs import BadReference, canonical_etag, parse_reference
+from triggers.blobs import BadReference, canonical_etag, parse_reference, shown
 from triggers.durable import DurableClient, start_once, status_to_dict
 from triggers.inputs import retrain_input
 from triggers.names import GET_RUN, HTTP_RETRAIN, LIST_MODELS, LIST_RUNS
-from triggers.runs import newest_first, run_detail
-from triggers.services import backends, ensure_containers, storage
+from triggers.runs import error_message, newest_first, run_detail
+from triggers.services import backends, ensure_containers, request_storage
 
 log = logging.getLogger(__name__)
 bp = df.Blueprint()
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
-_INSTANCE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,199}$")
+#: what Durable Functions accepts as an instance id: 1-256 characters, none of / \\ # ? nor a control character
+_INSTANCE_ID = re.compile(r"^[^/\\#?\x00-\x1f\x7f]{1,256}$")
+#: a retrain body is a reference, never data: anything larger is refused before it is parsed
+MAX_BODY_BYTES = 64 * 1024
+#: seconds a client should wait before retrying when storage is unreachable
+RETRY_AFTER_S = 30
 
 
 class ApiError(ValueError):
@@ -49,25 +54,35 @@ def json_response(body: Any, status: int = 200) -> func.HttpResponse:
 
 
 async def answer(handler: Callable[[], Awaitable[func.HttpResponse]], what: str) -> func.HttpResponse:
-    """Run a handler; turn ``ApiError`` into its status and anything unexpected into a logged 500."""
+    """Run a handler; ``ApiError`` → its status, storage or a backend unreachable → 503 with ``Retry-After``,
+    anything unexpected → a logged 500 whose answer carries the message alone (the traceback stays in the log)."""
     try:
         return await handler()
     except ApiError as exc:
         log.info("%s: %d %s", what, exc.status, exc)
         return json_response({"error": str(exc)}, exc.status)
+    except TransientBackendError as exc:
+        log.warning("%s: a backend is unavailable: %s", what, exc)
+        response = json_response({"error": f"{what}: {error_message(exc)}; try again later"}, 503)
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
     except Exception as exc:  # the host must keep serving whatever a backend raises
         log.exception("%s failed", what)
-        return json_response({"error": f"{what} failed: {exc}"}, 500)
+        return json_response({"error": f"{what} failed: {error_message(exc) or type(exc).__name__}"}, 500)
 
 
 def parse_retrain_body(body: bytes, incoming: str) -> str | None:
     """The blob named by an optional ``{"data": "<incoming>/<blob>"}`` body (None: train on the dataset)."""
+    if len(body) > MAX_BODY_BYTES:
+        raise ApiError(413, f"body of {len(body)} bytes: a retrain body names a blob and is at most {MAX_BODY_BYTES}")
     if not body.strip():
         return None
     try:
         parsed = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"body is not valid JSON: {exc}") from None
+        raise ApiError(400, f"body is not valid JSON: {shown(str(exc))}") from None
+    except RecursionError:
+        raise ApiError(400, "body is not valid JSON: nested too deeply") from None
     if not isinstance(parsed, dict):
         shape = f'{{"data": "{incoming}/<blob>"}}'
         raise ApiError(400, f"body must be a JSON object like {shape}, got {type(parsed).__name__}")
@@ -89,7 +104,7 @@ def parse_limit(params: Mapping[str, str]) -> int:
     try:
         limit = int(raw)
     except ValueError:
-        raise ApiError(400, f"limit must be an integer between 1 and {MAX_LIMIT}, got {raw!r}") from None
+        raise ApiError(400, f"limit must be an integer between 1 and {MAX_LIMIT}, got {shown(raw)}") from None
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
     return limit
@@ -120,14 +135,14 @@ def _version_key(view: Mapping[str, Any]) -> tuple[int, str]:
 async def start_retrain(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
     settings = current()
     name = parse_retrain_body(req.get_body() or b"", settings.INCOMING_CONTAINER)
-    await ensure_containers()
+    await ensure_containers(request_storage())
     if name is None:
         token = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
         instance_id = retrain_id_manual(token)
         payload = retrain_input(settings, "http", None, None)
     else:
         try:
-            info = await asyncio.to_thread(storage().info, settings.INCOMING_CONTAINER, name)
+            info = await asyncio.to_thread(request_storage().info, settings.INCOMING_CONTAINER, name)
         except NotFoundError:
             raise ApiError(404, f"blob {settings.INCOMING_CONTAINER}/{name} does not exist") from None
         etag = canonical_etag(info.etag)
@@ -148,10 +163,11 @@ async def runs_list(req: func.HttpRequest, client: DurableClient) -> func.HttpRe
 async def run_get(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
     instance_id = req.route_params.get("id", "")
     if not _INSTANCE_ID.match(instance_id):
-        raise ApiError(400, f"{instance_id!r} is not a valid run id")
+        raise ApiError(400, f"{shown(instance_id)} is not a valid run id (1-256 characters, none of / \\ # ? "
+                            "or a control character)")
     status = await client.get_status(instance_id)
     if not status:
-        raise ApiError(404, f"no run with id {instance_id!r}")
+        raise ApiError(404, f"no run with id {shown(instance_id)}")
     return json_response(run_detail(status_to_dict(status)))
 
 

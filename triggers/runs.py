@@ -10,6 +10,7 @@ orchestration itself recorded. Inputs are plain dicts shaped like the Durable st
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -55,13 +56,31 @@ def _text_or_none(value: Any) -> str | None:
 
 
 def _failure_reason(status: Mapping[str, Any]) -> str | None:
-    """A Failed orchestration (a bug, never a business outcome) carries its error in ``output``."""
+    """A Failed orchestration (a bug, never a business outcome) carries its error in ``output``: the API gives the
+    message alone; the traceback (with the server's paths) stays in the host's log."""
     if status.get("runtimeStatus") not in ("Failed", "Terminated"):
         return None
     output = status.get("output")
     if isinstance(output, Mapping):
-        return _text_or_none(output.get("message") or output.get("reason") or json.dumps(output))
-    return _text_or_none(output) or str(status.get("runtimeStatus"))
+        output = output.get("message") or output.get("reason") or json.dumps(output)
+    return error_message(output) or str(status.get("runtimeStatus"))
+
+
+_TRACE = re.compile(r"\s*(Traceback \(most recent call last\)|File \"[^\"]*\", line \d+)")
+_PATH = re.compile(r"(?:/[\w.@+-]+){2,}/([\w.@+-]+\.py)")
+MAX_REASON = 1000
+
+
+def error_message(text: Any) -> str | None:
+    """An error as a user reads it: its first line, with no traceback and no server path, bounded in length."""
+    if text is None:
+        return None
+    lines = [line for line in str(text).splitlines() if line.strip()]
+    if not lines:
+        return None
+    first = _TRACE.split(lines[0], maxsplit=1)[0].strip() or "the orchestration failed (details in the host's log)"
+    first = _PATH.sub(r"\1", first)
+    return first if len(first) <= MAX_REASON else first[:MAX_REASON] + "…"
 
 
 def run_summary(status: Mapping[str, Any]) -> dict[str, Any]:

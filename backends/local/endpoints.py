@@ -31,6 +31,7 @@ import requests
 from backends.errors import BackendError, DeploymentFailed, NotFoundError, TransientBackendError
 from backends.local.procs import alive, read_int, write_private
 from backends.ports import EndpointState, ModelRegistry, ModelVersion
+from backends.storage_connection import StorageConnection
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,8 @@ DEFAULT_PORTS = {"qa": 7081, "production": 7082}
 SERVER_MARKER = "scoring.server"
 READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
+#: the storage connection the scoring server writes its prediction log with
+LOGS_CONNECTION = "AzureWebJobsStorage"
 
 
 class EndpointRequestError(ValueError):
@@ -56,12 +59,12 @@ class LocalEndpoints:
     """Scoring-server endpoints on 127.0.0.1, started on demand, whose state the servers persist themselves."""
 
     def __init__(self, home: Path, registry: ModelRegistry, ports: dict[str, int] | None = None,
-                 logs_connection_string: str | None = None, logs_container: str = "scoring-logs", *,
+                 logs_connection: StorageConnection | None = None, logs_container: str = "scoring-logs", *,
                  python: str = sys.executable, ready_timeout_s: float = READY_TIMEOUT_S) -> None:
         self.home = home.resolve()
         self.registry = registry
         self.ports = dict(ports or DEFAULT_PORTS)
-        self.logs_connection_string = logs_connection_string
+        self.logs_connection = logs_connection
         self.logs_container = logs_container
         self.python = python
         self.ready_timeout_s = ready_timeout_s
@@ -161,9 +164,10 @@ class LocalEndpoints:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", ""))
                                                            if p),
                "SCORING_LOGS_CONTAINER": self.logs_container}
-        env.pop("AzureWebJobsStorage", None)
-        if self.logs_connection_string:
-            env["AzureWebJobsStorage"] = self.logs_connection_string
+        for name in [name for name in env if name.startswith(LOGS_CONNECTION)]:
+            del env[name]  # the server gets exactly the logs connection, never the host's own storage settings
+        if self.logs_connection is not None:
+            env.update(self.logs_connection.as_settings(LOGS_CONNECTION))
         log_path = folder / "server.log"
         with log_path.open("ab") as out:
             process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,

@@ -12,8 +12,17 @@ from pathlib import Path
 from tests.support.azurite import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_PARTS = ("function_app.py", "host.json", "local.settings.sample.json", "triggers", "orchestrators", "activities",
-             "backends", "ml", "scoring")
+APP_PARTS = (
+    "function_app.py",
+    "host.json",
+    "local.settings.sample.json",
+    "triggers",
+    "orchestrators",
+    "activities",
+    "backends",
+    "ml",
+    "scoring",
+)
 KEY = "e2e-master-key"
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from backends.errors import SettingsError
-from backends.settings import SPECS, Settings, mask_connection_string
+from backends.settings import SPECS, STORAGE, Settings
+from backends.storage_connection import DEVELOPMENT_STORAGE, mask_connection_string
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -75,7 +76,9 @@ def test_sample_settings_file_matches_specs() -> None:
     values = sample["Values"]
     for spec in SPECS:
         assert spec.name in values, f"{spec.name} missing from local.settings.sample.json"
-        assert values[spec.name] == spec.default, f"{spec.name}: sample {values[spec.name]!r} != {spec.default!r}"
+        # the storage connection has no default of its own: offline it falls back to the emulator, as the sample says
+        expected = DEVELOPMENT_STORAGE if spec.name == STORAGE else spec.default
+        assert values[spec.name] == expected, f"{spec.name}: sample {values[spec.name]!r} != {expected!r}"
     extra = set(values) - {s.name for s in SPECS} - {"FUNCTIONS_WORKER_RUNTIME", "DEVHOST_MASTER_KEY"}
     assert not extra, f"settings in the sample that the app does not read: {sorted(extra)}"
     Settings.from_env(values)
@@ -91,7 +94,7 @@ def test_training_poll_interval_defaults_by_backend() -> None:
     local = Settings.from_env({})
     assert local.training_poll_seconds == 5.0
     azure = Settings.from_env({"MLOPS_BACKEND": "azureml", "AZURE_SUBSCRIPTION_ID": "s", "AZURE_RESOURCE_GROUP": "g",
-                               "AZUREML_WORKSPACE": "w"})
+                               "AZUREML_WORKSPACE": "w", "AzureWebJobsStorage__accountName": "acct"})
     assert azure.training_poll_seconds == 60.0
     assert Settings.from_env({"TRAINING_POLL_SECONDS": "2.5"}).training_poll_seconds == 2.5
     with pytest.raises(SettingsError, match=r"TRAINING_POLL_SECONDS='0\.01' is malformed"):

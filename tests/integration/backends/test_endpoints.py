@@ -15,6 +15,7 @@ from backends.errors import DeploymentFailed
 from backends.local.endpoints import LocalEndpoints, status_all, stop_all
 from backends.local.registry import MlflowRegistry
 from backends.ports import ModelVersion
+from backends.storage_connection import StorageConnection
 from tests.support.azurite import Azurite, free_port
 from tests.support.processes import processes_mentioning
 from tests.unit.backends import contracts
@@ -42,7 +43,8 @@ def versions(registry: MlflowRegistry, ridge_model: Path) -> list[ModelVersion]:
 @pytest.fixture(scope="module")
 def endpoints(home: Path, registry: MlflowRegistry, azurite: Azurite) -> LocalEndpoints:
     return LocalEndpoints(home, registry, {"qa": free_port(), "production": free_port()},
-                          logs_connection_string=azurite.connection_string, logs_container="scoring-logs")
+                          logs_connection=StorageConnection("logs", azurite.connection_string),
+                          logs_container="scoring-logs")
 
 
 def port_open(url: str) -> bool:

@@ -57,7 +57,7 @@ def test_azureml_backends_come_from_the_azure_factory(tmp_path: Path, monkeypatc
     stand_in.build_azure_backends = build_azure_backends  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "backends.azure.factory", stand_in)
     settings = Settings.from_env({"MLOPS_BACKEND": "azureml", "AZURE_SUBSCRIPTION_ID": "s", "AZURE_RESOURCE_GROUP": "g",
-                                  "AZUREML_WORKSPACE": "w"})
+                                  "AZUREML_WORKSPACE": "w", "AzureWebJobsStorage__accountName": "acct"})
     built = build_backends(settings)
     assert [c[0] for c in calls] == [settings] and calls[0][1] is built.storage
     assert built.jobs is local.jobs and built.endpoints is local.endpoints

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from backends.storage import API_VERSION
 from cli import commands, config
 from cli.__main__ import main
 from cli.client import ApiClient, ApiError
-from cli.storage import API_VERSION
 from tests.support.azurite import Azurite
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -22,6 +22,12 @@ def test_local_settings_are_created_once_from_the_sample(root: Path) -> None:
     assert config.ensure_local_settings(root) is False
 
 
+def test_local_settings_are_private_to_their_owner(root: Path) -> None:
+    """It may come to hold the master key: created 0600 whatever the umask."""
+    config.ensure_local_settings(root)
+    assert (root / config.LOCAL_SETTINGS).stat().st_mode & 0o777 == 0o600
+
+
 def test_missing_sample_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(config.CliError, match=r"local\.settings\.sample\.json"):
         config.ensure_local_settings(tmp_path)

@@ -23,5 +23,6 @@ def test_the_endpoint_supervisor_is_registered_for_the_local_backend_only(monkey
     monkeypatch.setenv("MLOPS_BACKEND", "azureml")
     for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE"):
         monkeypatch.setenv(name, "x")
+    monkeypatch.setenv("AzureWebJobsStorage__accountName", "acct")
     registered = blueprints()
     assert supervisor.bp not in registered and blob.bp in registered

@@ -21,7 +21,8 @@ from backends.settings import Settings
 from tests.unit.backends.azure.fake_arm import WS, FakeArm, FakeCredential, transport
 
 SETTINGS = Settings.from_env({"MLOPS_BACKEND": "azureml", "AZURE_SUBSCRIPTION_ID": "sub",
-                              "AZURE_RESOURCE_GROUP": "rg", "AZUREML_WORKSPACE": "ws"})
+                              "AZURE_RESOURCE_GROUP": "rg", "AZUREML_WORKSPACE": "ws",
+                              "AzureWebJobsStorage__accountName": "acct"})
 
 
 @pytest.fixture
