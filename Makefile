@@ -4,10 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# the page tests drive Debian's Chromium headless (installed once, if missing)
+BROWSER := $(shell command -v chromium 2>/dev/null)
 
-.PHONY: run test lint install unit clean
+.PHONY: run test lint install unit clean browser
 
-install: $(PY_STAMP) $(NODE_STAMP)
+install: $(PY_STAMP) $(NODE_STAMP) browser
 
 $(PY_STAMP): requirements.txt requirements-dev.txt scoring/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -17,6 +19,11 @@ $(PY_STAMP): requirements.txt requirements-dev.txt scoring/requirements.txt
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+browser:
+ifeq ($(BROWSER),)
+	apt-get install -y --no-install-recommends chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
+endif
 
 run: install
 	$(PY) -m cli run

@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from backends.storage import API_VERSION
 from cli.commands import sample_rows
-from cli.storage import API_VERSION, upload
+from cli.storage import upload
 from ml.sample import diabetes_frame
 from orchestrators.ids import release_id, retrain_id_for_blob
 from tests.e2e.conftest import Host, wait_for
 from tests.e2e.drops import bad_drops, csv, noisier
 from tests.support.app import KEY
+from tests.support.browser import rendered_dom
 from triggers.blobs import canonical_etag
 
 pytestmark = pytest.mark.slow
@@ -148,6 +151,18 @@ def test_dashboard_page_is_served(host: Host, released: Released) -> None:
     assert page.status_code == 200
     assert page.headers["content-type"].startswith("text/html")
     assert "/api/runs" in page.text and "/api/models" in page.text
+
+
+def test_the_dashboard_shows_every_run_in_a_browser_even_one_with_an_odd_id(host: Host, released: Released) -> None:
+    """A run started through the Durable API with an id unlike ours (it fails at once: no input) blanks nothing."""
+    odd = "odd id ü+1"
+    started = host.http.post(f"/runtime/webhooks/durabletask/orchestrators/retrain/{quote(odd)}", json=None)
+    assert started.status_code == 202, started.text
+    wait_for("the odd run failing", lambda: (host.run(quote(odd)) or {}).get("status") == "Failed", 60)
+    dom = rendered_dom(f"{host.base_url}/api/dashboard?code={KEY}")
+    assert odd in dom
+    assert f"{released.version}</td>" in dom  # the models table rendered too
+    assert '<div id="error"></div>' in dom, "the page shows an error"
 
 
 def registered_versions(host: Host) -> list[str]:

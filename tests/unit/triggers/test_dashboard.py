@@ -65,3 +65,11 @@ def test_models_are_escaped_and_metrics_formatted() -> None:
 def test_empty_views_say_so() -> None:
     assert "No run yet" in render("renderRuns([], {})")
     assert "No model registered yet" in render("renderModels([])")
+
+
+def test_a_run_whose_detail_failed_keeps_its_row() -> None:
+    runs = [{"id": "a", "kind": "retrain", "status": "Completed"}, {"id": "b", "kind": "release", "status": "Failed"}]
+    details = {"a": {"stages": [], "detailError": "/api/runs/a: HTTP 400"}}
+    html = render(f"renderRuns({json.dumps(runs)}, {json.dumps(details)})")
+    assert html.count("<tr><td") == 2
+    assert "stages unavailable: /api/runs/a: HTTP 400" in html

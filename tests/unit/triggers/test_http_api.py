@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import azure.functions as func
@@ -107,3 +108,46 @@ def test_model_view_reads_tags() -> None:
     assert view == {"version": "2", "stage": "champion", "metrics": {"rmse": 53.2, "mae": 41.0, "r2": None},
                     "data": [{"blob": "a.csv", "etag": "1"}], "run_id": "retrain-a",
                     "registered": "2026-01-01T00:00:00Z"}
+
+
+def test_deeply_nested_or_oversized_bodies_are_refused_before_work() -> None:
+    with pytest.raises(ApiError, match="nested too deeply") as deep:
+        parse_retrain_body(b"[" * 20_000 + b"]" * 20_000, "incoming")
+    assert deep.value.status == 400
+    with pytest.raises(ApiError, match="at most 65536") as big:
+        parse_retrain_body(b'{"data": "incoming/' + b"a" * 70_000 + b'"}', "incoming")
+    assert big.value.status == 413
+
+
+def test_dot_segments_are_a_400_not_a_lookup(durable: FakeDurable) -> None:
+    response = asyncio.run(retrain(request("POST", b'{"data": "incoming/../quarantine/x"}'), durable))
+    assert response.status_code == 400
+    assert "normalised blob name" in payload(response)["error"]
+    assert durable.started == []
+
+
+def test_storage_down_answers_503_at_once(durable: FakeDurable, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing listens on the storage port: one attempt, a 503 with Retry-After, within seconds (not 60 s)."""
+    from backends import settings
+    from tests.support.azurite import ACCOUNT, KEY, free_port
+
+    dead = free_port()
+    monkeypatch.setenv("AzureWebJobsStorage", f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+                                              f"BlobEndpoint=http://127.0.0.1:{dead}/{ACCOUNT};")
+    settings.current.cache_clear()
+    started = time.monotonic()
+    response = asyncio.run(retrain(request("POST", b'{"data": "incoming/a.csv"}'), durable))
+    assert time.monotonic() - started < 10
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "30"
+    assert "try again later" in payload(response)["error"]
+    assert durable.started == []
+
+
+def test_any_id_durable_accepts_can_be_read(durable: FakeDurable) -> None:
+    durable.add("run with spaces + ümlaut", "retrain", "Completed")
+    response = asyncio.run(get_run(request(route={"id": "run with spaces + ümlaut"}), durable))
+    assert response.status_code == 200
+    assert payload(response)["id"] == "run with spaces + ümlaut"
+    bad = asyncio.run(get_run(request(route={"id": "a\x01b"}), durable))
+    assert bad.status_code == 400

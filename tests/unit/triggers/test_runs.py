@@ -78,3 +78,13 @@ def test_iso_normalises_datetimes_to_utc_z() -> None:
     assert iso(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05Z"
     assert iso(datetime(2026, 1, 2, 3, 4, 5)) == "2026-01-02T03:04:05Z"
     assert iso(None) is None
+
+
+def test_a_failure_reason_is_the_message_without_traceback_or_paths() -> None:
+    output = ("Orchestrator function 'retrain' failed: Activity function 'validate_drop' failed: ValueError: bad "
+              "input in /work/app/.venv/lib/python3.11/site-packages/x/y.py\n Traceback (most recent call last):\n"
+              '  File "/work/app/ml/validation.py", line 10, in check\n    raise ValueError("bad input")\n')
+    reason = run_summary(status(runtime="Failed", output=output))["reason"]
+    assert reason == ("Orchestrator function 'retrain' failed: Activity function 'validate_drop' failed: ValueError: "
+                      "bad input in y.py")
+    assert run_summary(status(runtime="Failed", output="x" * 5000))["reason"].endswith("…")
