@@ -54,24 +54,9 @@ def start_server(state_dir: Path, env: dict[str, str] | None = None, *extra: str
     port = free_port()
     full_env = {k: v for k, v in os.environ.items() if k != "AzureWebJobsStorage"}
     full_env.update(env or {})
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "scoring.server",
-            "--name",
-            "test",
-            "--port",
-            str(port),
-            "--state-dir",
-            str(state_dir),
-            *extra,
-        ],
-        cwd=ROOT,
-        env=full_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    process = subprocess.Popen([sys.executable, "-m", "scoring.server", "--name", "test", "--port", str(port),
+                                "--state-dir", str(state_dir), *extra], cwd=ROOT, env=full_env,
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
