@@ -7,8 +7,10 @@ from collections.abc import Callable
 from typing import Any
 
 import azure.durable_functions as df
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
 from activities import data, models, names, release, training
+from backends.errors import TransientBackendError
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +39,28 @@ ACTIVITIES: dict[str, Activity] = {
 bp = df.Blueprint()
 
 
+class ActivityFailed(RuntimeError):
+    """What an activity raises to the host: the cause's type and message, marked when a retry can help."""
+
+
+def retryable(exc: BaseException) -> bool:
+    """A failure a later attempt can get past: storage or a service unreachable or busy, a lost race."""
+    return isinstance(exc, TransientBackendError | ConnectionError | TimeoutError | OSError |
+                      ServiceRequestError | ServiceResponseError) or bool(getattr(exc, "retryable", False))
+
+
 def _logged(name: str, activity: Activity) -> Callable[[dict[str, Any]], dict[str, Any]]:
-    """The activity as the worker calls it (a function of ``payload``), logging its name and outcome."""
+    """The activity as the worker calls it (a function of ``payload``), logging its name and outcome; a failure
+    reaches the orchestrator as ``ActivityFailed`` saying whether a retry can help."""
 
     def run(payload: dict[str, Any]) -> dict[str, Any]:
         log.info("activity %s started", name)
         try:
             result = activity(payload)
-        except Exception:
+        except Exception as exc:
             log.exception("activity %s failed", name)
-            raise
+            mark = f"{names.RETRYABLE} " if retryable(exc) else ""
+            raise ActivityFailed(f"{mark}{type(exc).__name__}: {exc}") from exc
         log.info("activity %s done", name)
         return result
 

@@ -17,3 +17,7 @@ DEPLOY_MODEL = "deploy_model"
 SET_TRAFFIC = "set_traffic"
 REMOVE_DEPLOYMENT = "remove_deployment"
 API_TEST = "api_test"
+
+#: starts the message of an activity failure that a retry can help (a timeout, storage down, a 5xx); every other
+#: failure is permanent and fails the run at once with its message (``orchestrators.steps.call``)
+RETRYABLE = "[retryable]"

@@ -10,6 +10,8 @@ class BackendError(RuntimeError):
 class TransientBackendError(BackendError):
     """A failure worth retrying (a timeout, a 5xx, a connection refused)."""
 
+    retryable = True
+
 
 class SettingsError(ValueError):
     """A missing or malformed setting; the message names it."""
@@ -33,6 +35,9 @@ class DeploymentFailed(BackendError):
 
 
 class BlobChangedError(ValueError):
+    #: another writer got there first: reading again and retrying resolves it
+    retryable = True
+
     """A conditional write (``if_match``) found the blob changed by someone else: re-read and retry."""
 
 

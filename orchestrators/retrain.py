@@ -15,7 +15,7 @@ import azure.durable_functions as df
 from activities import names as act
 from orchestrators.ids import release_id, training_job_name
 from orchestrators.status import Timeline
-from orchestrators.steps import RETRY, Orchestration, begin, done, fail_running_stage
+from orchestrators.steps import Orchestration, begin, call, done, fail_running_stage
 
 
 def retrain(context: df.DurableOrchestrationContext) -> Orchestration:
@@ -51,17 +51,17 @@ def _dataset(context: df.DurableOrchestrationContext, run: dict[str, Any], cfg: 
     data = run.get("data")
     if data:
         begin(context, timeline, "validate", f"validating {data}")
-        check = yield context.call_activity_with_retry(act.VALIDATE_DROP, RETRY, {
+        check = yield from call(context, act.VALIDATE_DROP, {
             "data": data, "etag": run.get("etag"), "config": cfg})
         if not check["ok"]:
             timeline.fail(context.current_utc_datetime, check["summary"])
-            yield context.call_activity_with_retry(act.QUARANTINE_DROP, RETRY, {
+            yield from call(context, act.QUARANTINE_DROP, {
                 "data": data, "report": check["report"], "config": cfg})
             timeline.finish("invalid_data", "; ".join(check["messages"]) or check["summary"])
             return {}
         timeline.end(context.current_utc_datetime, check["summary"])
         begin(context, timeline, "accept", "adding the drop to the dataset")
-        dataset = yield context.call_activity_with_retry(act.ACCEPT_DROP, RETRY, {
+        dataset = yield from call(context, act.ACCEPT_DROP, {
             "data": data, "etag": check["etag"], "config": cfg})
         if dataset.get("duplicate_of"):
             reason = f"{data} holds the same rows as {dataset['duplicate_of']}, already in dataset {dataset['version']}"
@@ -71,7 +71,7 @@ def _dataset(context: df.DurableOrchestrationContext, run: dict[str, Any], cfg: 
     else:
         timeline.skip("validate", context.current_utc_datetime, "no drop: training on the accumulated dataset")
         begin(context, timeline, "accept", "reading the accumulated dataset")
-        dataset = yield context.call_activity_with_retry(act.SNAPSHOT_DATASET, RETRY, {"config": cfg})
+        dataset = yield from call(context, act.SNAPSHOT_DATASET, {"config": cfg})
         if not dataset.get("version"):
             timeline.end(context.current_utc_datetime, "no data has been accepted yet", "skipped")
             timeline.finish("skipped_no_new_data", "no data has been accepted yet: drop a file in the incoming "
@@ -92,19 +92,19 @@ def _train(context: df.DurableOrchestrationContext, cfg: dict[str, Any], dataset
     """Submit the job, then poll it with durable timers (never a blocking activity) until done or timed out."""
     begin(context, timeline, "train", f"training on dataset {dataset['version']}")
     submitted = context.current_utc_datetime
-    job = yield context.call_activity_with_retry(act.SUBMIT_TRAINING, RETRY, {
+    job = yield from call(context, act.SUBMIT_TRAINING, {
         "job_name": training_job_name(context.instance_id), "dataset_version": dataset["version"],
         "data": dataset["paths"]})
     deadline = context.current_utc_datetime + timedelta(minutes=int(cfg["timeout_minutes"]))
     while job["state"] not in ("completed", "failed", "canceled"):
         if context.current_utc_datetime >= deadline:
-            yield context.call_activity_with_retry(act.CANCEL_TRAINING, RETRY, {"job_id": job["job_id"]})
+            yield from call(context, act.CANCEL_TRAINING, {"job_id": job["job_id"]})
             job = {**job, "state": "failed", "message": f"timed out after {cfg['timeout_minutes']} minutes"}
             break
         age = (context.current_utc_datetime - submitted).total_seconds()
         wait = poll_after(age, float(cfg["poll_seconds"]))
         yield context.create_timer(context.current_utc_datetime + timedelta(seconds=wait))
-        job = yield context.call_activity_with_retry(act.TRAINING_STATUS, RETRY, {"job_id": job["job_id"]})
+        job = yield from call(context, act.TRAINING_STATUS, {"job_id": job["job_id"]})
     if job["state"] != "completed":
         detail = f"job {job['job_id']} {job['state']}: {job.get('message') or 'no message'}"
         tail = job.get("log_tail") or ""
@@ -125,7 +125,7 @@ def poll_after(age_s: float, longest_s: float) -> float:
 def _evaluate(context: df.DurableOrchestrationContext, cfg: dict[str, Any], job_id: str,
               timeline: Timeline) -> Generator[Any, Any, dict[str, Any]]:
     begin(context, timeline, "evaluate", "challenger vs champion on the same holdout rows")
-    evaluation = yield context.call_activity_with_retry(act.EVALUATE_CHALLENGER, RETRY, {
+    evaluation = yield from call(context, act.EVALUATE_CHALLENGER, {
         "job_id": job_id, "model_name": cfg["model_name"], "promotion": cfg["promotion"]})
     timeline.end(context.current_utc_datetime, evaluation["reason"])
     return dict(evaluation)
@@ -134,7 +134,7 @@ def _evaluate(context: df.DurableOrchestrationContext, cfg: dict[str, Any], job_
 def _register(context: df.DurableOrchestrationContext, cfg: dict[str, Any], job_id: str, dataset: dict[str, Any],
               evaluation: dict[str, Any], *, timeline: Timeline) -> Generator[Any, Any, None]:
     begin(context, timeline, "register", "registering the challenger")
-    model = yield context.call_activity_with_retry(act.REGISTER_MODEL, RETRY, {
+    model = yield from call(context, act.REGISTER_MODEL, {
         "model_name": cfg["model_name"], "job_id": job_id, "run_id": context.instance_id,
         "dataset_version": dataset["version"], "drops": dataset["drops"], "metrics": evaluation["challenger"]})
     version = str(model["version"])

@@ -1,18 +1,55 @@
-"""What both recipes share: retry policy, the generator type, and publishing the stage timeline."""
+"""What both recipes share: calling an activity with the retry policy, the generator type, and publishing the
+stage timeline."""
 
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import azure.durable_functions as df
 
+from activities.names import RETRYABLE
 from orchestrators.status import Timeline
 
-#: transient storage/backend hiccups are retried by the host; permanent errors surface after 3 attempts
+#: (kept for the release recipe until it moves to ``call``) the host's own retry of every failure
 RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2000, max_number_of_attempts=3)
 
 Orchestration = Generator[Any, Any, dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """How a retryable activity failure is retried: durable timers growing from ``first_s`` by ``factor`` up to
+    ``longest_s``, at most ``attempts`` calls. The default outlasts a storage outage of about two minutes."""
+
+    first_s: float = 2.0
+    factor: float = 2.0
+    longest_s: float = 30.0
+    attempts: int = 8
+
+    def wait_s(self, attempt: int) -> float:
+        """Seconds to wait after failed attempt number ``attempt`` (1-based)."""
+        return float(min(self.longest_s, self.first_s * self.factor ** (attempt - 1)))
+
+
+TRANSIENT = Backoff()
+
+
+def call(context: df.DurableOrchestrationContext, activity: str, payload: Any,
+         backoff: Backoff = TRANSIENT) -> Generator[Any, Any, Any]:
+    """Call ``activity``; a failure its activity marked retryable is retried after a durable timer, any other fails
+    the caller at once with its message (a bad input or a missing model never waits through retries)."""
+    attempt = 1
+    while True:
+        try:
+            return (yield context.call_activity(activity, payload))
+        except Exception as exc:
+            if RETRYABLE not in str(exc) or attempt >= backoff.attempts:
+                raise
+        yield context.create_timer(context.current_utc_datetime + timedelta(seconds=backoff.wait_s(attempt)))
+        attempt += 1
 
 
 def begin(context: df.DurableOrchestrationContext, timeline: Timeline, stage: str, detail: str) -> None:
