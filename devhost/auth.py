@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import os
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 ENV_VAR = "DEVHOST_MASTER_KEY"
@@ -36,16 +36,35 @@ def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str |
     return headers.get("x-functions-key") or query.get("code")
 
 
+def _raw(text: str) -> bytes:
+    """The bytes a header or query value arrived as (aiohttp keeps undecodable bytes as surrogate escapes)."""
+    return text.encode("utf-8", "surrogateescape")
+
+
 def key_ok(expected: str, headers: Mapping[str, str], query: Mapping[str, str]) -> bool:
-    """Constant-time comparison of the presented key (header ``x-functions-key`` or ``?code=``)."""
+    """Constant-time comparison of the presented key (header ``x-functions-key`` or ``?code=``); a key that is
+    not even text (non-UTF-8 bytes) is simply a wrong key."""
     given = presented_key(headers, query)
-    return given is not None and hmac.compare_digest(given.encode(), expected.encode())
-
-
-def is_loopback(remote: str | None) -> bool:
-    if not remote:
+    if given is None:
         return False
     try:
-        return ipaddress.ip_address(remote.split("%")[0]).is_loopback
-    except ValueError:
+        return hmac.compare_digest(_raw(given), _raw(expected))
+    except UnicodeError:
         return False
+
+
+@dataclass(frozen=True)
+class KeyRing:
+    """The host's keys by name: ``master``, and the system keys of the extensions."""
+
+    keys: Mapping[str, str]
+
+    def authorizes(self, headers: Mapping[str, str], query: Mapping[str, str], names: tuple[str, ...]) -> bool:
+        """True when the presented key equals one of the keys ``names`` (every one compared, in constant time)."""
+        ok = False
+        for name in names:
+            value = self.keys.get(name)
+            if value:
+                ok = key_ok(value, headers, query) or ok
+        return ok
+

@@ -22,6 +22,7 @@ from azure.functions import meta
 from azure.functions.blob import BlobConverter
 from azure.storage.blob import BlobServiceClient
 
+from devhost.backoff import Outage
 from devhost.listener_types import Invoke
 
 log = logging.getLogger(__name__)
@@ -85,17 +86,22 @@ class BlobListener:
     def _client(self, connection_string: str) -> BlobServiceClient:
         if connection_string not in self._clients:
             self._clients[connection_string] = BlobServiceClient.from_connection_string(
-                connection_string, api_version=API_VERSION, retry_total=2)
+                connection_string, api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10)
         return self._clients[connection_string]
 
     async def run(self) -> None:
-        """Scan forever; storage being down is logged and retried, never fatal."""
+        """Scan until cancelled. Any error (storage down, a timeout, a bad answer) is survived: the scan backs off
+        (capped, logged once per outage) and resumes when storage answers again."""
+        outage = Outage("blob trigger listener", log)
         while True:
             try:
                 await self.scan_once()
-            except (HttpResponseError, OSError) as exc:
-                log.warning("blob scan failed (%s); retrying in %.0fs", exc, self.poll_interval * 5)
-                await asyncio.sleep(self.poll_interval * 5)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await asyncio.sleep(outage.failed(exc))
+                continue
+            outage.recovered()
             await asyncio.sleep(self.poll_interval)
 
     async def scan_once(self) -> int:

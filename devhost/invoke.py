@@ -20,6 +20,7 @@ from azure.functions import meta
 
 from devhost.context import InvocationContext, OutValue
 from devhost.errors import FunctionNotFound
+from devhost.limits import clip
 from devhost.loader import FunctionInfo
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,18 @@ class Invoker:
         self.pool = pool
         self.client_json = client_json
 
-    def get(self, name: str) -> FunctionInfo:
+    def find(self, name: str) -> FunctionInfo | None:
+        """The function called ``name``; the host looks function names up case-insensitively."""
         info = self.functions.get(name)
         if info is None:
-            raise FunctionNotFound(f"The function '{name}' doesn't exist")
+            low = name.lower()
+            info = next((f for n, f in self.functions.items() if n.lower() == low), None)
+        return info
+
+    def get(self, name: str) -> FunctionInfo:
+        info = self.find(name)
+        if info is None:
+            raise FunctionNotFound(f"The function '{clip(name, 100)}' doesn't exist")
         return info
 
     def _kwargs(self, info: FunctionInfo, trigger_value: Any,
@@ -116,7 +125,7 @@ class Invoker:
         outputs = {k: o.value for k, o in outs.items()}
         for key, val in outputs.items():
             if val is not None:
-                log.info("%s output binding %s set (not persisted by devhost): %.200s", tag, key, val)
+                log.info("%s output binding %s set (not persisted by devhost): %s", tag, key, clip(val))
         return InvocationResult(value, outputs)
 
     async def invoke(self, name: str, trigger: object) -> object:

@@ -10,7 +10,7 @@ import hashlib
 import importlib
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,8 @@ from devhost.loader import FunctionInfo, resolve_setting_refs
 log = logging.getLogger(__name__)
 
 STORAGE_SETTING = "AzureWebJobsStorage"
+#: a listener's ``run``: serves until cancelled
+Runner = Callable[[], Coroutine[Any, Any, None]]
 
 
 def host_id(script_root: Path) -> str:
@@ -27,7 +29,7 @@ def host_id(script_root: Path) -> str:
     return f"devhost-{digest}"
 
 
-def _timer_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Coroutine[Any, Any, None] | None:
+def _timer_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Runner | None:
     if not functions:
         return None
     try:
@@ -40,10 +42,10 @@ def _timer_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Co
         schedule=resolve_setting_refs(str(f.trigger["schedule"]), f"function {f.name}: schedule"),
         run_on_startup=bool(f.trigger.get("runOnStartup", False)),
         use_monitor=bool(f.trigger.get("useMonitor", True))) for f in functions]
-    return timers.TimerListener(specs, invoke, os.environ.get(STORAGE_SETTING, ""), hid).run()
+    return timers.TimerListener(specs, invoke, os.environ.get(STORAGE_SETTING, ""), hid).run
 
 
-def _blob_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Coroutine[Any, Any, None] | None:
+def _blob_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Runner | None:
     if not functions:
         return None
     try:
@@ -55,7 +57,7 @@ def _blob_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Cor
         name=f.name,
         path=resolve_setting_refs(str(f.trigger["path"]), f"function {f.name}: path"),
         connection_string=connection_string(f.trigger)) for f in functions]
-    return blobs.BlobListener(specs, invoke, hid).run()
+    return blobs.BlobListener(specs, invoke, hid).run
 
 
 def needs_storage(functions: dict[str, FunctionInfo]) -> bool:
@@ -71,13 +73,19 @@ def start_listeners(functions: dict[str, FunctionInfo], invoke: Invoke, script_r
     return [asyncio.create_task(_guard(r)) for r in runners if r is not None]
 
 
-async def _guard(runner: Coroutine[Any, Any, None]) -> None:
-    try:
-        await runner
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("a listener stopped with an error; the host keeps serving")
+async def _guard(run: Runner) -> None:
+    """Run a listener; one that stops with an error (it should not) is restarted after a capped backoff."""
+    delay = 1.0
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("a listener stopped with an error; restarting it in %.0f s (the host keeps serving)", delay)
+            await asyncio.sleep(delay)
+            delay = min(30.0, delay * 2)
 
 
 def maybe_start_azurite(functions: dict[str, FunctionInfo], script_root: Path) -> Any:
