@@ -13,13 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
-from devhost.auth import KeyRing, resolve_master_key
+from devhost.auth import KeyRing, resolve_master_key, resolve_system_keys
+from devhost.blobevents import BlobWebhook
 from devhost.clientjson import client_binding_json
 from devhost.engine import Engine
+from devhost.eventstore import EventStore
 from devhost.httptriggers import build_routes
 from devhost.invoke import Invoker
 from devhost.limits import PAYLOAD_LIMIT
-from devhost.listeners import maybe_start_azurite, start_listeners
+from devhost.listeners import Wiring, maybe_start_azurite, start_listeners
 from devhost.loader import (
     FunctionInfo,
     HostConfig,
@@ -97,19 +99,24 @@ async def start(opts: Options) -> Running:
     load_local_settings(root)
     config: HostConfig = load_host_config(root)
     key, key_source = resolve_master_key(root)
+    system_keys = resolve_system_keys(root)
+    durable_key = system_keys["durabletask_extension"][0]
     functions = index_functions(import_function_app(root))
     public_host = "127.0.0.1" if opts.host in ("0.0.0.0", "::", "") else opts.host
     base = f"http://{public_host}:{opts.port}"
     pool = ThreadPoolExecutor(max_workers=opts.threads, thread_name_prefix="devhost")
     store = Store(root / ".devhost" / "durable.db")
     channel = RpcChannel()
-    client_json = client_binding_json(base, config.hub_name, key, channel.base_url)
+    client_json = client_binding_json(base, config.hub_name, durable_key, channel.base_url)
     invoker = Invoker(functions, root, pool, lambda: client_json)
     engine = Engine(store, functions, invoker, config)
     stopping = asyncio.Event()
-    public_mgmt = MgmtApi(store, engine, config.hub_name, key, stopping=stopping)
-    rpc_mgmt = MgmtApi(store, engine, config.hub_name, key, public_base=base, stopping=stopping)
-    server = Server(invoker, public_mgmt, build_routes(functions), config.route_prefix, KeyRing({"master": key}))
+    public_mgmt = MgmtApi(store, engine, config.hub_name, durable_key, stopping=stopping)
+    rpc_mgmt = MgmtApi(store, engine, config.hub_name, durable_key, public_base=base, stopping=stopping)
+    events = EventStore(store.db)
+    webhook = BlobWebhook(functions, events)
+    keys = KeyRing({"master": key, **{name: value for name, (value, _) in system_keys.items()}})
+    server = Server(invoker, public_mgmt, build_routes(functions), config.route_prefix, keys, webhook)
     azurite: Any = maybe_start_azurite(functions, root)
     public_runner = runner(server.app())
     rpc_runner = runner(channel.app(rpc_mgmt.routes(channel.prefix), PAYLOAD_LIMIT + 64 * 1024))
@@ -121,8 +128,11 @@ async def start(opts: Options) -> Running:
     print(f"devhost: {len(functions)} function(s) from {root} (task hub {config.hub_name})", flush=True)
     print("\n".join(describe(functions, base, config.route_prefix)), flush=True)
     print(f"devhost: master key ({key_source}): {key}", flush=True)
+    for name, (value, source) in system_keys.items():
+        print(f"devhost: system key {name} ({source}): {value}", flush=True)
     print(f"devhost: listening on {base}", flush=True)
-    tasks = [asyncio.create_task(engine.run()), *start_listeners(functions, invoker.invoke, root)]
+    tasks = [asyncio.create_task(engine.run()), *start_listeners(Wiring(
+        functions, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config))]
     return Running(site, [public_runner, rpc_runner], stopping, engine, tasks, azurite, pool, store)
 
 

@@ -1,8 +1,12 @@
-"""The master key: from DEVHOST_MASTER_KEY, or generated once into ``<script root>/.devhost/master.key``."""
+"""The host's keys. The master key: from DEVHOST_MASTER_KEY, or generated once into ``<script root>/.devhost/
+master.key``. The extensions' system keys (``blobs_extension``, ``eventgrid_extension``, ``durabletask_extension``,
+as ``az functionapp keys list`` shows them under ``systemKeys``): from ``DEVHOST_SYSTEM_KEY_<NAME>`` (upper case), or
+generated once into ``.devhost/system-keys.json``. Every file is written 0600."""
 
 from __future__ import annotations
 
 import hmac
+import json
 import os
 import secrets
 from collections.abc import Mapping
@@ -21,15 +25,55 @@ def resolve_master_key(script_root: Path) -> tuple[str, str]:
         if path.exists():
             key = path.read_text(encoding="utf-8").strip()
         if not key:
-            path.parent.mkdir(parents=True, exist_ok=True)
             key = secrets.token_urlsafe(32)
-            fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(key + "\n")
+            _write_private(path, key + "\n")
         os.chmod(path, 0o600)
         source = str(path)
     os.environ[ENV_VAR] = key
     return key, source
+
+
+SYSTEM_KEYS = ("blobs_extension", "eventgrid_extension", "durabletask_extension")
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.chmod(path, 0o600)
+
+
+def system_key_setting(name: str) -> str:
+    return f"DEVHOST_SYSTEM_KEY_{name.upper()}"
+
+
+def resolve_system_keys(script_root: Path) -> dict[str, tuple[str, str]]:
+    """name → (key, where it came from), for every name of ``SYSTEM_KEYS``."""
+    path = script_root / ".devhost" / "system-keys.json"
+    stored: dict[str, str] = {}
+    if path.exists():
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+            stored = {k: v for k, v in doc.items() if isinstance(v, str) and v} if isinstance(doc, dict) else {}
+        except ValueError:
+            stored = {}
+    out: dict[str, tuple[str, str]] = {}
+    changed = False
+    for name in SYSTEM_KEYS:
+        setting = system_key_setting(name)
+        if os.environ.get(setting, "").strip():
+            out[name] = (os.environ[setting].strip(), f"setting {setting}")
+            continue
+        if name not in stored:
+            stored[name] = secrets.token_urlsafe(32)
+            changed = True
+        out[name] = (stored[name], str(path))
+    if changed:
+        _write_private(path, json.dumps(stored, indent=2) + "\n")
+    elif path.exists():
+        os.chmod(path, 0o600)
+    return out
 
 
 def presented_key(headers: Mapping[str, str], query: Mapping[str, str]) -> str | None:

@@ -7,7 +7,6 @@ import functools
 import inspect
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,6 +17,7 @@ from typing import Any
 
 from azure.functions import meta
 
+from devhost.connections import binding_connection
 from devhost.context import InvocationContext, OutValue
 from devhost.errors import FunctionNotFound
 from devhost.limits import clip
@@ -151,23 +151,12 @@ class Invoker:
         raise ValueError(f"devhost cannot build a '{kind}' trigger from the admin API")
 
 
-def connection_string(binding: dict[str, Any]) -> str:
-    """A binding's ``connection`` names an app setting (default AzureWebJobsStorage) holding the string."""
-    setting = str(binding.get("connection") or DEFAULT_CONNECTION)
-    value = os.environ.get(setting)
-    if not value:
-        raise ValueError(f"app setting '{setting}' (the binding's connection) is not defined")
-    return value
-
-
 def read_blob_trigger(info: FunctionInfo, blob_path: str) -> Any:
     """Download ``container/name`` and decode it as the worker's ``InputStream``."""
-    from azure.storage.blob import BlobServiceClient
-
     container, _, name = blob_path.strip("/").partition("/")
     if not container or not name:
         raise ValueError(f"blob input must be 'container/name', got {blob_path!r}")
-    service = BlobServiceClient.from_connection_string(connection_string(info.trigger))
+    service = binding_connection(info.trigger).blob_service()
     with service:
         blob = service.get_blob_client(container, name)
         data = blob.download_blob().readall()

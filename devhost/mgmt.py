@@ -27,6 +27,8 @@ from devhost.status import RUNNING_LIKE, status_payload
 from devhost.store import TERMINAL, Instance, InstanceFilter, Store
 
 PAGE_SIZE = 100
+#: keys of the public management API: the master key, or the extension's system key (what its URLs carry on Azure)
+KEYS = ("master", "durabletask_extension")
 MAX_PAGE_SIZE = 10_000
 #: longest ``timeout`` a start-and-wait call may ask for (seconds); the host's own function timeout is 10 minutes
 MAX_WAIT_SECONDS = 600.0
@@ -71,7 +73,7 @@ class MgmtApi:
     def routes(self, base: str) -> list[Route]:
         """The route table under ``base`` (``runtime/webhooks/durabletask``), each route needing ``keys``."""
         def r(methods: str, rel: str, handler: Any) -> Route:
-            return Route(tuple(methods.split(",")), f"{base}/{rel}".strip("/"), handler, on_error=durable_error)
+            return Route(tuple(methods.split(",")), f"{base}/{rel}".strip("/"), handler, KEYS, durable_error)
         return [
             r("POST", "orchestrators/{functionName}/{instanceId?}", self.start),
             r("GET", "instances", self.list),

@@ -16,6 +16,8 @@ from azure.core.exceptions import AzureError
 
 from devhost import jsonio
 from devhost.auth import KeyRing
+from devhost.blobevents import WEBHOOK as BLOBS_WEBHOOK
+from devhost.blobevents import BlobWebhook
 from devhost.clientjson import WEBHOOK_PATH
 from devhost.errors import FunctionNotFound
 from devhost.eventgrid import handle_delivery
@@ -43,12 +45,14 @@ class Server:
     routes: list[HttpRoute]
     route_prefix: str
     keys: KeyRing
+    blob_webhook: BlobWebhook
 
     def route_table(self) -> list[Route]:
         host = [
             *self.mgmt.routes(WEBHOOK_PATH.strip("/")),
             Route(("POST",), "admin/functions/{name}", self.admin),
-            Route(("POST",), EVENTGRID_PATH.strip("/"), self.eventgrid),
+            Route(("POST",), EVENTGRID_PATH.strip("/"), self.eventgrid, ("eventgrid_extension", "master")),
+            Route(("POST",), BLOBS_WEBHOOK, self.blob_webhook.handle, ("blobs_extension", "master")),
         ]
         return host + [self._trigger_route(r) for r in self.routes]
 

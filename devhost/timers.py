@@ -21,6 +21,7 @@ from azure.functions.timer import TimerRequestConverter
 from azure.storage.blob import BlobServiceClient
 
 from devhost.backoff import Outage
+from devhost.connections import StorageConnection
 from devhost.listener_types import Invoke
 from devhost.ncrontab import Schedule
 
@@ -50,14 +51,14 @@ def timer_request(past_due: bool, last: datetime | None, nxt: datetime) -> objec
 class _Monitor:
     """Schedule status per function in blob storage; without usable storage it keeps nothing (logged once)."""
 
-    def __init__(self, connection_string: str, host_id: str) -> None:
+    def __init__(self, connection: StorageConnection | None, host_id: str) -> None:
         self.host_id = host_id
         self.outage = Outage("timer schedule monitor", log)
         self.service: BlobServiceClient | None = None
-        if connection_string:
+        if connection is not None:
             try:
-                self.service = BlobServiceClient.from_connection_string(
-                    connection_string, api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10)
+                self.service = connection.blob_service(
+                    api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10)
             except ValueError as exc:
                 log.warning("timer monitor disabled: %s", exc)
 
@@ -100,11 +101,12 @@ class _Monitor:
 
 
 class TimerListener:
-    def __init__(self, functions: list[TimerFunction], invoke: Invoke, connection_string: str, host_id: str) -> None:
+    def __init__(self, functions: list[TimerFunction], invoke: Invoke, connection: StorageConnection | None,
+                 host_id: str) -> None:
         self.functions = functions
         self.schedules = {f.name: Schedule.parse(f.schedule) for f in functions}
         self.invoke = invoke
-        self.monitor = _Monitor(connection_string, host_id)
+        self.monitor = _Monitor(connection, host_id)
         self._latest: dict[str, tuple[datetime, datetime]] = {}
         self._writers: dict[str, asyncio.Task[None]] = {}
 
