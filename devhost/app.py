@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,12 +13,15 @@ from typing import Any
 
 from aiohttp import web
 
-from devhost.auth import resolve_master_key
+from devhost.auth import KeyRing, resolve_master_key, resolve_system_keys
+from devhost.blobevents import BlobWebhook
 from devhost.clientjson import client_binding_json
 from devhost.engine import Engine
+from devhost.eventstore import EventStore
 from devhost.httptriggers import build_routes
 from devhost.invoke import Invoker
-from devhost.listeners import maybe_start_azurite, start_listeners
+from devhost.limits import PAYLOAD_LIMIT
+from devhost.listeners import Wiring, maybe_start_azurite, start_listeners
 from devhost.loader import (
     FunctionInfo,
     HostConfig,
@@ -27,7 +31,8 @@ from devhost.loader import (
     load_local_settings,
 )
 from devhost.mgmt import MgmtApi
-from devhost.server import Server
+from devhost.rpc import RpcChannel
+from devhost.server import SHUTDOWN_GRACE, Server, runner
 from devhost.store import Store
 
 log = logging.getLogger(__name__)
@@ -53,46 +58,89 @@ def describe(functions: dict[str, FunctionInfo], base: str, prefix: str) -> list
     return lines
 
 
-async def serve(opts: Options, stop: asyncio.Event | None = None) -> None:
+@dataclass
+class Running:
+    """A started host: what ``stop`` takes down, in order (public port first, the worker channel last)."""
+
+    site: web.TCPSite
+    runners: list[web.AppRunner]
+    stopping: asyncio.Event
+    engine: Engine
+    tasks: list[asyncio.Task[None]]
+    azurite: Any
+    pool: ThreadPoolExecutor
+    store: Store
+
+    async def stop(self) -> None:
+        """Stop in seconds whatever is in flight: in-flight requests and durable steps get one shared grace period
+        (``SHUTDOWN_GRACE``) side by side; what does not finish in it is cancelled (durable work runs again after a
+        restart, as on Azure)."""
+        log.info("shutting down")
+        started = time.monotonic()
+        self.stopping.set()
+        await self.site.stop()
+        engine_task, *listeners = self.tasks
+        for task in listeners:
+            task.cancel()
+        public, rpc = self.runners
+        await asyncio.gather(*listeners, self.engine.stop(SHUTDOWN_GRACE), public.cleanup(), return_exceptions=True)
+        engine_task.cancel()
+        await asyncio.gather(engine_task, return_exceptions=True)
+        await rpc.cleanup()
+        if self.azurite is not None:
+            self.azurite.stop()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        self.store.close()
+        log.info("stopped in %.1f s", time.monotonic() - started)
+
+
+async def start(opts: Options) -> Running:
     root = opts.script_root.resolve()
     load_local_settings(root)
     config: HostConfig = load_host_config(root)
     key, key_source = resolve_master_key(root)
+    system_keys = resolve_system_keys(root)
+    durable_key = system_keys["durabletask_extension"][0]
     functions = index_functions(import_function_app(root))
     public_host = "127.0.0.1" if opts.host in ("0.0.0.0", "::", "") else opts.host
     base = f"http://{public_host}:{opts.port}"
     pool = ThreadPoolExecutor(max_workers=opts.threads, thread_name_prefix="devhost")
     store = Store(root / ".devhost" / "durable.db")
-    invoker = Invoker(functions, root, pool, lambda: client_binding_json(base, config.hub_name, key))
+    channel = RpcChannel()
+    client_json = client_binding_json(base, config.hub_name, durable_key, channel.base_url)
+    invoker = Invoker(functions, root, pool, lambda: client_json)
     engine = Engine(store, functions, invoker, config)
-    server = Server(invoker, MgmtApi(store, engine, config.hub_name, key), build_routes(functions),
-                    config.route_prefix, key)
+    stopping = asyncio.Event()
+    public_mgmt = MgmtApi(store, engine, config.hub_name, durable_key, stopping=stopping)
+    rpc_mgmt = MgmtApi(store, engine, config.hub_name, durable_key, public_base=base, stopping=stopping)
+    events = EventStore(store.db)
+    webhook = BlobWebhook(functions, events)
+    keys = KeyRing({"master": key, **{name: value for name, (value, _) in system_keys.items()}})
+    server = Server(invoker, public_mgmt, build_routes(functions), config.route_prefix, keys, webhook)
     azurite: Any = maybe_start_azurite(functions, root)
-    runner = web.AppRunner(server.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, opts.host, opts.port)
+    public_runner = runner(server.app())
+    rpc_runner = runner(channel.app(rpc_mgmt.routes(channel.prefix), PAYLOAD_LIMIT + 64 * 1024))
+    await public_runner.setup()
+    await rpc_runner.setup()
+    site = web.TCPSite(public_runner, opts.host, opts.port)
     await site.start()
+    await web.SockSite(rpc_runner, channel.sock).start()
     print(f"devhost: {len(functions)} function(s) from {root} (task hub {config.hub_name})", flush=True)
     print("\n".join(describe(functions, base, config.route_prefix)), flush=True)
     print(f"devhost: master key ({key_source}): {key}", flush=True)
+    for name, (value, source) in system_keys.items():
+        print(f"devhost: system key {name} ({source}): {value}", flush=True)
     print(f"devhost: listening on {base}", flush=True)
-    engine_task = asyncio.create_task(engine.run())
-    listeners = start_listeners(functions, invoker.invoke, root)
+    tasks = [asyncio.create_task(engine.run()), *start_listeners(Wiring(
+        functions, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config))]
+    return Running(site, [public_runner, rpc_runner], stopping, engine, tasks, azurite, pool, store)
+
+
+async def serve(opts: Options, stop: asyncio.Event | None = None) -> None:
+    running = await start(opts)
     stop = stop or _signal_event()
     await stop.wait()
-    log.info("shutting down")
-    await site.stop()
-    for task in listeners:
-        task.cancel()
-    await asyncio.gather(*listeners, return_exceptions=True)
-    await engine.stop()
-    engine_task.cancel()
-    await asyncio.gather(engine_task, return_exceptions=True)
-    await runner.cleanup()
-    if azurite is not None:
-        azurite.stop()
-    pool.shutdown(wait=False, cancel_futures=True)
-    store.close()
+    await running.stop()
     print("devhost: stopped", flush=True)
 
 

@@ -22,6 +22,8 @@ from azure.functions import meta
 from azure.functions.blob import BlobConverter
 from azure.storage.blob import BlobServiceClient
 
+from devhost.backoff import Outage
+from devhost.connections import StorageConnection
 from devhost.listener_types import Invoke
 
 log = logging.getLogger(__name__)
@@ -36,7 +38,7 @@ LEASE_SECONDS = 60
 class BlobFunction:
     name: str
     path: str
-    connection_string: str
+    connection: StorageConnection
 
 
 @dataclass
@@ -82,20 +84,25 @@ class BlobListener:
         self.watches = [_Watch(f, *compile_path(f.path)) for f in functions]
         self._clients: dict[str, BlobServiceClient] = {}
 
-    def _client(self, connection_string: str) -> BlobServiceClient:
-        if connection_string not in self._clients:
-            self._clients[connection_string] = BlobServiceClient.from_connection_string(
-                connection_string, api_version=API_VERSION, retry_total=2)
-        return self._clients[connection_string]
+    def _client(self, connection: StorageConnection) -> BlobServiceClient:
+        if connection.name not in self._clients:
+            self._clients[connection.name] = connection.blob_service(
+                api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10)
+        return self._clients[connection.name]
 
     async def run(self) -> None:
-        """Scan forever; storage being down is logged and retried, never fatal."""
+        """Scan until cancelled. Any error (storage down, a timeout, a bad answer) is survived: the scan backs off
+        (capped, logged once per outage) and resumes when storage answers again."""
+        outage = Outage("blob trigger listener", log)
         while True:
             try:
                 await self.scan_once()
-            except (HttpResponseError, OSError) as exc:
-                log.warning("blob scan failed (%s); retrying in %.0fs", exc, self.poll_interval * 5)
-                await asyncio.sleep(self.poll_interval * 5)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                await asyncio.sleep(outage.failed(exc))
+                continue
+            outage.recovered()
             await asyncio.sleep(self.poll_interval)
 
     async def scan_once(self) -> int:
@@ -107,7 +114,7 @@ class BlobListener:
         return fired
 
     def _candidates(self, watch: _Watch) -> list[dict[str, Any]]:
-        box = self._client(watch.function.connection_string).get_container_client(watch.container)
+        box = self._client(watch.function.connection).get_container_client(watch.container)
         try:
             listed = list(box.list_blobs(include=["metadata"]))
         except ResourceNotFoundError:
@@ -125,7 +132,7 @@ class BlobListener:
         return found
 
     async def _process(self, watch: _Watch, blob: dict[str, Any]) -> int:
-        client = self._client(watch.function.connection_string)
+        client = self._client(watch.function.connection)
         receipt = client.get_blob_client(HOSTS_CONTAINER, receipt_name(
             self.host_id, watch.function.name, blob["etag"], watch.container, blob["name"]))
         taken = await asyncio.to_thread(self._take, client, receipt, watch, blob)
@@ -139,7 +146,7 @@ class BlobListener:
             await asyncio.to_thread(self._mark, receipt, lease, "Complete", 0)
             watch.done.add((blob["name"], blob["etag"]))
             return 0
-        stream = _input_stream(client, watch.container, blob, data)
+        stream = input_stream(client, watch.container, blob, data)
         try:
             await self.invoke(watch.function.name, stream)
         except Exception:
@@ -181,7 +188,7 @@ class BlobListener:
         lease.release()
 
 
-def _input_stream(client: BlobServiceClient, container: str, blob: dict[str, Any], data: bytes) -> object:
+def input_stream(client: BlobServiceClient, container: str, blob: dict[str, Any], data: bytes) -> object:
     """``func.InputStream`` built by the worker's converter (name ``container/blob``, length, uri, properties)."""
     properties = {"ContentLength": blob["size"], "ETag": blob["etag"], "LastModified": blob["last_modified"],
                   "ContentType": blob["content_type"]}

@@ -32,8 +32,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=args.log_level.upper(), format=LOG_FORMAT, stream=sys.stderr)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # the storage SDK logs every request and response at INFO: noise in a host's log
+    logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
+    # not asyncio.run: its close waits for the default executor, where a storage call of a listener may still be
+    # blocked on a dead connection; the process ends below without waiting for such threads
+    loop = asyncio.new_event_loop()
     try:
-        asyncio.run(serve(Options(args.script_root, args.host, args.port, args.threads)))
+        loop.run_until_complete(serve(Options(args.script_root, args.host, args.port, args.threads)))
     except ConfigError as exc:
         print(f"devhost: configuration error: {exc}", file=sys.stderr)
         return 2
@@ -43,4 +48,11 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         print(f"devhost: {exc}", file=sys.stderr)
         return 1
-    return 0
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+    # Everything durable is committed and closed. A sync function still running in the thread pool (it cannot be
+    # cancelled) must not hold the process for as long as it runs: the interpreter would join its thread at exit.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

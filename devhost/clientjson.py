@@ -6,7 +6,6 @@ import json
 from urllib.parse import quote
 
 WEBHOOK_PATH = "/runtime/webhooks/durabletask"
-RPC_PATH = "/durabletask/"
 
 
 def management_urls(base: str, hub: str, key: str, instance_id: str = "INSTANCEID") -> dict[str, str]:
@@ -26,7 +25,8 @@ def management_urls(base: str, hub: str, key: str, instance_id: str = "INSTANCEI
     }
 
 
-def client_binding_json(base: str, hub: str, key: str) -> str:
+def client_binding_json(base: str, hub: str, key: str, rpc_base: str) -> str:
+    """``rpc_base`` is the worker-only channel (``devhost.rpc``); every other URL is the public API."""
     wh = f"{base}{WEBHOOK_PATH}"
     code = quote(key)
     doc = {
@@ -40,6 +40,6 @@ def client_binding_json(base: str, hub: str, key: str) -> str:
         "managementUrls": management_urls(base, hub, key),
         "baseUrl": wh,
         "requiredQueryStringParameters": f"code={code}",
-        "rpcBaseUrl": f"{base}{RPC_PATH}",
+        "rpcBaseUrl": rpc_base,
     }
     return json.dumps(doc)

@@ -15,9 +15,10 @@ from typing import Any
 from devhost import history as h
 from devhost.errors import InstanceConflict
 from devhost.invoke import Invoker, decode_trigger, encode_activity_result
+from devhost.limits import custom_status_problem, payload_problem
 from devhost.loader import FunctionInfo, HostConfig
 from devhost.ops import ParentRef, create_instance
-from devhost.replay import StepInput, StepResult, StepState, run_step
+from devhost.replay import StepInput, StepResult, StepState, apply_actions, run_step
 from devhost.store import TERMINAL, Instance, Message, Store, WorkRow, insert_message, now_ts
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,13 @@ class Engine:
         self._episodes: dict[str, asyncio.Task[None]] = {}
         self._work: dict[int, asyncio.Task[None]] = {}
         self._cache: dict[str, tuple[str, list[h.Event]]] = {}
+
+    def resolve_orchestrator(self, name: str) -> str | None:
+        """The declared name of orchestrator ``name``; the host looks function names up case-insensitively."""
+        if name in self.orchestrators:
+            return name
+        low = name.lower()
+        return next((n for n in self.orchestrators if n.lower() == low), None)
 
     def wake(self) -> None:
         self._wake.set()
@@ -141,6 +149,9 @@ class Engine:
             result = _missing_orchestrator(step)
         else:
             result = await asyncio.get_running_loop().run_in_executor(self.replay_pool, run_step, fn.callable, step)
+            problem = _oversized(result)
+            if problem is not None:
+                result = _failed(step, f"Orchestrator function '{inst.name}' failed: {problem}")
         committed = self._commit_episode(inst, [m.id for m in batch] + stale, result)
         log.info("fn=%s instance=%s episode %s: %d new events, %d activities, %d timers, %d children -> %s "
                  "(%.1f ms)", inst.name, iid, "committed" if committed else "discarded (instance changed)",
@@ -253,8 +264,12 @@ class Engine:
         try:
             value = decode_trigger("activityTrigger", row.input, "json")
             result = await self.invoker.call(info, value, instance_id=row.instance_id)
-            return h.event(h.TASK_COMPLETED, now(), TaskScheduledId=row.task_id,
-                           Result=encode_activity_result(result.value))
+            encoded = encode_activity_result(result.value)
+            problem = payload_problem("its result", encoded)
+            if problem is not None:
+                reason = f"Activity function '{row.name}' failed: {problem}"
+                return h.event(h.TASK_FAILED, now(), TaskScheduledId=row.task_id, Reason=reason, Details=None)
+            return h.event(h.TASK_COMPLETED, now(), TaskScheduledId=row.task_id, Result=encoded)
         except Exception as exc:
             reason = f"Activity function '{row.name}' failed: {type(exc).__name__}: {exc}"
             details = json.dumps({"type": type(exc).__name__, "message": str(exc),
@@ -287,12 +302,25 @@ def _send_sub_failed(db: Any, parent: ParentRef, reason: str) -> None:
     insert_message(db, parent.instance_id, parent.execution_id, ev, now_ts())
 
 
-def _missing_orchestrator(step: StepInput) -> StepResult:
-    message = f"The function '{step.name}' doesn't exist, is disabled, or is not an orchestrator function."
-    doc = {"isDone": True, "error": message, "actions": []}
-    from devhost.replay import apply_actions
+def _failed(step: StepInput, message: str) -> StepResult:
+    return apply_actions(step, {"isDone": True, "error": message, "actions": []})
 
-    return apply_actions(step, doc)
+
+def _missing_orchestrator(step: StepInput) -> StepResult:
+    return _failed(step, f"The function '{step.name}' doesn't exist, is disabled, or is not an orchestrator function.")
+
+
+def _oversized(result: StepResult) -> str | None:
+    """The first payload of this episode over the limits of ``devhost.limits``, as a message, or None."""
+    checks = [("its output", json.dumps(result.output) if result.status == "Completed" else None),
+              ("the input it continues as new with", result.continue_input_json),
+              *((f"the input of activity '{a.name}'", a.input) for a in result.activities),
+              *((f"the input of sub-orchestration '{c.name}'", c.input_json) for c in result.children)]
+    for what, text in checks:
+        problem = payload_problem(what, text)
+        if problem is not None:
+            return problem
+    return custom_status_problem(_json_or_none(result.custom_status))
 
 
 def _json_or_none(value: Any) -> str | None:

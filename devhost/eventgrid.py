@@ -14,6 +14,8 @@ from typing import Any
 from azure.functions import meta
 from azure.functions.eventgrid import EventGridEventInConverter
 
+from devhost import jsonio
+
 VALIDATION_EVENT = "Microsoft.EventGrid.SubscriptionValidationEvent"
 EVENTGRID_REQUIRED = ("id", "eventType", "subject", "eventTime", "data", "dataVersion")
 CLOUDEVENT_REQUIRED = ("id", "source", "type", "specversion")
@@ -47,9 +49,9 @@ def _decode(event: dict[str, Any]) -> object:
 def handle_delivery(headers: Mapping[str, str], body: bytes) -> Delivery:
     """Parse one webhook POST: a validation handshake, or the events to invoke the function with (one each)."""
     try:
-        payload = json.loads(body or b"null")
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return Delivery(error=f"the body is not JSON: {exc}")
+        payload = jsonio.parse(body or b"null", "the delivery")
+    except jsonio.BadJson as exc:
+        return Delivery(error=str(exc))
     content_type = _header(headers, "content-type").lower()
     if isinstance(payload, dict) and "specversion" in payload:
         return _cloud_events([payload])

@@ -7,7 +7,6 @@ import functools
 import inspect
 import json
 import logging
-import os
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -18,8 +17,10 @@ from typing import Any
 
 from azure.functions import meta
 
+from devhost.connections import binding_connection
 from devhost.context import InvocationContext, OutValue
 from devhost.errors import FunctionNotFound
+from devhost.limits import clip
 from devhost.loader import FunctionInfo
 
 log = logging.getLogger(__name__)
@@ -65,10 +66,18 @@ class Invoker:
         self.pool = pool
         self.client_json = client_json
 
-    def get(self, name: str) -> FunctionInfo:
+    def find(self, name: str) -> FunctionInfo | None:
+        """The function called ``name``; the host looks function names up case-insensitively."""
         info = self.functions.get(name)
         if info is None:
-            raise FunctionNotFound(f"The function '{name}' doesn't exist")
+            low = name.lower()
+            info = next((f for n, f in self.functions.items() if n.lower() == low), None)
+        return info
+
+    def get(self, name: str) -> FunctionInfo:
+        info = self.find(name)
+        if info is None:
+            raise FunctionNotFound(f"The function '{clip(name, 100)}' doesn't exist")
         return info
 
     def _kwargs(self, info: FunctionInfo, trigger_value: Any,
@@ -116,7 +125,7 @@ class Invoker:
         outputs = {k: o.value for k, o in outs.items()}
         for key, val in outputs.items():
             if val is not None:
-                log.info("%s output binding %s set (not persisted by devhost): %.200s", tag, key, val)
+                log.info("%s output binding %s set (not persisted by devhost): %s", tag, key, clip(val))
         return InvocationResult(value, outputs)
 
     async def invoke(self, name: str, trigger: object) -> object:
@@ -142,23 +151,12 @@ class Invoker:
         raise ValueError(f"devhost cannot build a '{kind}' trigger from the admin API")
 
 
-def connection_string(binding: dict[str, Any]) -> str:
-    """A binding's ``connection`` names an app setting (default AzureWebJobsStorage) holding the string."""
-    setting = str(binding.get("connection") or DEFAULT_CONNECTION)
-    value = os.environ.get(setting)
-    if not value:
-        raise ValueError(f"app setting '{setting}' (the binding's connection) is not defined")
-    return value
-
-
 def read_blob_trigger(info: FunctionInfo, blob_path: str) -> Any:
     """Download ``container/name`` and decode it as the worker's ``InputStream``."""
-    from azure.storage.blob import BlobServiceClient
-
     container, _, name = blob_path.strip("/").partition("/")
     if not container or not name:
         raise ValueError(f"blob input must be 'container/name', got {blob_path!r}")
-    service = BlobServiceClient.from_connection_string(connection_string(info.trigger))
+    service = binding_connection(info.trigger).blob_service()
     with service:
         blob = service.get_blob_client(container, name)
         data = blob.download_blob().readall()

@@ -1,25 +1,48 @@
-"""Wiring of the timer and blob listeners (devhost.timers / devhost.blobs), imported lazily.
+"""Wiring of the trigger listeners: timers, polling blob triggers, and the Event Grid blob trigger (its system-topic
+stand-in and the blob-trigger queue), plus Azurite when a setting names the local emulator.
 
-Those modules are optional at import time: without them devhost still serves HTTP and durable work.
+Storage connections are resolved at start (``devhost.connections``): a trigger whose connection is missing or
+malformed stops start-up with a message naming the setting.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import importlib
 import logging
 import os
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from devhost.invoke import Invoke, connection_string
-from devhost.loader import FunctionInfo, resolve_setting_refs
+from devhost import azurite, blobs, timers
+from devhost.blobevents import WEBHOOK, BlobQueueProcessor, BlobWebhook, is_eventgrid_source
+from devhost.connections import DEFAULT_CONNECTION, binding_connection, resolve
+from devhost.errors import ConfigError
+from devhost.eventstore import EventStore
+from devhost.listener_types import Invoke
+from devhost.loader import FunctionInfo, HostConfig, resolve_setting_refs
+from devhost.systemtopic import SystemTopic, TopicSubscription
 
 log = logging.getLogger(__name__)
 
-STORAGE_SETTING = "AzureWebJobsStorage"
+STORAGE_SETTING = DEFAULT_CONNECTION
+#: a listener's ``run``: serves until cancelled
+Runner = Callable[[], Coroutine[Any, Any, None]]
+
+
+@dataclass
+class Wiring:
+    functions: dict[str, FunctionInfo]
+    invoke: Invoke
+    script_root: Path
+    events: EventStore
+    webhook: BlobWebhook
+    public_base: str
+    blobs_key: str
+    config: HostConfig
 
 
 def host_id(script_root: Path) -> str:
@@ -27,66 +50,91 @@ def host_id(script_root: Path) -> str:
     return f"devhost-{digest}"
 
 
-def _timer_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Coroutine[Any, Any, None] | None:
+def _path(f: FunctionInfo) -> str:
+    return resolve_setting_refs(str(f.trigger["path"]), f"function {f.name}: path")
+
+
+def _timer_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Runner | None:
     if not functions:
-        return None
-    try:
-        timers = importlib.import_module("devhost.timers")
-    except ImportError:
-        log.warning("devhost.timers is not available: %d timer function(s) will not fire", len(functions))
         return None
     specs = [timers.TimerFunction(
         name=f.name,
         schedule=resolve_setting_refs(str(f.trigger["schedule"]), f"function {f.name}: schedule"),
         run_on_startup=bool(f.trigger.get("runOnStartup", False)),
         use_monitor=bool(f.trigger.get("useMonitor", True))) for f in functions]
-    return timers.TimerListener(specs, invoke, os.environ.get(STORAGE_SETTING, ""), hid).run()
+    try:
+        monitor = resolve(STORAGE_SETTING)
+    except ConfigError as exc:
+        log.warning("timer schedule monitor off (%s)", exc)
+        monitor = None
+    return timers.TimerListener(specs, invoke, monitor, hid).run
 
 
-def _blob_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Coroutine[Any, Any, None] | None:
+def _blob_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Runner | None:
     if not functions:
         return None
-    try:
-        blobs = importlib.import_module("devhost.blobs")
-    except ImportError:
-        log.warning("devhost.blobs is not available: %d blob function(s) will not fire", len(functions))
-        return None
-    specs = [blobs.BlobFunction(
-        name=f.name,
-        path=resolve_setting_refs(str(f.trigger["path"]), f"function {f.name}: path"),
-        connection_string=connection_string(f.trigger)) for f in functions]
-    return blobs.BlobListener(specs, invoke, hid).run()
+    specs = [blobs.BlobFunction(name=f.name, path=_path(f), connection=binding_connection(f.trigger))
+             for f in functions]
+    return blobs.BlobListener(specs, invoke, hid).run
 
 
-def needs_storage(functions: dict[str, FunctionInfo]) -> bool:
-    return any(f.trigger_type in ("timerTrigger", "blobTrigger") for f in functions.values())
+def subscriptions(functions: list[FunctionInfo], public_base: str, blobs_key: str) -> list[TopicSubscription]:
+    """One Event Grid subscription per Event Grid-source blob trigger, as the deployment creates them."""
+    out = []
+    for f in functions:
+        container, _ = blobs.compile_path(_path(f))
+        literal = _path(f).partition("/")[2].split("{", 1)[0]
+        endpoint = (f"{public_base}/{WEBHOOK}?functionName=Host.Functions.{quote(f.name)}"
+                    f"&code={quote(blobs_key)}")
+        out.append(TopicSubscription(f"{f.name}-blobcreated".lower(), container, literal, endpoint,
+                                     binding_connection(f.trigger)))
+    return out
 
 
-def start_listeners(functions: dict[str, FunctionInfo], invoke: Invoke, script_root: Path) -> list[asyncio.Task[None]]:
-    hid = host_id(script_root)
+def _eventgrid_runners(functions: list[FunctionInfo], w: Wiring, hid: str) -> list[Runner]:
+    if not functions:
+        return []
+    topic = SystemTopic(subscriptions(functions, w.public_base, w.blobs_key), w.events,
+                        w.script_root / ".devhost" / "eventgrid-deadletter.jsonl")
+    processor = BlobQueueProcessor({f.name: binding_connection(f.trigger) for f in functions}, w.invoke, w.events,
+                                   hid, w.webhook.wake, max_dequeue=w.config.max_dequeue,
+                                   visibility=w.config.visibility_timeout)
+    return [topic.run, processor.run]
+
+
+def start_listeners(w: Wiring) -> list[asyncio.Task[None]]:
+    hid = host_id(w.script_root)
+    fns = list(w.functions.values())
+    blob_fns = [f for f in fns if f.trigger_type == "blobTrigger"]
     runners = [
-        _timer_runner([f for f in functions.values() if f.trigger_type == "timerTrigger"], invoke, hid),
-        _blob_runner([f for f in functions.values() if f.trigger_type == "blobTrigger"], invoke, hid),
+        _timer_runner([f for f in fns if f.trigger_type == "timerTrigger"], w.invoke, hid),
+        _blob_runner([f for f in blob_fns if not is_eventgrid_source(f)], w.invoke, hid),
+        *_eventgrid_runners([f for f in blob_fns if is_eventgrid_source(f)], w, hid),
     ]
     return [asyncio.create_task(_guard(r)) for r in runners if r is not None]
 
 
-async def _guard(runner: Coroutine[Any, Any, None]) -> None:
-    try:
-        await runner
-    except asyncio.CancelledError:
-        raise
-    except Exception:
-        log.exception("a listener stopped with an error; the host keeps serving")
+async def _guard(run: Runner) -> None:
+    """Run a listener; one that stops with an error (it should not) is restarted after a capped backoff."""
+    delay = 1.0
+    while True:
+        try:
+            await run()
+            return
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("a listener stopped with an error; restarting it in %.0f s (the host keeps serving)", delay)
+            await asyncio.sleep(delay)
+            delay = min(30.0, delay * 2)
 
 
 def maybe_start_azurite(functions: dict[str, FunctionInfo], script_root: Path) -> Any:
-    """Start Azurite (via devhost.azurite) only when a listener needs storage; returns the handle or None."""
-    conn = os.environ.get(STORAGE_SETTING, "")
-    if not needs_storage(functions) or not conn:
+    """Start Azurite (blob, queue and table) when any app setting is the local emulator and nothing answers on
+    its ports; returns the handle or None."""
+    if not functions:
         return None
-    try:
-        azurite = importlib.import_module("devhost.azurite")
-    except ImportError:
+    emulated = sorted(k for k, v in os.environ.items() if azurite.wants_local_emulator(v))
+    if not emulated:
         return None
-    return azurite.ensure_azurite(conn, script_root / ".devhost" / "azurite", Path(__file__).resolve().parents[1])
+    return azurite.ensure_azurite(emulated, script_root / ".devhost" / "azurite", Path(__file__).resolve().parents[1])

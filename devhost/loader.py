@@ -28,6 +28,12 @@ class HostConfig:
     hub_name: str = "TestHubName"
     max_activities: int = 10
     max_orchestrators: int = 10
+    #: extensions.queues (the blob-trigger queue uses them too): maxDequeueCount, visibilityTimeout (s),
+    #: batchSize, maxPollingInterval (s); the defaults are the host's
+    max_dequeue: int = 5
+    visibility_timeout: float = 0.0
+    queue_batch_size: int = 16
+    queue_max_polling: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -108,12 +114,37 @@ def load_host_config(script_root: Path) -> HostConfig:
     hub = durable.get("hubName", "TestHubName")
     if not isinstance(hub, str) or not hub:
         raise ConfigError(f"{path}: extensions.durableTask.hubName must be a non-empty string, got {hub!r}")
+    queues = ext.get("queues") or {}
+    if not isinstance(queues, dict):
+        raise ConfigError(f"{path}: 'extensions.queues' must be an object")
     return HostConfig(
+        max_dequeue=_positive_int(queues, "maxDequeueCount", 5, path),
+        visibility_timeout=_timespan(queues, "visibilityTimeout", 0.0, path),
+        queue_batch_size=min(32, _positive_int(queues, "batchSize", 16, path)),
+        queue_max_polling=max(0.1, _timespan(queues, "maxPollingInterval", 60.0, path)),
         route_prefix=prefix.strip("/"),
         hub_name=resolve_setting_refs(hub, f"{path}: extensions.durableTask.hubName"),
         max_activities=_positive_int(durable, "maxConcurrentActivityFunctions", 10, path),
         max_orchestrators=_positive_int(durable, "maxConcurrentOrchestratorFunctions", 10, path),
     )
+
+
+def _timespan(section: dict[str, Any], key: str, default: float, path: Path) -> float:
+    """A host.json TimeSpan (``"hh:mm:ss"``, or milliseconds as a number) in seconds."""
+    raw = section.get(key)
+    if raw is None:
+        return default
+    try:
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            value = float(raw) / 1000.0
+        else:
+            hours, minutes, seconds = str(raw).split(":")
+            value = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        raise ConfigError(f"{path}: {key} must be a time span such as \"00:00:30\", got {raw!r}") from None
+    if not 0 <= value <= 7 * 86400:
+        raise ConfigError(f"{path}: {key} must be from 00:00:00 to 7.00:00:00, got {raw!r}")
+    return value
 
 
 def _enum_text(value: Any) -> Any:

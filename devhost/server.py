@@ -1,27 +1,41 @@
-"""The aiohttp application: HTTP triggers, Durable management API, admin API and the Event Grid webhook."""
+"""The public HTTP surface: host routes (Durable management API, admin API, webhooks) and the HTTP triggers,
+declared as route tables on aiohttp's router (``devhost.routing``).
+
+Host routes come first, as in the Functions host, so no trigger route can shadow them; then the triggers, literal
+routes before parameterised ones. The worker-only Durable rpc base is not here: it has its own listener
+(``devhost.rpc``), so this port answers nothing under ``/durabletask/``.
+"""
 
 from __future__ import annotations
 
-import importlib
-import json
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from aiohttp import web
 from azure.core.exceptions import AzureError
 
-from devhost.auth import is_loopback, key_ok
-from devhost.clientjson import RPC_PATH, WEBHOOK_PATH
+from devhost import jsonio
+from devhost.auth import KeyRing
+from devhost.blobevents import WEBHOOK as BLOBS_WEBHOOK
+from devhost.blobevents import BlobWebhook
+from devhost.clientjson import WEBHOOK_PATH
 from devhost.errors import FunctionNotFound
-from devhost.httptriggers import HttpRoute, http_output, match_route, to_http_request, to_web_response
+from devhost.eventgrid import handle_delivery
+from devhost.httptriggers import HttpRoute, http_output, to_http_request, to_web_response
 from devhost.invoke import Invoker
+from devhost.limits import ADMIN_BODY_LIMIT, EVENTGRID_BODY_LIMIT, HTTP_BODY_LIMIT, clip
 from devhost.mgmt import MgmtApi
+from devhost.params import RequestError, read_body
+from devhost.routing import Route, add_routes
 
 log = logging.getLogger(__name__)
 
 EVENTGRID_PATH = "/runtime/webhooks/eventgrid"
-ADMIN_PATH = "/admin/functions/"
+#: seconds a connection may take to send a request's headers (and stay idle between requests) before it is closed;
+#: Kestrel, under the Functions host, allows 30 s for headers; devhost serves one machine and is stricter
+HEADER_TIMEOUT = 10.0
+#: seconds in-flight requests get to finish when devhost stops
+SHUTDOWN_GRACE = 5.0
 
 
 @dataclass
@@ -30,105 +44,78 @@ class Server:
     mgmt: MgmtApi
     routes: list[HttpRoute]
     route_prefix: str
-    key: str
+    keys: KeyRing
+    blob_webhook: BlobWebhook
+
+    def route_table(self) -> list[Route]:
+        host = [
+            *self.mgmt.routes(WEBHOOK_PATH.strip("/")),
+            Route(("POST",), "admin/functions/{name}", self.admin),
+            Route(("POST",), EVENTGRID_PATH.strip("/"), self.eventgrid, ("eventgrid_extension", "master")),
+            Route(("POST",), BLOBS_WEBHOOK, self.blob_webhook.handle, ("blobs_extension", "master")),
+        ]
+        return host + [self._trigger_route(r) for r in self.routes]
+
+    def _trigger_route(self, route: HttpRoute) -> Route:
+        async def handle(request: web.Request) -> web.StreamResponse:
+            return await self.http_trigger(route, request)
+
+        template = "/".join(p for p in (self.route_prefix.strip("/"), route.template.template.strip("/")) if p)
+        methods = tuple(sorted(route.methods)) if route.methods else ("*",)
+        keys = () if route.auth_level == "ANONYMOUS" else ("master",)
+        return Route(methods, template, handle, keys, report_methods=False)
 
     def app(self) -> web.Application:
-        application = web.Application(client_max_size=256 * 1024 * 1024)
-        application.router.add_route("*", "/{tail:.*}", self.dispatch)
+        application = web.Application(client_max_size=HTTP_BODY_LIMIT)
+        add_routes(application.router, self.route_table(), self.keys)
         return application
 
-    def _authorized(self, request: web.Request) -> bool:
-        return key_ok(self.key, request.headers, request.query)
-
-    async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        path = request.path
-        low = path.lower()
-        try:
-            if low.startswith(WEBHOOK_PATH + "/"):
-                if not self._authorized(request):
-                    return _unauthorized()
-                return await self.mgmt.handle(request, path[len(WEBHOOK_PATH) + 1:])
-            if low.startswith(RPC_PATH):
-                # The SDK client cannot send a key (it appends paths to rpcBaseUrl), so the rpc base is open to
-                # loopback callers only, exactly as the extension's local rpc listener; others need the key.
-                if not (is_loopback(request.remote) or self._authorized(request)):
-                    return _unauthorized()
-                return await self.mgmt.handle(request, path[len(RPC_PATH):])
-            if low.rstrip("/") == EVENTGRID_PATH:
-                return await self.eventgrid(request)
-            if low.startswith(ADMIN_PATH):
-                return await self.admin(request, path[len(ADMIN_PATH):].strip("/"))
-            return await self.http_trigger(request)
-        except Exception:
-            log.exception("unhandled error serving %s %s", request.method, path)
-            return web.Response(status=500, text="Internal Server Error")
-
-    async def http_trigger(self, request: web.Request) -> web.StreamResponse:
-        path = request.path.strip("/")
-        prefix = self.route_prefix.lower()
-        if prefix:
-            if path.lower() != prefix and not path.lower().startswith(prefix + "/"):
-                return web.Response(status=404)
-            path = path[len(prefix):].strip("/")
-        found = match_route(self.routes, path, request.method)
-        if found is None:
-            return web.Response(status=404)
-        route, params = found
-        if route.auth_level != "ANONYMOUS" and not self._authorized(request):
-            return _unauthorized()
-        req = to_http_request(request, await request.read(), params)
+    async def http_trigger(self, route: HttpRoute, request: web.Request) -> web.StreamResponse:
+        body = await read_body(request, HTTP_BODY_LIMIT)
+        req = to_http_request(request, body, dict(request.match_info))
         try:
             result = await self.invoker.call(route.info, req)
         except Exception as exc:
             return web.Response(status=500, text=f"Function '{route.info.name}' failed: {type(exc).__name__}")
         return to_web_response(http_output(route.info, result.value, result.outputs))
 
-    async def admin(self, request: web.Request, name: str) -> web.Response:
-        if not self._authorized(request):
-            return _unauthorized()
-        if request.method != "POST":
-            return web.Response(status=405)
+    async def admin(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
         try:
             info = self.invoker.get(name)
         except FunctionNotFound:
-            return web.Response(status=404, text=f"No function named '{name}'")
+            return web.Response(status=404, text=f"No function named '{clip(name, 100)}'")
         if info.trigger_type == "httpTrigger":
-            return web.Response(status=400, text=f"'{name}' is an HTTP function; call its route instead")
-        raw = await request.read()
+            return web.Response(status=400, text=f"'{info.name}' is an HTTP function; call its route instead")
+        raw = await read_body(request, ADMIN_BODY_LIMIT)
+        doc = jsonio.parse(raw, "The admin request body") if raw.strip() else {}
+        text = doc.get("input", "") if isinstance(doc, dict) else None
+        if not isinstance(text, str):
+            raise RequestError("The admin request body must be a JSON object whose 'input' is a string")
         try:
-            doc = json.loads(raw) if raw.strip() else {}
-            text = doc.get("input", "") if isinstance(doc, dict) else None
-            if not isinstance(text, str):
-                raise ValueError("'input' must be a string")
             trigger = await self.invoker.admin_trigger(info, text)
-        except (ValueError, json.JSONDecodeError) as exc:
-            return web.Response(status=400, text=f"Bad admin request body: {exc}")
+        except ValueError as exc:
+            raise RequestError(f"Bad admin request: {clip(exc)}") from None
         except (AzureError, OSError) as exc:
-            log.exception("admin call of %s: cannot read its trigger input %r", name, text)
-            return web.Response(status=502, text=f"Cannot read the trigger input of '{name}': "
-                                                 f"{type(exc).__name__}: {exc}")
+            log.warning("admin call of %s: cannot read its trigger input %s: %s", info.name, clip(text),
+                        clip(exc))
+            return web.Response(status=502, text=f"Cannot read the trigger input of '{info.name}': "
+                                                 f"{type(exc).__name__}: {clip(exc)}")
         try:
             await self.invoker.call(info, trigger)
         except Exception as exc:
-            return web.Response(status=500, text=f"Function '{name}' failed: {type(exc).__name__}: {exc}")
+            return web.Response(status=500, text=f"Function '{info.name}' failed: {type(exc).__name__}: "
+                                                 f"{clip(exc)}")
         return web.Response(status=202)
 
     async def eventgrid(self, request: web.Request) -> web.Response:
-        if not self._authorized(request):
-            return _unauthorized()
-        if request.method != "POST":
-            return web.Response(status=405)
         name = request.query.get("functionName", "")
-        info = self.invoker.functions.get(name)
+        info = self.invoker.find(name)
         if info is None or info.trigger_type != "eventGridTrigger":
-            return web.Response(status=404, text=f"No Event Grid function named '{name}'")
-        try:
-            eventgrid = importlib.import_module("devhost.eventgrid")
-        except ImportError:
-            return web.Response(status=501, text="devhost.eventgrid is not installed")
-        delivery: Any = eventgrid.handle_delivery(dict(request.headers), await request.read())
+            return web.Response(status=404, text=f"No Event Grid function named '{clip(name, 100)}'")
+        delivery = handle_delivery(request.headers, await read_body(request, EVENTGRID_BODY_LIMIT))
         if delivery.error:
-            return web.Response(status=400, text=str(delivery.error))
+            return web.Response(status=400, text=delivery.error)
         if delivery.validation_response is not None:
             return web.json_response(delivery.validation_response)
         failures = 0
@@ -142,5 +129,11 @@ class Server:
         return web.Response(status=200)
 
 
-def _unauthorized() -> web.Response:
-    return web.Response(status=401, text="Unauthorized: a valid key is required in x-functions-key or ?code=")
+def runner(application: web.Application) -> web.AppRunner:
+    """An AppRunner whose connections must send their headers within ``HEADER_TIMEOUT`` (aiohttp's keep-alive
+    timer is armed at connect and closes a connection still waiting for a request's headers) and whose stop
+    waits at most ``SHUTDOWN_GRACE`` for in-flight requests (aiohttp waits its shutdown timeout twice: for the
+    handler to finish, then again after cancelling it)."""
+    return web.AppRunner(application, access_log=None, keepalive_timeout=HEADER_TIMEOUT,
+                         shutdown_timeout=SHUTDOWN_GRACE / 2)
+

@@ -52,6 +52,33 @@ class Instance:
 
 
 @dataclass(frozen=True)
+class InstanceFilter:
+    """The management API's instance query: creation time range (epoch seconds), statuses, id prefix."""
+
+    created_from: float | None = None
+    created_to: float | None = None
+    statuses: tuple[str, ...] = ()
+    id_prefix: str | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses: list[str] = []
+        args: list[Any] = []
+        if self.created_from is not None:
+            clauses.append("created >= ?")
+            args.append(self.created_from)
+        if self.created_to is not None:
+            clauses.append("created <= ?")
+            args.append(self.created_to)
+        if self.statuses:
+            clauses.append(f"status IN ({','.join('?' * len(self.statuses))})")
+            args.extend(self.statuses)
+        if self.id_prefix:
+            clauses.append("substr(id, 1, ?) = ?")
+            args.extend([len(self.id_prefix), self.id_prefix])
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", args
+
+
+@dataclass(frozen=True)
 class Message:
     id: int
     instance_id: str
@@ -97,9 +124,14 @@ class Store:
         row = self.db.execute(f"SELECT {_COLS} FROM instances WHERE id=?", (instance_id,)).fetchone()
         return Instance(*row) if row else None
 
-    def query(self, where: str, args: list[Any], limit: int, offset: int) -> list[Instance]:
+    def query(self, match: InstanceFilter, limit: int, offset: int) -> list[Instance]:
+        where, args = match.where()
         sql = f"SELECT {_COLS} FROM instances {where} ORDER BY created, id LIMIT ? OFFSET ?"
         return [Instance(*r) for r in self.db.execute(sql, [*args, limit, offset])]
+
+    def matching_ids(self, match: InstanceFilter) -> list[str]:
+        where, args = match.where()
+        return [r[0] for r in self.db.execute(f"SELECT id FROM instances {where} ORDER BY created, id", args)]
 
     def history(self, instance_id: str) -> list[Event]:
         rows = self.db.execute("SELECT event FROM history WHERE instance_id=? ORDER BY seq", (instance_id,))

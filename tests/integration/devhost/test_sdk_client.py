@@ -9,12 +9,14 @@ from typing import Any
 import azure.durable_functions as df
 import azure.functions as func
 
-from devhost.clientjson import client_binding_json
 from tests.support.devhost_proc import KEY, DevhostProcess
 
 
 def _client(host: DevhostProcess) -> df.DurableOrchestrationClient:
-    return df.DurableOrchestrationClient(client_binding_json(host.base, "DevhostTests", KEY))
+    """The client built from the binding the host hands its functions (rpc base with this start's token)."""
+    binding = host.request("GET", "/api/client-binding", headers={"x-functions-key": KEY})
+    assert binding.status == 200, binding.body
+    return df.DurableOrchestrationClient(binding.body.decode())
 
 
 async def _wait(client: df.DurableOrchestrationClient, iid: str) -> Any:

@@ -11,6 +11,7 @@ import pytest
 from azure.storage.blob import BlobServiceClient
 
 from devhost.blobs import BlobFunction, BlobListener, compile_path
+from devhost.connections import StorageConnection
 from devhost.timers import TimerFunction, TimerListener
 from tests.support.azurite import Azurite
 
@@ -40,6 +41,10 @@ async def first_fire(listener: TimerListener, recorder: Recorder) -> None:
     task.cancel()
 
 
+def conn(azurite: Azurite) -> StorageConnection:
+    return StorageConnection("AzureWebJobsStorage", connection_string=azurite.connection_string)
+
+
 def service(azurite: Azurite) -> BlobServiceClient:
     return BlobServiceClient.from_connection_string(azurite.connection_string, api_version=API)
 
@@ -61,7 +66,7 @@ def test_each_blob_version_fires_once_across_restarts(azurite: Azurite) -> None:
     box.create_container()
     box.upload_blob("a.csv", b"1,2\n")
     box.upload_blob("skip.txt", b"x")
-    fn = BlobFunction("on_drop", "drops-once/{name}.csv", azurite.connection_string)
+    fn = BlobFunction("on_drop", "drops-once/{name}.csv", conn(azurite))
     first = Recorder()
     assert asyncio.run(BlobListener([fn], first, "host-a").scan_once()) == 1
     (name, stream), = first.calls
@@ -84,7 +89,7 @@ def test_failures_are_retried_then_poisoned(azurite: Azurite) -> None:
     box = service(azurite).get_container_client("drops-poison")
     box.create_container()
     box.upload_blob("bad.csv", b"x")
-    fn = BlobFunction("on_bad", "drops-poison/{name}", azurite.connection_string)
+    fn = BlobFunction("on_bad", "drops-poison/{name}", conn(azurite))
     failing = Recorder(fail=True)
     for _ in range(7):
         asyncio.run(BlobListener([fn], failing, "host-b").scan_once())
@@ -102,7 +107,7 @@ def test_timer_fires_past_due_after_a_missed_occurrence(azurite: Azurite) -> Non
             "Next": (datetime.now(UTC) - timedelta(days=1)).isoformat()}).encode(), overwrite=True)
     recorder = Recorder()
     listener = TimerListener([TimerFunction("nightly", "0 0 2 * * *", False, True)], recorder,
-                             azurite.connection_string, "host-t")
+                             conn(azurite), "host-t")
     asyncio.run(first_fire(listener, recorder))
     (name, request), = recorder.calls
     assert name == "nightly" and request.past_due  # type: ignore[attr-defined]
@@ -113,7 +118,7 @@ def test_timer_fires_past_due_after_a_missed_occurrence(azurite: Azurite) -> Non
 
 def test_run_on_startup_fires_without_past_due(azurite: Azurite) -> None:
     recorder = Recorder()
-    listener = TimerListener([TimerFunction("boot", "0 0 2 * * *", True, False)], recorder, "", "host-s")
+    listener = TimerListener([TimerFunction("boot", "0 0 2 * * *", True, False)], recorder, None, "host-s")
     asyncio.run(first_fire(listener, recorder))
     (_, request), = recorder.calls
     assert not request.past_due  # type: ignore[attr-defined]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from devhost.auth import ENV_VAR, is_loopback, key_ok, resolve_master_key
+from devhost.auth import ENV_VAR, key_ok, resolve_master_key
 
 
 def test_generated_key_is_stable_private_and_exported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -31,5 +31,3 @@ def test_key_checks() -> None:
     assert key_ok("k", {}, {"code": "k"})
     assert not key_ok("k", {}, {"code": "K"})
     assert not key_ok("k", {}, {})
-    assert is_loopback("127.0.0.1") and is_loopback("::1") and not is_loopback("10.0.0.1")
-    assert not is_loopback(None) and not is_loopback("garbage")

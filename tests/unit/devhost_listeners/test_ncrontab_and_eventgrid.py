@@ -87,7 +87,7 @@ def test_cloud_events_single_and_batch() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (b"{not json", "the body is not JSON"),
+        (b"{not json", "the delivery is not valid JSON"),
         (b'{"id": "x"}', "JSON array of events"),
         (b"[]", "holds no event"),
         (json.dumps([{"id": "1", "eventType": "t"}]).encode(), "event 0 lacks subject, eventTime, data, dataVersion"),
