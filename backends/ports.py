@@ -182,6 +182,7 @@ class Operation:
     version: str = ""
     traffic: dict[str, int] = field(default_factory=dict)
     status_url: str = ""
+    model_name: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind.value}
@@ -190,7 +191,7 @@ class Operation:
     def from_dict(cls, d: dict[str, Any]) -> Operation:
         return cls(OperationKind(d["kind"]), str(d["endpoint"]), str(d.get("slot") or ""),
                    str(d.get("version") or ""), {str(k): int(v) for k, v in dict(d.get("traffic") or {}).items()},
-                   str(d.get("status_url") or ""))
+                   str(d.get("status_url") or ""), str(d.get("model_name") or ""))
 
 
 @dataclass(frozen=True)

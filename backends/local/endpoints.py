@@ -117,7 +117,8 @@ class LocalEndpoints:
 
     def begin_deploy(self, request: DeploymentRequest, model: ModelVersion) -> OperationStatus:
         """Deploy at once; a model the server cannot load ends the operation ``failed`` with the server's reason."""
-        operation = Operation(OperationKind.DEPLOY, request.endpoint, request.slot, request.version)
+        operation = Operation(OperationKind.DEPLOY, request.endpoint, request.slot, request.version,
+                              model_name=request.model_name)
         if self.state(request.endpoint).deployments.get(request.slot) != request.version:
             try:
                 self.deploy(request.endpoint, request.slot, model)
