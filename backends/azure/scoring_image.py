@@ -109,6 +109,7 @@ class ScoringImage:
         """Upload the context under a folder named by its hash (never overwritten: same name, same bytes)."""
         container = self.settings.DATASETS_CONTAINER
         prefix = f"{PREFIX}/{digest}"
+        self.storage.ensure_containers((container,))
         for path in sorted(p for p in context.rglob("*") if p.is_file()):
             self.storage.write(container, f"{prefix}/{path.relative_to(context).as_posix()}", path.read_bytes())
         return self.storage.url(container, prefix) + "/"

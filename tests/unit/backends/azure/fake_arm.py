@@ -60,6 +60,7 @@ class Pending:
     left: int
     apply: dict[str, Any]
     error: dict[str, str] | None
+    preparing: threading.Thread | None = None
 
 
 @dataclass
@@ -71,7 +72,9 @@ class ArmSimulator:
     operations: dict[str, Pending] = field(default_factory=dict)
     keys: dict[str, str] = field(default_factory=lambda: {"primaryKey": "primary-secret",
                                                           "secondaryKey": "secondary-secret"})
-    on_finished: Callable[[str, dict[str, Any] | None], None] = lambda key, resource: None
+    #: the platform's work once an operation ran its polls (load a model, route traffic): it runs in the background
+    #: and the operation answers ``Updating`` until it is done, as ARM reports success only when the change is live
+    prepare: Callable[[str, dict[str, Any] | None], None] | None = None
     scoring_uri: Callable[[str], str] = lambda name: f"https://{name}.westeurope.inference.ml.azure.com/score"
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _lock: threading.RLock = field(default_factory=threading.RLock)
@@ -82,7 +85,7 @@ class ArmSimulator:
 
     def handle(self, method: str, url: str, body: Any, headers: dict[str, str]) -> Answer:
         parsed = urlparse(url)
-        seen = Seen(method, parsed.path, parse_qs(parsed.query), body, headers, at=time.monotonic())
+        seen = Seen(method, parsed.path, parse_qs(parsed.query), copy.deepcopy(body), headers, at=time.monotonic())
         with self._lock:
             self.seen.append(seen)
             answer = self.route(method, parsed.path, body)
@@ -165,21 +168,34 @@ class ArmSimulator:
         if pending.left > 0:
             pending.left -= 1
             return 200, {**body, "status": "Updating"}, {}
+        outcome = self._outcome(pending)
+        if self.prepare is not None and pending.preparing is None:
+            pending.preparing = threading.Thread(target=self.prepare, args=(pending.key, outcome), daemon=True)
+            pending.preparing.start()
+        if pending.preparing is not None and pending.preparing.is_alive():
+            return 200, {**body, "status": "Updating"}, {}
         del self.operations[next(k for k, v in self.operations.items() if v is pending)]
-        resource = self.resources.get(pending.key)
-        if pending.delete:
+        if outcome is None:
             self.resources.pop(pending.key, None)
-            resource = None
-        elif resource is not None and pending.error:
-            resource["properties"]["provisioningState"] = "Failed"
-        elif resource is not None:
-            resource["properties"].update(pending.apply)
+        elif pending.key in self.resources:
+            self.resources[pending.key] = outcome
         final = {**body, "percentComplete": 100.0, "status": "Failed" if pending.error else "Succeeded"}
         if pending.error:
             final["error"] = pending.error
         self._finished[op_id] = final
-        self.on_finished(pending.key, resource)
         return 200, final, {}
+
+    def _outcome(self, pending: Pending) -> dict[str, Any] | None:
+        """The resource as the operation leaves it (None: deleted)."""
+        resource = self.resources.get(pending.key)
+        if pending.delete or resource is None:
+            return None
+        after = copy.deepcopy(resource)
+        if pending.error:
+            after["properties"]["provisioningState"] = "Failed"
+        else:
+            after["properties"].update(pending.apply)
+        return after
 
     @property
     def _finished(self) -> dict[str, Any]:
@@ -188,7 +204,7 @@ class ArmSimulator:
     # --- plain resources --------------------------------------------------------------------------
 
     def _store(self, key: str, path: str, body: Any, keep: dict[str, Any] | None = None) -> dict[str, Any]:
-        stored = {**(body or {}), "id": path, "name": path.rstrip("/").rsplit("/", 1)[-1]}
+        stored = {**copy.deepcopy(body or {}), "id": path, "name": path.rstrip("/").rsplit("/", 1)[-1]}
         props = stored.setdefault("properties", {})
         props["provisioningState"] = "Succeeded"
         if keep and "scoringUri" in keep.get("properties", {}):
