@@ -70,8 +70,10 @@ class AzureEndpoints:
             return EndpointState(endpoint, "", "")
         deployments = {str(d.name): model_version_of(str(d.model))
                        for d in _call(lambda: list(self.ml.online_deployments.list(name)), f"deployments of {name}")}
+        # a key endpoint (ours) answers EndpointAuthKeys; an AML-token one (made by hand) a token to send instead
         key = _call(lambda: self.ml.online_endpoints.get_keys(name), f"keys of {name}")
-        return EndpointState(endpoint, str(current.scoring_uri or ""), str(getattr(key, "primary_key", "") or ""),
+        secret = getattr(key, "primary_key", None) or getattr(key, "access_token", None) or ""
+        return EndpointState(endpoint, str(current.scoring_uri or ""), str(secret),
                              deployments, {str(k): int(v) for k, v in (current.traffic or {}).items()})
 
     def supervise(self) -> list[str]:
