@@ -67,7 +67,11 @@ class AzureJobs:
         _call(lambda: self.ml.jobs.begin_cancel(job_id), f"cancel job {job_id}")
 
     def fetch_outputs(self, job_id: str, dest: Path) -> TrainingOutputs:
-        """Download the job's output folder (goes to the workspace's storage directly, not through ARM)."""
+        """Download the job's output folder, straight from the workspace's storage (not through ARM).
+
+        With identity-based datastores (the workspace's ``systemDatastoresAuthMode: identity``) azure-ai-ml reads
+        the blobs with this ``MLClient``'s credential, the app's identity, which needs a data role on that account.
+        """
         _call(lambda: self.ml.jobs.download(job_id, download_path=str(dest), output_name=OUTPUT),
               f"download outputs of {job_id}")
         folder = next((p.parent for p in dest.rglob("metrics.json")), None)
