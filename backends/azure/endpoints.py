@@ -107,7 +107,8 @@ class AzureEndpoints:
         if polled is not None and not polled.finished:
             return _status(operation, OperationState.RUNNING)
         if polled is not None and polled.status != "Succeeded":
-            return _status(operation, OperationState.FAILED, polled.message or f"operation {polled.status}")
+            return _status(operation, OperationState.FAILED,
+                           f"{self._describe(operation)}: {polled.message or 'operation ' + polled.status}")
         if operation.kind is OperationKind.DEPLOY:
             return self._deploy(operation)
         if operation.kind is OperationKind.TRAFFIC:
@@ -129,10 +130,9 @@ class AzureEndpoints:
         if deployment is None or str(deployment.properties.get("model") or "").lower() != model_id.lower():
             body = self._deployment_body(operation.endpoint, operation.version, model_id)
             return self._after_write(operation, self.arm.put(path, body))
-        what = f"deployment {operation.slot} of {self._name(operation.endpoint)}"
         if deployment.provisioning_state == "Succeeded":
             return _status(operation, OperationState.SUCCEEDED)
-        return self._not_ready(operation, deployment, what)
+        return self._not_ready(operation, deployment, self._describe(operation))
 
     def _traffic(self, operation: Operation, *, may_start: bool) -> OperationStatus:
         name = self._name(operation.endpoint)
@@ -196,6 +196,14 @@ class AzureEndpoints:
         return _status(operation, OperationState.FAILED, f"{what}: {reason}")
 
     # --- resources ------------------------------------------------------------------------------
+
+    def _describe(self, operation: Operation) -> str:
+        name = self._name(operation.endpoint)
+        if operation.kind is OperationKind.DEPLOY:
+            return f"deployment {operation.slot} of {name}"
+        if operation.kind is OperationKind.TRAFFIC:
+            return f"traffic change of {name}"
+        return f"removal of deployment {operation.slot} of {name}"
 
     def _name(self, endpoint: str) -> str:
         if endpoint not in self.names:

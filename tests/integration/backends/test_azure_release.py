@@ -225,3 +225,37 @@ def _operation_of(log: list[Seen], put: Seen) -> str:
     """The async operation id the fake ARM gave for ``put`` (from the deployment it stored)."""
     stored = put.answer["properties"]["properties"]["AzureAsyncOperationUri"]
     return str(stored).split("?", 1)[0].rsplit("/", 1)[-1].lower()
+
+
+def test_a_production_deployment_that_fails_rolls_back_with_arms_message(released: Released,
+                                                                          servers: dict[str, ScoringServer]) -> None:
+    """Runs last: a second release whose production deployment ARM fails; traffic never moves to it."""
+    message = "User container has crashed or terminated: liveness probe failed"
+    released.simulator.failures = {"/diabetes-prod/deployments/green": {"code": "ResourceNotReady",
+                                                                        "message": message}}
+    seed_model(released.simulator, "2")
+    before = len(released.simulator.seen)
+    event = [{"id": "registered-2", "topic": WS, "subject": f"models/{MODEL}:2",
+              "eventType": "Microsoft.MachineLearningServices.ModelRegistered", "eventTime": "2026-01-01T00:00:00Z",
+              "dataVersion": "", "metadataVersion": "1",
+              "data": {"ModelName": MODEL, "ModelVersion": 2, "ModelTags": {}, "ModelProperties": {}}}]
+    answer = released.host.http.post("/runtime/webhooks/eventgrid", params={"functionName": "on_model_registered"},
+                                     json=event, headers={"aeg-event-type": "Notification"})
+    assert answer.status_code in (200, 202), answer.text
+    instance = release_id(MODEL, "2")
+    wait_for("the second release appearing", lambda: released.host.run(instance), 60)
+    run = released.host.wait_finished(instance, timeout=240)
+    assert run["outcome"] == "rolled_back", json.dumps(run, indent=1)
+    assert f"production deployment failed: deployment green of diabetes-prod: ResourceNotReady: {message}" \
+           in run["reason"] and "version 1 still serves" in run["reason"]
+    later = released.simulator.seen[before:]
+    prod_traffic = [s.body["properties"]["traffic"] for s in later
+                    if s.method == "PUT" and s.path.endswith("/diabetes-prod")]
+    assert all("green" not in t for t in prod_traffic), prod_traffic
+    assert any(s.method == "DELETE" and s.path.endswith("/diabetes-prod/deployments/green") for s in later)
+    scored = requests.post(servers["diabetes-prod"].url + "/score", json={"data": [[59, 2, 32.1, 101, 157, 93.2,
+                                                                                    38, 4, 4.8598, 87]]},
+                           headers={"Authorization": f"Bearer {KEY}"}, timeout=30)
+    assert scored.json()["model_version"] == "1"
+    tags = released.simulator.resources[f"{WS}/models/{MODEL}/versions/2".lower()]["properties"]["tags"]
+    assert tags["stage"] == "rejected"

@@ -281,7 +281,7 @@ def test_a_failed_deployment_carries_arms_error(backends: Any, arm: FakeArm) -> 
     arm.failures = {"/deployments/blue": {"code": "ResourceNotReady", "message": "User container has crashed"}}
     final, _ = settle(endpoints, deploy(endpoints, registry, "qa", "blue", "1"))
     assert final.state is OperationState.FAILED
-    assert final.message == "ResourceNotReady: User container has crashed"
+    assert final.message == "deployment blue of diabetes-qa: ResourceNotReady: User container has crashed"
     again = deploy(endpoints, registry, "qa", "blue", "1")  # a retry neither hides the failure nor PUTs again
     assert again.state is OperationState.FAILED and "User container has crashed" in again.message
     assert len(arm.bodies("PUT", "/deployments/blue$")) == 1
