@@ -262,6 +262,10 @@ def test_traffic_moves_only_to_a_deployment_that_succeeded(backends: Any, arm: F
     settle(endpoints, green)
     moving = endpoints.begin_traffic("production", {"blue": 0, "green": 100})
     assert moving.state is OperationState.RUNNING
+    puts = len(arm.bodies("PUT", "/onlineEndpoints/diabetes-prod$"))
+    retried = endpoints.begin_traffic("production", {"blue": 0, "green": 100})  # the activity ran again
+    assert retried.state is OperationState.RUNNING and retried.operation.status_url == moving.operation.status_url
+    assert len(arm.bodies("PUT", "/onlineEndpoints/diabetes-prod$")) == puts, "no second PUT while one runs"
     assert endpoints.state("production").serving_version == "1", "ARM applies traffic when the operation ends"
     final, _ = settle(endpoints, moving)
     assert final.state is OperationState.SUCCEEDED and endpoints.state("production").serving_version == "2"
