@@ -33,6 +33,7 @@ ACTIVITIES: dict[str, Activity] = {
     names.DEPLOY_MODEL: release.deploy_model,
     names.SET_TRAFFIC: release.set_traffic,
     names.REMOVE_DEPLOYMENT: release.remove_deployment,
+    names.ENDPOINT_OPERATION_STATUS: release.endpoint_operation_status,
     names.API_TEST: release.api_test,
 }
 

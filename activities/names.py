@@ -16,6 +16,7 @@ FREE_RELEASE = "free_release"
 DEPLOY_MODEL = "deploy_model"
 SET_TRAFFIC = "set_traffic"
 REMOVE_DEPLOYMENT = "remove_deployment"
+ENDPOINT_OPERATION_STATUS = "endpoint_operation_status"
 API_TEST = "api_test"
 
 #: starts the message of an activity failure that a retry can help (a timeout, storage down, a 5xx); every other

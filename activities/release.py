@@ -23,17 +23,22 @@ def free_release(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def deploy_model(payload: dict[str, Any]) -> dict[str, Any]:
+    """Begin the deployment (returns at once); ``endpoint_operation_status`` follows it."""
     b = backends()
-    return deployments.deploy(b.endpoints, b.registry, str(payload["endpoint"]), str(payload["model_name"]),
-                              str(payload["version"]), exclusive=bool(payload.get("exclusive")))
+    return deployments.begin_deploy(b.endpoints, b.registry, str(payload["endpoint"]), str(payload["model_name"]),
+                                    str(payload["version"]))
 
 
 def set_traffic(payload: dict[str, Any]) -> dict[str, Any]:
-    return deployments.set_traffic(backends().endpoints, str(payload["endpoint"]), dict(payload["traffic"]))
+    return deployments.begin_traffic(backends().endpoints, str(payload["endpoint"]), dict(payload["traffic"]))
 
 
 def remove_deployment(payload: dict[str, Any]) -> dict[str, Any]:
-    return deployments.remove(backends().endpoints, str(payload["endpoint"]), str(payload["slot"]))
+    return deployments.begin_remove(backends().endpoints, str(payload["endpoint"]), str(payload["slot"]))
+
+
+def endpoint_operation_status(payload: dict[str, Any]) -> dict[str, Any]:
+    return deployments.operation_status(backends().endpoints, dict(payload["operation"]))
 
 
 def api_test(payload: dict[str, Any]) -> dict[str, Any]:

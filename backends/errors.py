@@ -56,3 +56,8 @@ class StageTransitionError(ValueError):
         super().__init__(f"model {name} version {version}: stage cannot move from {current!r} to {wanted!r}")
         self.current = current
         self.wanted = wanted
+
+
+class OperationRefused(ValueError):
+    """An endpoint change that must not happen as asked (traffic to a deployment that is not ready, removing the
+    slot that serves); retrying cannot help."""

@@ -8,6 +8,7 @@ and are picked once from settings (``backends/factory.py``). Every value here is
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -134,6 +135,85 @@ class EndpointState:
         return self.deployments[max(live)[1]] if live else None
 
 
+class OperationKind(StrEnum):
+    """What a long endpoint operation changes."""
+
+    DEPLOY = "deploy"
+    TRAFFIC = "traffic"
+    REMOVE = "remove"
+
+
+class OperationState(StrEnum):
+    """Where a long endpoint operation stands (ARM's Creating/Updating/Deleting are all ``running``)."""
+
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class DeploymentRequest:
+    """Put ``model_name`` version ``version`` in ``slot`` of ``endpoint`` (``qa`` or ``production``)."""
+
+    endpoint: str
+    slot: str
+    model_name: str
+    version: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> DeploymentRequest:
+        return cls(str(d["endpoint"]), str(d["slot"]), str(d["model_name"]), str(d["version"]))
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A long endpoint operation begun by one activity and polled by later ones (no secret in it).
+
+    ``status_url`` is where the implementation polls (ARM's ``Azure-AsyncOperation``); it is a hint only: an
+    implementation finds an operation's outcome from the resource itself when the hint is missing or stale.
+    """
+
+    kind: OperationKind
+    endpoint: str
+    slot: str = ""
+    version: str = ""
+    traffic: dict[str, int] = field(default_factory=dict)
+    status_url: str = ""
+    model_name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "kind": self.kind.value}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Operation:
+        return cls(OperationKind(d["kind"]), str(d["endpoint"]), str(d.get("slot") or ""),
+                   str(d.get("version") or ""), {str(k): int(v) for k, v in dict(d.get("traffic") or {}).items()},
+                   str(d.get("status_url") or ""), str(d.get("model_name") or ""))
+
+
+@dataclass(frozen=True)
+class OperationStatus:
+    """An operation and where it stands; ``message`` holds the platform's error when it failed."""
+
+    operation: Operation
+    state: OperationState
+    message: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state is not OperationState.RUNNING
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"operation": self.operation.to_dict(), "state": self.state.value, "message": self.message}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OperationStatus:
+        return cls(Operation.from_dict(dict(d["operation"])), OperationState(d["state"]), str(d.get("message") or ""))
+
+
 # --- ports ----------------------------------------------------------------------------------
 
 
@@ -191,13 +271,21 @@ class ModelRegistry(Protocol):
 
 @runtime_checkable
 class Endpoints(Protocol):
-    """Online endpoints (``qa`` and ``production``), each with up to two slots and a traffic split."""
+    """Online endpoints (``qa`` and ``production``), each with up to two slots and a traffic split.
 
-    def deploy(self, endpoint: str, slot: str, model: ModelVersion) -> EndpointState: ...
+    Changes are long operations: ``begin_*`` starts one and returns at once (a deployment on Azure takes minutes);
+    ``operation_status`` tells where it stands. Both are idempotent: beginning again an operation already under way
+    or done returns its status instead of starting it twice, so a retried activity resumes where the first left off.
+    Traffic only ever moves to deployments that finished successfully.
+    """
 
-    def set_traffic(self, endpoint: str, traffic: dict[str, int]) -> EndpointState: ...
+    def begin_deploy(self, request: DeploymentRequest, model: ModelVersion) -> OperationStatus: ...
 
-    def remove(self, endpoint: str, slot: str) -> EndpointState: ...
+    def begin_traffic(self, endpoint: str, traffic: dict[str, int]) -> OperationStatus: ...
+
+    def begin_remove(self, endpoint: str, slot: str) -> OperationStatus: ...
+
+    def operation_status(self, operation: Operation) -> OperationStatus: ...
 
     def state(self, endpoint: str) -> EndpointState: ...
 

@@ -70,6 +70,12 @@ def _text(value: str) -> str:
     return value
 
 
+def _https_url(value: str) -> str:
+    if not re.match(r"^https://[^/\s]+/?$", value):
+        raise ValueError("expected an https:// URL with no path")
+    return value.rstrip("/")
+
+
 def _port(value: str) -> int:
     return int(_number(1, 65535, int)(value))
 
@@ -136,11 +142,31 @@ SPECS: tuple[Spec, ...] = (
     Spec("AZUREML_AKS_COMPUTE", "aks-prod", _text, "attached Kubernetes compute for production", azure_only=True),
     Spec("AZUREML_INSTANCE_TYPE", "Standard_DS3_v2", _text, "VM size of QA deployments", azure_only=True),
     Spec("AZURE_CLIENT_ID", "", _text, "client id of a user-assigned managed identity (optional)", azure_only=True),
+    Spec("DEPLOY_POLL_SECONDS", "", _number(0.05, 600),
+         "longest wait between checks of a deployment, traffic change or removal; they start at 1/20 of it and "
+         "grow with the operation's age (default: 2 s local, 30 s azureml)"),
+    Spec("DEPLOY_TIMEOUT_MINUTES", "60", _number(1, 1440, int),
+         "an endpoint deployment, traffic change or removal still running after this fails its release stage"),
+    Spec("AZUREML_ARM_ENDPOINT", "https://management.azure.com", _https_url,
+         "Azure Resource Manager endpoint (another for a sovereign cloud)", azure_only=True),
+    Spec("AZUREML_SCORING_ENVIRONMENT", "mlops-scoring", _text,
+         "environment (built from the scoring server's build context) the endpoints run; its version is the "
+         "context's content hash", azure_only=True),
+    Spec("AZUREML_ENDPOINT_IDENTITY_ID", "", _text,
+         "resource id of the user-assigned identity the endpoints run as (pulls the image, reads the model, "
+         "writes prediction logs); empty: system-assigned", azure_only=True),
+    Spec("AZUREML_ENDPOINT_IDENTITY_CLIENT_ID", "", _text,
+         "client id of that identity (the scoring server's prediction-log credential)", azure_only=True),
+    Spec("AZUREML_JOB_IDENTITY_CLIENT_ID", "", _text,
+         "client id of the compute cluster's user-assigned identity that training jobs run as; empty: the "
+         "cluster's default", azure_only=True),
 )
 
 STORAGE = "AzureWebJobsStorage"
 LOCAL_TRAINING_POLL_S = 5.0
 AZUREML_TRAINING_POLL_S = 60.0
+LOCAL_DEPLOY_POLL_S = 2.0
+AZUREML_DEPLOY_POLL_S = 30.0
 _REQUIRED_FOR_AZURE = ("AZURE_SUBSCRIPTION_ID", "AZURE_RESOURCE_GROUP", "AZUREML_WORKSPACE")
 
 
@@ -183,6 +209,13 @@ class Settings:
     AZUREML_AKS_COMPUTE: str
     AZUREML_INSTANCE_TYPE: str
     AZURE_CLIENT_ID: str
+    DEPLOY_POLL_SECONDS: float | str
+    DEPLOY_TIMEOUT_MINUTES: int
+    AZUREML_ARM_ENDPOINT: str
+    AZUREML_SCORING_ENVIRONMENT: str
+    AZUREML_ENDPOINT_IDENTITY_ID: str
+    AZUREML_ENDPOINT_IDENTITY_CLIENT_ID: str
+    AZUREML_JOB_IDENTITY_CLIENT_ID: str
     #: the app's storage as the host reads ``AzureWebJobsStorage`` and its ``__`` settings (derived, not a setting)
     storage: StorageConnection
 
@@ -231,6 +264,13 @@ class Settings:
         if isinstance(self.TRAINING_POLL_SECONDS, float):
             return self.TRAINING_POLL_SECONDS
         return LOCAL_TRAINING_POLL_S if self.MLOPS_BACKEND == "local" else AZUREML_TRAINING_POLL_S
+
+    @property
+    def deploy_poll_seconds(self) -> float:
+        """A local endpoint changes in a second, an Azure ML deployment in minutes: poll accordingly."""
+        if isinstance(self.DEPLOY_POLL_SECONDS, float):
+            return self.DEPLOY_POLL_SECONDS
+        return LOCAL_DEPLOY_POLL_S if self.MLOPS_BACKEND == "local" else AZUREML_DEPLOY_POLL_S
 
     @property
     def containers(self) -> tuple[str, ...]:

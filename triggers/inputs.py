@@ -49,5 +49,7 @@ def release_input(settings: Settings, version: str, event_id: str) -> dict[str, 
             "api_test": qa,
             "api_test_production": production,
             "poll_seconds": max(0.5, settings.training_poll_seconds / 10),  # the release slot's poll
+            "deploy": {"poll_seconds": settings.deploy_poll_seconds,
+                       "timeout_minutes": settings.DEPLOY_TIMEOUT_MINUTES},
         },
     }

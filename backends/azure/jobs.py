@@ -8,6 +8,7 @@ from typing import Any
 
 from azure.ai.ml import Input, MLClient, Output, command
 from azure.ai.ml.constants import AssetTypes
+from azure.ai.ml.entities import ManagedIdentityConfiguration
 from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError
 
 from backends.azure.client import enum_text
@@ -48,9 +49,16 @@ class AzureJobs:
             command=f"python -m ml.train --data {data_args} --output ${{{{outputs.{OUTPUT}}}}}{alpha}",
             inputs=inputs, outputs={OUTPUT: Output(type=AssetTypes.URI_FOLDER)},
             environment=f"azureml:{self.settings.AZUREML_ENVIRONMENT}", compute=self.settings.AZUREML_COMPUTE,
-            experiment_name=self.settings.MODEL_NAME, tags={"dataset_version": request.dataset_version})
+            experiment_name=self.settings.MODEL_NAME, tags={"dataset_version": request.dataset_version},
+            identity=self._identity())
         job.code = self.code
         return self._status(_call(lambda: self.ml.jobs.create_or_update(job), f"submit job {request.job_name}"))
+
+    def _identity(self) -> ManagedIdentityConfiguration | None:
+        """The cluster's user-assigned identity: it reads the inputs and writes the outputs through the identity-based
+        datastore (the storage account accepts no keys). None: Azure ML's default for the compute."""
+        client_id = self.settings.AZUREML_JOB_IDENTITY_CLIENT_ID
+        return ManagedIdentityConfiguration(client_id=client_id) if client_id else None
 
     def status(self, job_id: str) -> JobStatus:
         return self._status(_call(lambda: self.ml.jobs.get(job_id), f"job {job_id}"))
@@ -59,7 +67,11 @@ class AzureJobs:
         _call(lambda: self.ml.jobs.begin_cancel(job_id), f"cancel job {job_id}")
 
     def fetch_outputs(self, job_id: str, dest: Path) -> TrainingOutputs:
-        """Download the job's output folder (goes to the workspace's storage directly, not through ARM)."""
+        """Download the job's output folder, straight from the workspace's storage (not through ARM).
+
+        With identity-based datastores (the workspace's ``systemDatastoresAuthMode: identity``) azure-ai-ml reads
+        the blobs with this ``MLClient``'s credential, the app's identity, which needs a data role on that account.
+        """
         _call(lambda: self.ml.jobs.download(job_id, download_path=str(dest), output_name=OUTPUT),
               f"download outputs of {job_id}")
         folder = next((p.parent for p in dest.rglob("metrics.json")), None)

@@ -68,7 +68,8 @@ class AzureRegistry:
         return _view(updated)
 
     def download(self, name: str, version: str, dest: Path) -> Path:
-        """Download the version's files (straight from the workspace storage, not through ARM)."""
+        """Download the version's files, straight from the workspace storage (not through ARM) with the app's
+        credential when the datastore is identity-based, as ``AzureJobs.fetch_outputs`` does."""
         _call(lambda: self.ml.models.download(name, version, download_path=str(dest)), f"download {name}:{version}")
         found = next((p.parent for p in dest.rglob("MLmodel")), None)
         if found is None:

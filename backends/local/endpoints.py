@@ -28,9 +28,18 @@ from typing import Any
 
 import requests
 
-from backends.errors import BackendError, DeploymentFailed, NotFoundError, TransientBackendError
+from backends.errors import BackendError, DeploymentFailed, NotFoundError, OperationRefused, TransientBackendError
 from backends.local.procs import alive, read_int, write_private
-from backends.ports import EndpointState, ModelRegistry, ModelVersion
+from backends.ports import (
+    DeploymentRequest,
+    EndpointState,
+    ModelRegistry,
+    ModelVersion,
+    Operation,
+    OperationKind,
+    OperationState,
+    OperationStatus,
+)
 from backends.storage_connection import StorageConnection
 
 log = logging.getLogger(__name__)
@@ -106,6 +115,55 @@ class LocalEndpoints:
     def state(self, endpoint: str) -> EndpointState:
         url = self._ensure(endpoint)
         return self._state(endpoint, url, self._admin(endpoint, "GET", "/admin/state"))
+
+    # --- long operations (the port): a local change is done when the admin call returns --------------
+
+    def begin_deploy(self, request: DeploymentRequest, model: ModelVersion) -> OperationStatus:
+        """Deploy at once; a model the server cannot load ends the operation ``failed`` with the server's reason."""
+        operation = Operation(OperationKind.DEPLOY, request.endpoint, request.slot, request.version,
+                              model_name=request.model_name)
+        if self.state(request.endpoint).deployments.get(request.slot) != request.version:
+            try:
+                self.deploy(request.endpoint, request.slot, model)
+            except DeploymentFailed as exc:
+                return OperationStatus(operation, OperationState.FAILED, str(exc))
+        return self.operation_status(operation)
+
+    def begin_traffic(self, endpoint: str, traffic: dict[str, int]) -> OperationStatus:
+        operation = Operation(OperationKind.TRAFFIC, endpoint, traffic=dict(traffic))
+        state = self.state(endpoint)
+        missing = sorted(slot for slot, pct in traffic.items() if pct > 0 and slot not in state.deployments)
+        if missing:
+            raise OperationRefused(f"endpoint {endpoint}: no ready deployment in slot(s) {', '.join(missing)}")
+        if {s: state.traffic.get(s, 0) for s in traffic} != traffic:
+            self.set_traffic(endpoint, traffic)
+        return self.operation_status(operation)
+
+    def begin_remove(self, endpoint: str, slot: str) -> OperationStatus:
+        state = self.state(endpoint)
+        if state.traffic.get(slot, 0) > 0 and len(state.deployments) > 1:
+            raise OperationRefused(f"endpoint {endpoint}: slot {slot} takes {state.traffic[slot]}% of the traffic; "
+                                   f"move it first")
+        self.remove(endpoint, slot)
+        return self.operation_status(Operation(OperationKind.REMOVE, endpoint, slot))
+
+    def operation_status(self, operation: Operation) -> OperationStatus:
+        """Read the outcome back from the server's state (the port never trusts a remembered answer)."""
+        state = self.state(operation.endpoint)
+        if operation.kind is OperationKind.DEPLOY:
+            held = state.deployments.get(operation.slot)
+            done = held == operation.version
+            problem = f"slot {operation.slot} holds version {held}, not {operation.version}"
+        elif operation.kind is OperationKind.TRAFFIC:
+            now = {s: state.traffic.get(s, 0) for s in operation.traffic}
+            done = now == operation.traffic
+            problem = f"traffic is {now}, not {operation.traffic}"
+        else:
+            done = operation.slot not in state.deployments
+            problem = f"slot {operation.slot} is still deployed"
+        if done:
+            return OperationStatus(operation, OperationState.SUCCEEDED)
+        return OperationStatus(operation, OperationState.FAILED, f"endpoint {operation.endpoint}: {problem}")
 
     def supervise(self) -> list[str]:
         """Restart the server of every endpoint whose persisted state holds deployments but that does not answer

@@ -14,7 +14,7 @@ import requests
 from backends.errors import DeploymentFailed
 from backends.local.endpoints import LocalEndpoints, status_all, stop_all
 from backends.local.registry import MlflowRegistry
-from backends.ports import ModelVersion
+from backends.ports import DeploymentRequest, ModelVersion, OperationState
 from backends.storage_connection import StorageConnection
 from tests.support.azurite import Azurite, free_port
 from tests.support.processes import processes_mentioning
@@ -121,3 +121,15 @@ def test_a_model_the_server_cannot_load_fails_the_deployment(endpoints: LocalEnd
     version = registry.register("ep", str(broken), {"job_id": "broken"})
     with pytest.raises(DeploymentFailed):
         endpoints.deploy("qa", "blue", version)
+
+
+def test_a_model_the_server_cannot_load_ends_the_operation_failed_with_its_reason(
+        endpoints: LocalEndpoints, registry: MlflowRegistry, tmp_path: Path) -> None:
+    broken = tmp_path / "broken-op"
+    broken.mkdir()
+    (broken / "MLmodel").write_text("flavors: {}\n")
+    version = registry.register("ep", str(broken), {"job_id": "broken-op"})
+    status = endpoints.begin_deploy(DeploymentRequest("qa", "green", version.name, version.version), version)
+    assert status.state is OperationState.FAILED and status.message
+    assert endpoints.operation_status(status.operation).state is OperationState.FAILED
+    assert endpoints.state("qa").deployments.get("green") != version.version

@@ -11,14 +11,25 @@ from pathlib import Path
 
 import pytest
 
-from backends.errors import BlobChangedError, BlobExistsError, NotFoundError, StageTransitionError, TrainingJobFailed
+from backends.errors import (
+    BlobChangedError,
+    BlobExistsError,
+    NotFoundError,
+    OperationRefused,
+    StageTransitionError,
+    TrainingJobFailed,
+)
 from backends.ports import (
     MODEL_STAGES,
     STAGE_TRANSITIONS,
+    DeploymentRequest,
     Endpoints,
     JobStatus,
     ModelRegistry,
     ModelVersion,
+    Operation,
+    OperationState,
+    OperationStatus,
     Storage,
     TrainingJobs,
     TrainingRequest,
@@ -214,21 +225,49 @@ def registry_download(registry: ModelRegistry, name: str, source: str, dest: Pat
 # --- Endpoints -----------------------------------------------------------------------------------
 
 
+def settle(endpoints: Endpoints, status: OperationStatus, timeout: float = 60.0,
+           poll: float = 0.0) -> OperationStatus:
+    """Poll an operation until it ends, as the release orchestration does (here without durable timers)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not status.finished:
+        assert time.monotonic() < deadline, f"operation {status.operation} still running after {timeout}s"
+        time.sleep(poll)
+        status = endpoints.operation_status(Operation.from_dict(status.operation.to_dict()))
+    return status
+
+
+def _done(endpoints: Endpoints, status: OperationStatus) -> None:
+    final = settle(endpoints, status)
+    assert final.state is OperationState.SUCCEEDED, final
+
+
 def endpoints_blue_green(endpoints: Endpoints, endpoint: str, one: ModelVersion, two: ModelVersion) -> None:
-    """First deployment takes all traffic; a second waits at 0 until the split moves; removing a slot drops it."""
+    """Deploy, shift traffic, remove: each a long operation that ends succeeded; beginning again what is done is a
+    no-op; traffic goes only where a deployment succeeded; a slot taking traffic beside another is not removed."""
     assert isinstance(endpoints, Endpoints)
-    state = endpoints.deploy(endpoint, "blue", one)
-    assert state.deployments == {"blue": one.version}
-    assert state.traffic.get("blue") == 100
-    assert state.serving_version == one.version
-    state = endpoints.deploy(endpoint, "green", two)
+    _done(endpoints, endpoints.begin_deploy(DeploymentRequest(endpoint, "blue", one.name, one.version), one))
+    _done(endpoints, endpoints.begin_traffic(endpoint, {"blue": 100}))
+    state = endpoints.state(endpoint)
+    assert state.deployments == {"blue": one.version} and state.serving_version == one.version
+    _done(endpoints, endpoints.begin_deploy(DeploymentRequest(endpoint, "green", two.name, two.version), two))
+    state = endpoints.state(endpoint)
     assert state.deployments == {"blue": one.version, "green": two.version}
     assert state.traffic.get("green", 0) == 0 and state.serving_version == one.version
-    state = endpoints.set_traffic(endpoint, {"blue": 0, "green": 100})
+    with pytest.raises(OperationRefused):
+        endpoints.begin_traffic(endpoint, {"red": 100})
+    _done(endpoints, endpoints.begin_traffic(endpoint, {"blue": 0, "green": 100}))
+    state = endpoints.state(endpoint)
     assert state.serving_version == two.version
+    with pytest.raises(OperationRefused, match="green"):
+        endpoints.begin_remove(endpoint, "green")
+    _done(endpoints, endpoints.begin_remove(endpoint, "blue"))
+    state = endpoints.state(endpoint)
+    assert state.deployments == {"green": two.version} and state.serving_version == two.version
+    again = endpoints.begin_remove(endpoint, "blue")  # idempotent
+    assert again.state is OperationState.SUCCEEDED
+    redo = endpoints.begin_deploy(DeploymentRequest(endpoint, "green", two.name, two.version), two)
+    assert settle(endpoints, redo).state is OperationState.SUCCEEDED
     assert endpoints.state(endpoint) == state
-    state = endpoints.remove(endpoint, "blue")
-    assert state.deployments == {"green": two.version}
-    assert state.serving_version == two.version
-    assert endpoints.remove(endpoint, "blue").deployments == {"green": two.version}  # idempotent
     assert "key" not in state.public()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from activities import names as act
-from orchestrators.release import release
+from orchestrators.release import EndpointOperationFailed, release
 from orchestrators.retrain import poll_after, retrain
 from tests.unit.orchestrators.driver import Context, Script, names, run
 
@@ -133,46 +134,156 @@ def test_unexpected_activity_failure_marks_the_stage_and_fails() -> None:
     assert context.custom_status["stages"][-1]["status"] == "failed"
 
 
-# --- release ----------------------------------------------------------------------------------------------
+# --- release ---------------------------------------------------------------------------------------------
+
+
+class Operations:
+    """Endpoint operations as the platform runs them: each stays ``running`` for ``polls`` status checks, then ends
+    ``succeeded`` (or as ``outcome`` says for a kind and endpoint). Records every call in order."""
+
+    def __init__(self, polls: int = 0, outcome: dict[tuple[str, str], tuple[str, str]] | None = None) -> None:
+        self.polls, self.outcome = polls, outcome or {}
+        self.left: dict[str, int] = {}
+        self.log: list[tuple[str, str, str]] = []
+
+    def begin(self, kind: str, endpoint: str, **fields: Any) -> dict[str, Any]:
+        op_id = f"op-{len(self.left)}"
+        self.left[op_id] = self.polls
+        operation = {"kind": kind, "endpoint": endpoint, "status_url": op_id, **fields}
+        self.log.append(("begin", kind, endpoint))
+        return self._status(operation)
+
+    def status(self, payload: dict[str, Any]) -> dict[str, Any]:
+        operation = payload["operation"]
+        self.left[operation["status_url"]] -= 1
+        self.log.append(("poll", operation["kind"], operation["endpoint"]))
+        return self._status(operation)
+
+    def _status(self, operation: dict[str, Any]) -> dict[str, Any]:
+        if self.left[operation["status_url"]] > 0:
+            return {"operation": operation, "state": "running", "message": ""}
+        state, message = self.outcome.get((operation["kind"], operation["endpoint"]), ("succeeded", ""))
+        self.log.append((state, operation["kind"], operation["endpoint"]))
+        return {"operation": operation, "state": state, "message": message}
 
 
 def release_script(qa_passes: bool = True, prod_passes: bool = True, previous: str | None = "blue",
-                   claims: list[dict[str, Any]] | None = None) -> Script:
+                   claims: list[dict[str, Any]] | None = None, ops: Operations | None = None) -> Script:
     queue = iter(claims or [{"granted": True, "superseded": False, "active": "3", "newest": "3"}])
+    ops = ops or Operations()
 
     def verdict(passed: bool) -> dict[str, Any]:
         return {"passed": passed, "summary": "all checks passed" if passed else "p99 900 ms above 500 ms"}
+
+    def deploy(p: dict[str, Any]) -> dict[str, Any]:
+        slot = "blue" if p["endpoint"] == "qa" else "green"
+        old = previous if p["endpoint"] == "production" else None
+        return {"slot": slot, "previous_slot": old, "previous_version": "2" if old else None,
+                "others": [old] if old else [],
+                "status": ops.begin("deploy", p["endpoint"], slot=slot, version=p["version"])}
 
     return {
         act.DESCRIBE_MODEL: lambda p: {"run_id": "retrain-abc"},
         act.CLAIM_RELEASE: lambda p: next(queue),
         act.FREE_RELEASE: lambda p: {"freed": True},
-        act.DEPLOY_MODEL: lambda p: {"slot": "blue" if p["endpoint"] == "qa" else "green",
-                                     "previous_slot": previous if p["endpoint"] == "production" else None,
-                                     "previous_version": "2" if previous else None},
+        act.DEPLOY_MODEL: deploy,
+        act.ENDPOINT_OPERATION_STATUS: ops.status,
         act.API_TEST: lambda p: verdict(qa_passes if p["endpoint"] == "qa" else prod_passes),
-        act.SET_TRAFFIC: lambda p: {},
+        act.SET_TRAFFIC: lambda p: ops.begin("traffic", p["endpoint"], traffic=p["traffic"]),
         act.SET_MODEL_STAGE: lambda p: {"stage": p["stage"]},
-        act.REMOVE_DEPLOYMENT: lambda p: {},
+        act.REMOVE_DEPLOYMENT: lambda p: ops.begin("remove", p["endpoint"], slot=p["slot"]),
     }
 
 
-def release_context() -> Context:
+def release_context(deploy: dict[str, Any] | None = None) -> Context:
+    config = {"api_test": {"max_p99_ms": 500}, "poll_seconds": 5,
+              "deploy": deploy or {"poll_seconds": 30, "timeout_minutes": 60}}
     return Context({"model_name": "diabetes-ridge", "version": "3", "trigger": "event", "event_id": "ev",
-                    "config": {"api_test": {"max_p99_ms": 500}, "poll_seconds": 5}},
-                   instance_id="release-diabetes-ridge-3")
+                    "config": config}, instance_id="release-diabetes-ridge-3")
 
 
 def test_release_deploys_blue_green_and_promotes() -> None:
     output, calls = run(release, release_context(), release_script())
     assert output["outcome"] == "deployed" and output["related"] == "retrain-abc"
     traffic = [c.payload["traffic"] for c in calls if c.name == act.SET_TRAFFIC]
-    assert traffic == [{"green": 100, "blue": 0}]
+    assert traffic == [{"blue": 100}, {"green": 100, "blue": 0}]
     stages = [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE]
     assert stages == ["production", "champion"]
     assert [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT] == [{"endpoint": "production",
                                                                                "slot": "blue"}]
     assert names(calls)[-1] == act.FREE_RELEASE
+
+
+def test_long_deployments_are_polled_with_durable_timers_and_traffic_waits_for_success() -> None:
+    ops = Operations(polls=12)
+    context = release_context()
+    started = context.now
+    output, calls = run(release, context, release_script(ops=ops), max_steps=2000)
+    assert output["outcome"] == "deployed"
+    for endpoint in ("qa", "production"):
+        succeeded = ops.log.index(("succeeded", "deploy", endpoint))
+        moved = ops.log.index(("begin", "traffic", endpoint))
+        assert succeeded < moved, f"{endpoint} traffic moved before its deployment succeeded"
+        assert ops.log[succeeded - 12:succeeded].count(("poll", "deploy", endpoint)) == 12
+    timers = [c for c in calls if c.kind == "timer"]
+    assert len(timers) == names(calls).count(act.ENDPOINT_OPERATION_STATUS), "one durable timer before each check"
+    waits = [(b.payload - a.payload).total_seconds() for a, b in itertools.pairwise(timers[:12])]
+    assert waits == sorted(waits) and max(waits) <= 30, "checks start prompt and slow down, up to poll_seconds"
+    assert context.now - started > timedelta(seconds=12), "the waiting happened in the orchestration's clock"
+
+
+def test_a_failed_qa_deployment_ends_qa_failed_with_the_platforms_message() -> None:
+    ops = Operations(polls=2, outcome={("deploy", "qa"): ("failed", "ResourceNotReady: liveness probe failed")})
+    output, calls = run(release, release_context(), release_script(ops=ops))
+    assert output["outcome"] == "qa_failed"
+    assert "QA deployment failed: ResourceNotReady: liveness probe failed" in output["reason"]
+    assert output["stages"][-1] == {**output["stages"][-1], "name": "deploy_qa", "status": "failed"}
+    assert act.SET_TRAFFIC not in names(calls) and act.API_TEST not in names(calls)
+    assert [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE] == ["rejected"]
+    assert names(calls)[-1] == act.FREE_RELEASE
+
+
+def test_a_failed_production_deployment_is_removed_and_traffic_never_moves() -> None:
+    ops = Operations(polls=1, outcome={("deploy", "production"): ("failed", "Quota exceeded")})
+    output, calls = run(release, release_context(), release_script(ops=ops))
+    assert output["outcome"] == "rolled_back"
+    assert "production deployment failed: Quota exceeded; version 2 still serves" in output["reason"]
+    assert [c.payload["endpoint"] for c in calls if c.name == act.SET_TRAFFIC] == ["qa"]
+    assert [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT] == [{"endpoint": "production",
+                                                                               "slot": "green"}]
+    assert [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE] == ["rejected"]
+
+
+def test_a_deployment_running_past_its_time_fails_the_stage() -> None:
+    ops = Operations(polls=10_000)
+    output, calls = run(release, release_context({"poll_seconds": 30, "timeout_minutes": 5}),
+                        release_script(ops=ops), max_steps=2000)
+    assert output["outcome"] == "qa_failed"
+    assert "did not finish within 5 minutes" in output["reason"]
+    assert 10 < names(calls).count(act.ENDPOINT_OPERATION_STATUS) < 60, "bounded, and checked often enough"
+
+
+def test_a_failed_traffic_change_fails_the_release_and_frees_the_slot() -> None:
+    ops = Operations(polls=1, outcome={("traffic", "production"): ("failed", "Conflict: another operation")})
+    context = release_context()
+    calls: list[Any] = []
+    with pytest.raises(EndpointOperationFailed, match="production traffic change failed: Conflict"):
+        run(release, context, release_script(ops=ops), calls=calls)
+    assert context.custom_status["stages"][-1]["status"] == "failed"
+    assert names(calls)[-1] == act.FREE_RELEASE
+
+
+def test_results_recorded_before_long_operations_still_replay() -> None:
+    """An instance in flight across the upgrade replays its old, synchronous deploy results."""
+    script = release_script()
+    script[act.DEPLOY_MODEL] = lambda p: {"slot": "blue" if p["endpoint"] == "qa" else "green",
+                                          "previous_slot": None if p["endpoint"] == "qa" else "blue",
+                                          "previous_version": "2", "state": {"deployments": {}}}
+    script[act.SET_TRAFFIC] = lambda p: {"name": p["endpoint"], "deployments": {}, "traffic": p["traffic"]}
+    script[act.REMOVE_DEPLOYMENT] = lambda p: {"name": p["endpoint"], "deployments": {}, "traffic": {}}
+    output, calls = run(release, release_context(), script)
+    assert output["outcome"] == "deployed"
+    assert act.ENDPOINT_OPERATION_STATUS not in names(calls)
 
 
 def test_production_is_tested_against_its_own_thresholds() -> None:
@@ -194,7 +305,7 @@ def test_qa_failure_leaves_production_untouched() -> None:
 def test_production_failure_rolls_back_to_the_previous_version() -> None:
     output, calls = run(release, release_context(), release_script(prod_passes=False))
     assert output["outcome"] == "rolled_back" and "version 2 serves again" in output["reason"]
-    traffic = [c.payload["traffic"] for c in calls if c.name == act.SET_TRAFFIC]
+    traffic = [c.payload["traffic"] for c in calls if c.name == act.SET_TRAFFIC and c.payload["endpoint"] != "qa"]
     assert traffic == [{"green": 100, "blue": 0}, {"blue": 100, "green": 0}]
     assert {"endpoint": "production", "slot": "green"} in [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT]
     assert [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE] == ["production", "rejected"]
