@@ -22,7 +22,7 @@ import azure.durable_functions as df
 from activities import names as act
 from orchestrators.retrain import poll_after
 from orchestrators.status import Timeline
-from orchestrators.steps import RETRY, Orchestration, begin, done, fail_running_stage
+from orchestrators.steps import Orchestration, begin, call, done, fail_running_stage
 
 #: how endpoint operations are polled when the input does not say (instances started before the setting existed)
 DEPLOY_FALLBACK = {"poll_seconds": 30.0, "timeout_minutes": 60}
@@ -39,15 +39,20 @@ def release(context: df.DurableOrchestrationContext) -> Orchestration:
     timeline = Timeline("release", run.get("trigger", "event"), model_version=version)
     ref = {"model_name": model, "version": version}
     try:
-        described = yield context.call_activity_with_retry(act.DESCRIBE_MODEL, RETRY, ref)
+        described = yield from call(context, act.DESCRIBE_MODEL, ref)
         timeline.set(related=described.get("run_id") or None)
         granted = yield from _wait_turn(context, run, ref, timeline)
         if not granted:
             return done(context, timeline)
+        owner = {**ref, "owner": context.instance_id}
+        # not try/finally: a yield in ``finally`` would run when the SDK closes the suspended generator after an
+        # episode (GeneratorExit), and a generator that yields then is an error; Exception excludes GeneratorExit
         try:
             result = yield from _release(context, run, ref, timeline)
-        finally:
-            yield context.call_activity_with_retry(act.FREE_RELEASE, RETRY, {**ref, "owner": context.instance_id})
+        except Exception:
+            yield from call(context, act.FREE_RELEASE, owner)
+            raise
+        yield from call(context, act.FREE_RELEASE, owner)
         return result
     except Exception as exc:
         fail_running_stage(context, timeline, exc)
@@ -60,10 +65,10 @@ def _wait_turn(context: df.DurableOrchestrationContext, run: dict[str, Any], ref
     begin(context, timeline, "wait", "waiting for the model's release slot")
     poll = timedelta(seconds=float(run["config"].get("poll_seconds", 5)))
     while True:
-        claim = yield context.call_activity_with_retry(act.CLAIM_RELEASE, RETRY, {
+        claim = yield from call(context, act.CLAIM_RELEASE, {
             **ref, "owner": context.instance_id})
         if claim["superseded"]:
-            yield context.call_activity_with_retry(act.SET_MODEL_STAGE, RETRY, {**ref, "stage": "archived"})
+            yield from call(context, act.SET_MODEL_STAGE, {**ref, "stage": "archived"})
             reason = f"version {ref['version']} superseded by version {claim['newest']} before its release started"
             timeline.end(context.current_utc_datetime, reason, "skipped")
             timeline.finish("superseded", reason)
@@ -94,7 +99,7 @@ def _await(context: df.DurableOrchestrationContext, status: dict[str, Any], poli
                     "message": f"{what} did not finish within {policy['timeout_minutes']} minutes"}
         wait = poll_after((now - started).total_seconds(), float(policy["poll_seconds"]))
         yield context.create_timer(now + timedelta(seconds=wait))
-        status = yield context.call_activity_with_retry(act.ENDPOINT_OPERATION_STATUS, RETRY, {
+        status = yield from call(context, act.ENDPOINT_OPERATION_STATUS, {
             "operation": status["operation"]})
     return dict(status)
 
@@ -102,7 +107,7 @@ def _await(context: df.DurableOrchestrationContext, status: dict[str, Any], poli
 def _change(context: df.DurableOrchestrationContext, activity: str, payload: dict[str, Any],
             policy: dict[str, Any], what: str) -> Generator[Any, Any, None]:
     """Begin a traffic change or removal and wait for it; its failure fails the release with the platform's word."""
-    begun = yield context.call_activity_with_retry(activity, RETRY, payload)
+    begun = yield from call(context, activity, payload)
     status = yield from _await(context, begun, policy, what)
     if status["state"] != SUCCEEDED:
         raise EndpointOperationFailed(f"{what} failed: {status.get('message') or 'no message'}")
@@ -111,7 +116,7 @@ def _change(context: df.DurableOrchestrationContext, activity: str, payload: dic
 def _deploy(context: df.DurableOrchestrationContext, ref: dict[str, str], endpoint: str,
             policy: dict[str, Any]) -> Generator[Any, Any, tuple[dict[str, Any], dict[str, Any]]]:
     """Begin the deployment and wait for it: (the slot plan, the final operation status)."""
-    plan = yield context.call_activity_with_retry(act.DEPLOY_MODEL, RETRY, {**ref, "endpoint": endpoint})
+    plan = yield from call(context, act.DEPLOY_MODEL, {**ref, "endpoint": endpoint})
     what = f"deployment of version {ref['version']} to {endpoint} slot {plan['slot']}"
     status = yield from _await(context, plan.get("status") or {}, policy, what)
     return dict(plan), status
@@ -125,7 +130,7 @@ def _release(context: df.DurableOrchestrationContext, run: dict[str, Any], ref: 
     if status["state"] != SUCCEEDED:
         reason = f"QA deployment failed: {status.get('message') or 'no message'}"
         timeline.fail(context.current_utc_datetime, reason)
-        yield context.call_activity_with_retry(act.SET_MODEL_STAGE, RETRY, {**ref, "stage": "rejected"})
+        yield from call(context, act.SET_MODEL_STAGE, {**ref, "stage": "rejected"})
         timeline.finish("qa_failed", f"{reason}; production untouched")
         return done(context, timeline)
     slot = qa["slot"]
@@ -137,11 +142,11 @@ def _release(context: df.DurableOrchestrationContext, run: dict[str, Any], ref: 
                            f"removal of QA slot {other}")
     timeline.end(context.current_utc_datetime, f"QA slot {slot} serves version {ref['version']}")
     begin(context, timeline, "test_qa", "API tests against QA")
-    verdict = yield context.call_activity_with_retry(act.API_TEST, RETRY, {
+    verdict = yield from call(context, act.API_TEST, {
         **ref, "endpoint": "qa", "thresholds": tests})
     if not verdict["passed"]:
         timeline.fail(context.current_utc_datetime, verdict["summary"])
-        yield context.call_activity_with_retry(act.SET_MODEL_STAGE, RETRY, {**ref, "stage": "rejected"})
+        yield from call(context, act.SET_MODEL_STAGE, {**ref, "stage": "rejected"})
         timeline.finish("qa_failed", f"QA API tests failed: {verdict['summary']}; production untouched")
         return done(context, timeline, tests={"qa": verdict})
     timeline.end(context.current_utc_datetime, verdict["summary"])
@@ -164,11 +169,11 @@ def _production(context: df.DurableOrchestrationContext, ref: dict[str, str], te
     traffic = {new: 100, **({old: 0} if old else {})}
     yield from _change(context, act.SET_TRAFFIC, {"endpoint": "production", "traffic": traffic}, policy,
                        "production traffic change")
-    yield context.call_activity_with_retry(act.SET_MODEL_STAGE, RETRY, {**ref, "stage": "production"})
+    yield from call(context, act.SET_MODEL_STAGE, {**ref, "stage": "production"})
     timeline.end(context.current_utc_datetime, f"slot {new} takes 100% of production traffic"
                  + (f" (version {prod.get('previous_version')} kept in slot {old})" if old else ""))
     begin(context, timeline, "test_production", "API tests against production")
-    verdict = yield context.call_activity_with_retry(act.API_TEST, RETRY, {
+    verdict = yield from call(context, act.API_TEST, {
         **ref, "endpoint": "production", "thresholds": tests})
     tested = {"qa": qa_verdict, "production": verdict}
     if not verdict["passed"]:
@@ -180,7 +185,7 @@ def _production(context: df.DurableOrchestrationContext, ref: dict[str, str], te
         return done(context, timeline, tests=tested)
     timeline.end(context.current_utc_datetime, verdict["summary"])
     begin(context, timeline, "promote", f"version {ref['version']} becomes the champion")
-    yield context.call_activity_with_retry(act.SET_MODEL_STAGE, RETRY, {**ref, "stage": "champion"})
+    yield from call(context, act.SET_MODEL_STAGE, {**ref, "stage": "champion"})
     if old:
         yield from _change(context, act.REMOVE_DEPLOYMENT, {"endpoint": "production", "slot": old}, policy,
                            f"removal of production slot {old}")
@@ -198,5 +203,5 @@ def _rollback(context: df.DurableOrchestrationContext, ref: dict[str, str], prod
                            policy, "production traffic restore")
     yield from _change(context, act.REMOVE_DEPLOYMENT, {"endpoint": "production", "slot": new}, policy,
                        f"removal of production slot {new}")
-    yield context.call_activity_with_retry(act.SET_MODEL_STAGE, RETRY, {**ref, "stage": "rejected"})
+    yield from call(context, act.SET_MODEL_STAGE, {**ref, "stage": "rejected"})
     timeline.end(context.current_utc_datetime, f"slot {old} serves again" if old else "production emptied")

@@ -13,9 +13,6 @@ import azure.durable_functions as df
 from activities.names import RETRYABLE
 from orchestrators.status import Timeline
 
-#: (kept for the release recipe until it moves to ``call``) the host's own retry of every failure
-RETRY = df.RetryOptions(first_retry_interval_in_milliseconds=2000, max_number_of_attempts=3)
-
 Orchestration = Generator[Any, Any, dict[str, Any]]
 
 

@@ -333,3 +333,23 @@ def test_lock_is_freed_when_a_step_fails() -> None:
     with pytest.raises(RuntimeError, match="port in use"):
         run(release, release_context(), script, calls=calls)
     assert names(calls)[-1] == act.FREE_RELEASE
+
+
+def test_a_release_suspended_mid_way_closes_cleanly() -> None:
+    """After each episode the SDK leaves the generator suspended and drops it: closing it must not yield (a yield in
+    a ``finally`` did, and every release logged ``generator ignored GeneratorExit`` once per episode)."""
+    script = release_script()
+    generator = release(release_context())
+    call = generator.send(None)
+    while call.name != act.DEPLOY_MODEL:  # inside the release proper, where the slot is held
+        call = generator.send(script[call.name](call.payload) if call.kind == "activity" else None)
+    generator.close()  # raises RuntimeError("generator ignored GeneratorExit") if it yields while closing
+
+
+def test_a_failing_release_frees_its_slot_and_fails() -> None:
+    script = release_script()
+    script[act.API_TEST] = lambda p: (_ for _ in ()).throw(Exception("Activity function 'api_test' failed: KeyError"))
+    calls: list[Any] = []
+    with pytest.raises(Exception, match="KeyError"):
+        run(release, release_context(), script, calls=calls)
+    assert names(calls)[-1] == act.FREE_RELEASE
