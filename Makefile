@@ -4,14 +4,22 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# checkov's dependencies clash with the app's pins: it gets a venv of its own (inside .venv, so ignored like it)
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: run test lint install unit clean
 
-install: $(PY_STAMP) $(NODE_STAMP)
+install: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP)
 
 $(PY_STAMP): requirements.txt requirements-dev.txt scoring/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(CHECKOV_STAMP): infra/requirements-checkov.txt $(PY_STAMP)
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -24,6 +32,7 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check --no-cache .
 	$(VENV)/bin/mypy
+	infra/lint.sh
 
 test: lint
 	$(PY) -m pytest

@@ -8,7 +8,7 @@ from typing import Any
 
 import azure.durable_functions as df
 
-from activities import data, models, names, release, training
+from activities import data, models, names, outcomes, release, training
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ ACTIVITIES: dict[str, Activity] = {
     names.SET_TRAFFIC: release.set_traffic,
     names.REMOVE_DEPLOYMENT: release.remove_deployment,
     names.API_TEST: release.api_test,
+    names.RECORD_OUTCOME: outcomes.record_outcome,
 }
 
 bp = df.Blueprint()
