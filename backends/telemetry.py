@@ -34,6 +34,9 @@ EVENTS_LOGGER = "mlops.events"
 CUSTOM_EVENT_NAME_ATTRIBUTE = "microsoft.custom_event.name"
 CUSTOM_MEASUREMENTS_ATTRIBUTE = "microsoft.custom_measurements"
 
+#: the resource detectors the distro runs (it defaults to all, the Azure VM one included, which calls IMDS)
+RESOURCE_DETECTORS_SETTING = "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"
+
 #: the custom event of a finished run, and its custom dimensions
 RUN_FINISHED_EVENT = "RunFinished"
 RUN_FINISHED_DIMENSIONS = ("run_id", "kind", "outcome", "model", "version", "trigger", "duration_s", "reason")
@@ -55,6 +58,8 @@ def configure_telemetry(service_name: str, env: Mapping[str, str] | None = None)
         return False
     from azure.monitor.opentelemetry import configure_azure_monitor
 
+    if values.get("FUNCTIONS_WORKER_RUNTIME"):  # on Functions: no Azure VM metadata probe at cold start
+        os.environ.setdefault(RESOURCE_DETECTORS_SETTING, "azure_app_service")
     configure_azure_monitor(connection_string=connection, logger_name=EXPORTED_LOGGER, enable_live_metrics=False,
                             resource=_resource(service_name))
     _configured = True

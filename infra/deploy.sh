@@ -106,6 +106,7 @@ wait_for() {
 output() { az deployment group show -g "$RG" -n mlops-infra --query "properties.outputs.$1.value" -o tsv; }
 
 step "0. tools and resource providers"
+az account show -o none 2>/dev/null || die "not signed in to Azure: run az login first"
 [[ -z "$SUBSCRIPTION" ]] || az account set --subscription "$SUBSCRIPTION"
 az extension add --upgrade --yes --name ml
 az extension add --upgrade --yes --name k8s-extension
