@@ -17,7 +17,7 @@ INFRA = ROOT / "infra"
 @functools.cache
 def template(name: str) -> dict[str, Any]:
     """``infra/<name>`` parsed; a file pycep cannot parse fails here (checkov would skip it silently)."""
-    parsed = BicepParser().parse(text=(INFRA / name).read_text())
+    parsed: Any = BicepParser().parse(text=(INFRA / name).read_text())
     assert isinstance(parsed, dict), f"pycep could not parse infra/{name}"
     return parsed
 

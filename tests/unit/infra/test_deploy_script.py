@@ -24,8 +24,9 @@ args = sys.argv[1:]
 with open(os.environ["AZ_LOG"], "a") as log:
     log.write(json.dumps(args) + "\n")
 line = " ".join(args)
+identity = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/"
 outputs = {{"functionAppName": "mlops-func-x", "storageAccountName": "mlopsstx", "workspaceName": "mlops-mlw-x",
-           "endpointIdentityId": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/mlops-endpoint-id",
+           "endpointIdentityId": identity + "mlops-endpoint-id",
            "qaEndpointName": "mlops-qa-x", "prodEndpointName": "mlops-prod-x"}}
 def answer(text):
     print(text)
@@ -67,7 +68,10 @@ def _standin(tmp_path: Path) -> dict[str, str]:
             "POLL_SECONDS": "0", "PYTHON": sys.executable}
 
 
-def run(tmp_path: Path, *args: str, user_type: str = "user") -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+Ran = tuple[subprocess.CompletedProcess[str], list[list[str]]]
+
+
+def run(tmp_path: Path, *args: str, user_type: str = "user") -> Ran:
     env = _standin(tmp_path)
     env["AZ_USER_TYPE"] = user_type
     package = tmp_path / "app.zip"
@@ -215,8 +219,8 @@ def test_the_doc_runs_the_script_and_every_az_command_it_names_is_in_it() -> Non
     blocks = re.findall(r"```bash\n(.*?)```", doc, re.S)
     assert blocks, "docs/azure.md has no command block"
     for block in blocks:
-        for line in block.splitlines():
-            line = line.strip()
+        for raw in block.splitlines():
+            line = raw.strip()
             if not line or line.startswith("#") or line.startswith("--"):
                 continue
             assert line == "az login" or line.startswith("infra/deploy.sh"), f"a command outside the script: {line}"
