@@ -177,11 +177,12 @@ step "4. publish the function app (Flex Consumption, dependencies packaged here,
 if [[ -z "$PACKAGE" ]]; then
   "$PYTHON" -c 'import platform, sys; sys.exit(0 if sys.version_info[:2] == (3, 11) and platform.system() == "Linux" and platform.machine() == "x86_64" else 1)' ||
     die "building the package needs Python 3.11 on Linux x86_64 (the app's runtime); use --package with the pipelines' artifact"
-  rm -rf "$ROOT/.python_packages"
-  "$PYTHON" -m pip install --quiet --disable-pip-version-check --target "$ROOT/.python_packages/lib/site-packages" \
+  BUILD="$(mktemp -d)"
+  "$PYTHON" -m pip install --quiet --disable-pip-version-check --target "$BUILD/site-packages" \
     -r "$ROOT/requirements.txt"
-  PACKAGE="$ROOT/dist/app.zip"
-  "$PYTHON" "$ROOT/infra/package_app.py" --root "$ROOT" --out "$PACKAGE"
+  PACKAGE="$BUILD/app.zip"
+  "$PYTHON" "$ROOT/infra/package_app.py" --root "$ROOT" --dependencies "$BUILD/site-packages" --out "$PACKAGE"
+  echo "package: $PACKAGE (publish it again with --package)"
 fi
 az functionapp deployment source config-zip -g "$RG" -n "$APP" --src "$PACKAGE" --build-remote false -o none
 echo "waiting for the host to index the functions and create the webhook keys"

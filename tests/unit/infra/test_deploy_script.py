@@ -229,3 +229,39 @@ def test_the_doc_runs_the_script_and_every_az_command_it_names_is_in_it() -> Non
         if command == "az login":
             continue
         assert command in script, f"docs/azure.md names `{command}`, which infra/deploy.sh does not run"
+
+
+PIP_STANDIN = r'''#!/usr/bin/env bash
+# python as deploy.sh calls it, except that `-m pip install --target DIR` lays out a tiny site-packages
+if [[ "$1 $2 $3" == "-m pip install" ]]; then
+  while (($#)); do
+    if [[ "$1" == "--target" ]]; then
+      mkdir -p "$2/azure/functions" && echo "# stand-in" > "$2/azure/functions/__init__.py"
+    fi
+    shift
+  done
+  exit 0
+fi
+exec {python} "$@"
+'''
+
+
+def test_without_a_package_it_builds_one_with_the_dependencies_and_publishes_it(tmp_path: Path) -> None:
+    python = tmp_path / "python-standin"
+    python.write_text(PIP_STANDIN.format(python=sys.executable))
+    python.chmod(0o755)
+    env = {**_standin(tmp_path), "PYTHON": str(python), "TMPDIR": str(tmp_path)}
+    data = tmp_path / "drop.csv"
+    data.write_text("x\n")
+    done = subprocess.run(["bash", str(SCRIPT), "-g", "rg", "-l", "westeurope", "--skip-aks", "--data", str(data)],
+                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    calls = [json.loads(line) for line in (tmp_path / "az.log").read_text().splitlines()]
+    publish = _calls(calls, "functionapp", "deployment", "source", "config-zip")[0]
+    package = Path(publish[publish.index("--src") + 1])
+    assert package.is_relative_to(tmp_path)
+    with zipfile.ZipFile(package) as archive:
+        names = set(archive.namelist())
+    assert ".python_packages/lib/site-packages/azure/functions/__init__.py" in names
+    assert {"function_app.py", "host.json"} <= names and not any(n.startswith("tests/") for n in names)
+    assert not (ROOT / ".python_packages").exists(), "the build must not write into the working tree"
