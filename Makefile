@@ -6,14 +6,22 @@ PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 # the page tests drive Debian's Chromium headless (installed once, if missing)
 BROWSER := $(shell command -v chromium 2>/dev/null)
+# checkov's dependencies clash with the app's pins: it gets a venv of its own (inside .venv, so ignored like it)
+CHECKOV_VENV := $(VENV)/checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 
 .PHONY: run test lint install unit clean browser
 
-install: $(PY_STAMP) $(NODE_STAMP) browser
+install: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) browser
 
 $(PY_STAMP): requirements.txt requirements-dev.txt scoring/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+$(CHECKOV_STAMP): infra/requirements-checkov.txt $(PY_STAMP)
+	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
 	touch $@
 
 $(NODE_STAMP): package.json package-lock.json
@@ -31,6 +39,7 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check --no-cache .
 	$(VENV)/bin/mypy
+	infra/lint.sh
 
 test: lint
 	$(PY) -m pytest

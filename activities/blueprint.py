@@ -9,7 +9,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
-from activities import data, models, names, release, training
+from activities import data, models, names, outcomes, release, training
 from backends.errors import TransientBackendError
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,7 @@ ACTIVITIES: dict[str, Activity] = {
     names.REMOVE_DEPLOYMENT: release.remove_deployment,
     names.ENDPOINT_OPERATION_STATUS: release.endpoint_operation_status,
     names.API_TEST: release.api_test,
+    names.RECORD_OUTCOME: outcomes.record_outcome,
 }
 
 bp = df.Blueprint()

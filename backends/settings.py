@@ -142,6 +142,9 @@ SPECS: tuple[Spec, ...] = (
     Spec("AZUREML_AKS_COMPUTE", "aks-prod", _text, "attached Kubernetes compute for production", azure_only=True),
     Spec("AZUREML_INSTANCE_TYPE", "Standard_DS3_v2", _text, "VM size of QA deployments", azure_only=True),
     Spec("AZURE_CLIENT_ID", "", _text, "client id of a user-assigned managed identity (optional)", azure_only=True),
+    Spec("APPLICATIONINSIGHTS_CONNECTION_STRING", "", _text,
+         "Application Insights for run outcomes, traces and the scoring endpoints' metrics (no telemetry when empty)",
+         secret=True),
     Spec("DEPLOY_POLL_SECONDS", "", _number(0.05, 600),
          "longest wait between checks of a deployment, traffic change or removal; they start at 1/20 of it and "
          "grow with the operation's age (default: 2 s local, 30 s azureml)"),
@@ -209,6 +212,7 @@ class Settings:
     AZUREML_AKS_COMPUTE: str
     AZUREML_INSTANCE_TYPE: str
     AZURE_CLIENT_ID: str
+    APPLICATIONINSIGHTS_CONNECTION_STRING: str
     DEPLOY_POLL_SECONDS: float | str
     DEPLOY_TIMEOUT_MINUTES: int
     AZUREML_ARM_ENDPOINT: str

@@ -1,4 +1,8 @@
-// The alerts that matter: a release that failed (qa_failed or rolled_back), scoring p99 latency, scoring error rate.
+// The alerts that matter, on the telemetry the code emits (names declared in backends/telemetry.py and
+// scoring/telemetry.py; a test checks that every name these queries use is one the code emits):
+// - a release that failed (qa_failed, rolled_back, or its orchestration failed) and a retrain that failed:
+//   the RunFinished custom event (customEvents) of the record_outcome activity;
+// - scoring p99 latency and error rate: the scoring server's custom metrics (customMetrics).
 param prefix string
 param location string
 param insightsId string
@@ -6,12 +10,13 @@ param insightsId string
 param actionGroupId string = ''
 
 var actions = empty(actionGroupId) ? [] : [actionGroupId]
+var runs = 'customEvents | where name == "RunFinished" | extend kind = tostring(customDimensions.kind), outcome = tostring(customDimensions.outcome), model = tostring(customDimensions.model), version = tostring(customDimensions.version), run_id = tostring(customDimensions.run_id)'
 
 resource failedRelease 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
   name: '${prefix}-release-failed'
   location: location
   properties: {
-    displayName: 'mlops: a release ended qa_failed or rolled_back'
+    displayName: 'mlops: a release ended qa_failed or rolled_back, or failed'
     severity: 2
     enabled: true
     scopes: [insightsId]
@@ -19,8 +24,33 @@ resource failedRelease 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previe
     windowSize: 'PT15M'
     criteria: {
       allOf: [{
-        query: 'traces | where message has "release-" and (message has "qa_failed" or message has "rolled_back")'
+        query: '${runs} | where kind == "release" and outcome in ("qa_failed", "rolled_back", "failed")'
         timeAggregation: 'Count'
+        dimensions: [{ name: 'model', operator: 'Include', values: ['*'] }]
+        operator: 'GreaterThan'
+        threshold: 0
+        failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
+      }]
+    }
+    actions: { actionGroups: actions }
+  }
+}
+
+resource failedRetrain 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' = {
+  name: '${prefix}-retrain-failed'
+  location: location
+  properties: {
+    displayName: 'mlops: a retrain ended training_failed, or failed'
+    severity: 3
+    enabled: true
+    scopes: [insightsId]
+    evaluationFrequency: 'PT15M'
+    windowSize: 'PT30M'
+    criteria: {
+      allOf: [{
+        query: '${runs} | where kind == "retrain" and outcome in ("training_failed", "failed")'
+        timeAggregation: 'Count'
+        dimensions: [{ name: 'model', operator: 'Include', values: ['*'] }]
         operator: 'GreaterThan'
         threshold: 0
         failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }
@@ -42,9 +72,10 @@ resource scoringP99 'Microsoft.Insights/scheduledQueryRules@2023-03-15-preview' 
     windowSize: 'PT15M'
     criteria: {
       allOf: [{
-        query: 'requests | where url endswith "/score" | summarize p99 = percentile(duration, 99) by bin(timestamp, 5m)'
+        query: 'customMetrics | where name == "scoring_latency_p99_ms" | extend endpoint = tostring(customDimensions.endpoint) | summarize p99 = max(value) by bin(timestamp, 5m), endpoint'
         metricMeasureColumn: 'p99'
         timeAggregation: 'Maximum'
+        dimensions: [{ name: 'endpoint', operator: 'Include', values: ['*'] }]
         operator: 'GreaterThan'
         threshold: 100
         failingPeriods: { numberOfEvaluationPeriods: 3, minFailingPeriodsToAlert: 2 }
@@ -58,7 +89,7 @@ resource scoringErrors 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previe
   name: '${prefix}-scoring-errors'
   location: location
   properties: {
-    displayName: 'mlops: scoring error rate above 1%'
+    displayName: 'mlops: scoring error rate (5xx) above 1%'
     severity: 1
     enabled: true
     scopes: [insightsId]
@@ -66,9 +97,10 @@ resource scoringErrors 'Microsoft.Insights/scheduledQueryRules@2023-03-15-previe
     windowSize: 'PT15M'
     criteria: {
       allOf: [{
-        query: 'requests | where url endswith "/score" | summarize rate = 100.0 * countif(toint(resultCode) >= 500) / count() by bin(timestamp, 5m)'
+        query: 'customMetrics | where name == "scoring_requests_total" | extend endpoint = tostring(customDimensions.endpoint), status_class = tostring(customDimensions.status_class) | summarize total = sum(valueSum), errors = sumif(valueSum, status_class == "5xx") by bin(timestamp, 5m), endpoint | where total > 0 | extend rate = 100.0 * errors / total'
         metricMeasureColumn: 'rate'
         timeAggregation: 'Maximum'
+        dimensions: [{ name: 'endpoint', operator: 'Include', values: ['*'] }]
         operator: 'GreaterThan'
         threshold: 1
         failingPeriods: { numberOfEvaluationPeriods: 1, minFailingPeriodsToAlert: 1 }

@@ -123,4 +123,6 @@ def server_environment(settings: Settings, storage: Storage, endpoint: str, vers
            "SCORING_LOGS__blobServiceUri": blob_service, "SCORING_LOGS__credential": "managedidentity"}
     if settings.AZUREML_ENDPOINT_IDENTITY_CLIENT_ID:
         env["SCORING_LOGS__clientId"] = settings.AZUREML_ENDPOINT_IDENTITY_CLIENT_ID
+    if settings.APPLICATIONINSIGHTS_CONNECTION_STRING:  # scoring metrics reach the Application Insights the alerts read
+        env["APPLICATIONINSIGHTS_CONNECTION_STRING"] = settings.APPLICATIONINSIGHTS_CONNECTION_STRING
     return env
