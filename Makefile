@@ -4,8 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PY_STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+# azureml-inference-server-http, for the test (and benchmark) of scoring/score.py on Azure ML's standard path
+AZML_VENV := benchmarks/.venv-azml
+AZML_STAMP := $(AZML_VENV)/.installed
 
-.PHONY: run test lint install unit clean
+.PHONY: run test lint install unit clean azml
 
 install: $(PY_STAMP) $(NODE_STAMP)
 
@@ -18,6 +21,13 @@ $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
+azml: $(AZML_STAMP)
+
+$(AZML_STAMP): benchmarks/scoring/azml-requirements.txt
+	test -x $(AZML_VENV)/bin/python || $(PYTHON) -m venv $(AZML_VENV)
+	$(AZML_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/scoring/azml-requirements.txt
+	touch $@
+
 run: install
 	$(PY) -m cli run
 
@@ -25,7 +35,7 @@ lint: install
 	$(VENV)/bin/ruff check --no-cache .
 	$(VENV)/bin/mypy
 
-test: lint
+test: lint $(AZML_STAMP)
 	$(PY) -m pytest
 
 unit: install
