@@ -9,8 +9,11 @@ BROWSER := $(shell command -v chromium 2>/dev/null)
 # checkov's dependencies clash with the app's pins: it gets a venv of its own (inside .venv, so ignored like it)
 CHECKOV_VENV := $(VENV)/checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# azureml-inference-server-http, for the test (and benchmark) of scoring/score.py on Azure ML's standard path
+AZML_VENV := benchmarks/.venv-azml
+AZML_STAMP := $(AZML_VENV)/.installed
 
-.PHONY: run test lint install unit clean browser
+.PHONY: run test lint install unit clean browser azml
 
 install: $(PY_STAMP) $(NODE_STAMP) $(CHECKOV_STAMP) browser
 
@@ -33,6 +36,13 @@ ifeq ($(BROWSER),)
 	apt-get install -y --no-install-recommends chromium || (apt-get update && apt-get install -y --no-install-recommends chromium)
 endif
 
+azml: $(AZML_STAMP)
+
+$(AZML_STAMP): benchmarks/scoring/azml-requirements.txt
+	test -x $(AZML_VENV)/bin/python || $(PYTHON) -m venv $(AZML_VENV)
+	$(AZML_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r benchmarks/scoring/azml-requirements.txt
+	touch $@
+
 run: install
 	$(PY) -m cli run
 
@@ -41,7 +51,7 @@ lint: install
 	$(VENV)/bin/mypy
 	infra/lint.sh
 
-test: lint
+test: lint $(AZML_STAMP)
 	$(PY) -m pytest
 
 unit: install

@@ -1,4 +1,4 @@
-"""`python -m cli COMMAND`: run (the `make run` launcher), drop, retrain, runs, follow, models, score."""
+"""`python -m cli COMMAND`: run (the `make run` launcher), drop, retrain, runs, follow, models, score, drift."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from backends.errors import SettingsError
-from cli import commands, config
+from cli import commands, config, drift
 from cli.client import ApiError
 
 
@@ -33,10 +33,14 @@ def parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score sample rows on a local endpoint")
     score.add_argument("--endpoint", choices=("production", "qa"), default="production")
     score.add_argument("--rows", type=int, default=2)
+    drift.add_arguments(sub.add_parser("drift", help="compare an endpoint's logged inputs with the training data; "
+                                       "optionally start a retrain when a feature drifted"))
     return top
 
 
 def dispatch(args: argparse.Namespace) -> int:
+    if args.command == "drift":
+        return drift.run(args)
     root = args.root.resolve()
     port = args.port or config.host_port(root)
     if args.command == "run":

@@ -3,7 +3,8 @@
 To train another scikit-learn regressor, change ``ESTIMATOR`` (one line), e.g.
 ``ESTIMATOR = lambda alpha: Pipeline([("scale", StandardScaler()), ("model", GradientBoostingRegressor())])``.
 Anything with ``fit``/``predict`` works: evaluation, registration, serving and drift read no model internals
-(the scoring server folds linear pipelines into a dot product, and falls back to ``predict`` otherwise).
+(a linear pipeline is also saved as weights and a bias, which the scoring server computes without scikit-learn;
+any other estimator is served through its ``predict``).
 """
 
 from __future__ import annotations
@@ -17,6 +18,9 @@ import pandas as pd
 from sklearn.linear_model import Ridge, RidgeCV
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
+
+from ml import serving_files
+from ml.schema import ACTIVE_SCHEMA, Schema
 
 ALPHAS = np.logspace(-3, 3, 13)
 
@@ -45,8 +49,9 @@ def chosen_alpha(model: Any) -> float | None:
     return float(value) if value is not None else None
 
 
-def save(model: Any, path: Path, sample: pd.DataFrame) -> None:
-    """Write ``model`` as an MLflow sklearn model with a column signature taken from ``sample``.
+def save(model: Any, path: Path, sample: pd.DataFrame, schema: Schema = ACTIVE_SCHEMA) -> None:
+    """Write ``model`` as an MLflow sklearn model with a column signature taken from ``sample``, and beside it the
+    data contract (``schema.json``) and, for a linear model, its weights (``linear.json``): see ``ml.serving_files``.
 
     MLflow serialises with skops, which refuses to load types it was not told to trust; the types of the model we
     just trained are ours, so they are recorded as trusted (any scikit-learn estimator then loads back).
@@ -54,13 +59,16 @@ def save(model: Any, path: Path, sample: pd.DataFrame) -> None:
     in a child interpreter, which costs seconds per training job.
     """
     import mlflow.sklearn
-    from mlflow.models import infer_signature
+    from mlflow.models import Model, infer_signature
     from skops.io import dumps, get_untrusted_types
 
     signature = infer_signature(sample, model.predict(sample))
     trusted = get_untrusted_types(data=dumps(model)) or None
     mlflow.sklearn.save_model(model, str(path), signature=signature, skops_trusted_types=trusted,
                               pip_requirements=requirements(model))
+    serving_files.write_schema(path, schema)
+    model_file = Model.load(str(path)).flavors["sklearn"]["pickled_model"]
+    serving_files.write_linear_form(path, model, schema, str(model_file))
 
 
 def requirements(model: Any) -> list[str]:

@@ -1,7 +1,8 @@
 """Training: ``python -m ml.train --data PATH_OR_FOLDER... --output DIR [--alpha A]``.
 
-The same entry point runs as a local subprocess job and as the Azure ML command job. It writes
-``DIR/model`` (MLflow model), ``DIR/metrics.json``, ``DIR/holdout.csv`` and ``DIR/holdout_ids.json``.
+The same entry point runs as a local subprocess job and as the Azure ML command job. It writes ``DIR/model``
+(MLflow model, with its data contract ``schema.json`` so a server needs nothing else to serve it),
+``DIR/metrics.json``, ``DIR/holdout.csv`` and ``DIR/holdout_ids.json``.
 The holdout split is seeded from the data's hash, so the same data always gives the same metrics.
 When ``MLFLOW_TRACKING_URI`` is set (Azure ML sets it inside a job) params and metrics go to MLflow too.
 """
@@ -90,7 +91,7 @@ def train(data: list[Path], output: Path, alpha: float | None = None, test_size:
     model_dir = output / "model"
     if model_dir.exists():
         raise TrainingError(f"{model_dir} already exists; use an empty output folder")
-    models.save(model, model_dir, train_rows[features].head(5))
+    models.save(model, model_dir, train_rows[features].head(5), schema)
     ids = row_ids(holdout)
     holdout.insert(0, "row_id", ids)
     holdout.to_csv(output / "holdout.csv", index=False)

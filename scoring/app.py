@@ -3,6 +3,10 @@
 Routes: ``POST /score`` (key), ``GET /`` liveness, ``GET /health`` readiness, ``GET /metrics`` (key), and the admin
 API for the local endpoints backend (admin key): ``PUT|DELETE /admin/deployments/{slot}``, ``PUT /admin/traffic``,
 ``GET /admin/state``. Keys are compared in constant time. Bad requests get 4xx JSON naming the problem.
+
+Auth ``key`` (local endpoints): ``Authorization: Bearer <key>``. Auth ``platform`` (on Azure ML): the endpoint's
+front end has checked the key or token before a request reaches the container, so the server checks none, and has
+no admin API (Azure ML manages deployments and traffic).
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ from typing import Any
 
 import orjson
 
-from scoring.metrics import Metrics
-from scoring.model import ModelLoadError, load_model
-from scoring.predlog import PredictionLog
-from scoring.slots import SlotError, Slots
-from scoring.validation import RequestError, parse_rows
+from .metrics import Metrics
+from .model import ModelLoadError, load_model
+from .predlog import PredictionLog
+from .slots import SlotError, Slots
+from .validation import RequestError, parse_rows
 
 log = logging.getLogger(__name__)
 
@@ -34,13 +38,23 @@ Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
 JSON = b"application/json"
 
 
+AUTH_MODES = ("key", "platform")
+
+
 @dataclass(frozen=True)
 class ServerConfig:
     name: str
-    key: str
-    admin_key: str
+    key: str = ""
+    admin_key: str = ""
     max_rows: int = 1000
     max_body: int = 1 << 20
+    auth: str = "key"
+
+    def __post_init__(self) -> None:
+        if self.auth not in AUTH_MODES:
+            raise ValueError(f"auth must be one of {', '.join(AUTH_MODES)}, got {self.auth!r}")
+        if self.auth == "key" and not (self.key and self.admin_key):
+            raise ValueError("auth 'key' needs a scoring key and an admin key")
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -55,11 +69,20 @@ def _authorized(scope: Scope, key: str) -> bool:
     return hmac.compare_digest(given, b"Bearer " + key.encode())
 
 
-async def _send(send: Send, status: int, body: bytes, content_type: bytes = JSON,
-                headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", content_type), (b"content-length", str(len(body)).encode()),
-                            *(headers or [])]})
+async def _send(
+    send: Send, status: int, body: bytes, content_type: bytes = JSON, headers: list[tuple[bytes, bytes]] | None = None
+) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", content_type),
+                (b"content-length", str(len(body)).encode()),
+                *(headers or []),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -86,10 +109,13 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
 
 
 class ScoringApp:
-    def __init__(self, config: ServerConfig, slots: Slots, predlog: PredictionLog | None = None) -> None:
+    def __init__(
+        self, config: ServerConfig, slots: Slots, predlog: PredictionLog | None = None, build: str = ""
+    ) -> None:
         self.config, self.slots, self.predlog = config, slots, predlog
+        self._alive = orjson.dumps({"status": "alive", "name": config.name, "build": build})
         self.metrics = Metrics()
-        self._bearer = b"Bearer " + config.key.encode()
+        self._bearer = b"Bearer " + config.key.encode() if config.auth == "key" else None
         self._id_prefix = uuid.uuid4().hex[:12].encode()  # request ids: unique per process, then a counter
         self._ids = itertools.count(1)
 
@@ -106,7 +132,7 @@ class ScoringApp:
             elif path.startswith("/admin/"):
                 await self._admin(scope, receive, send, path, method)
             elif path == "/":
-                await _send(send, 200, orjson.dumps({"status": "alive", "name": self.config.name}))
+                await _send(send, 200, self._alive)
             elif path == "/health":
                 await self._health(send)
             elif path == "/metrics":
@@ -124,29 +150,31 @@ class ScoringApp:
                 auth = value
             elif name == b"x-request-id":
                 request_id = bytes(value[:64])
-        if auth is None or not hmac.compare_digest(bytes(auth), self._bearer):
+        if self._bearer is not None and (auth is None or not hmac.compare_digest(bytes(auth), self._bearer)):
             self.metrics.observe("none", 401, 0.0)
             await _error(send, 401, "missing or wrong key: send 'Authorization: Bearer <key>'")
             return
-        try:
-            raw = await _read_body(scope, receive, self.config.max_body)
-            batch = parse_rows(raw, self.config.max_rows)
-        except RequestError:
-            self.metrics.observe("none", 400, (time.perf_counter() - started) * 1000)
-            raise
         model = self.slots.pick()
         if model is None:
+            self.metrics.observe("none", 503, 0.0)
             await _error(send, 503, "no model deployed")
             return
+        try:
+            raw = await _read_body(scope, receive, self.config.max_body)
+            batch = parse_rows(raw, model.contract, self.config.max_rows)
+        except RequestError as exc:
+            self.metrics.observe(model.version, exc.status, (time.perf_counter() - started) * 1000)
+            raise
         predictions = model.predict_batch(batch)
         if request_id is None:
             request_id = b"%s-%x" % (self._id_prefix, next(self._ids))
-        body = orjson.dumps({"predictions": predictions, "model_version": model.version},
-                            option=orjson.OPT_SERIALIZE_NUMPY)
+        body = orjson.dumps(
+            {"predictions": predictions, "model_version": model.version}, option=orjson.OPT_SERIALIZE_NUMPY
+        )
         await _send(send, 200, body, headers=[(b"x-request-id", request_id), (b"x-model-version", model.label)])
         latency = (time.perf_counter() - started) * 1000
         self.metrics.observe(model.version, 200, latency, len(batch.rows))
-        self.metrics.out_of_range += batch.out_of_range()
+        self.metrics.out_of_range += batch.out_of_range(model.contract)
         if self.predlog is not None:
             self.predlog.record(request_id.decode(errors="replace"), model.version, latency, raw, body)
 
@@ -156,18 +184,26 @@ class ScoringApp:
         await _send(send, 200 if ready else 503, orjson.dumps({"status": "ready" if ready else "no model", **state}))
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
-        if not _authorized(scope, self.config.key):
+        if self._bearer is not None and not _authorized(scope, self.config.key):
             await _error(send, 401, "missing or wrong key")
             return
         log_ = self.predlog
-        gauges: dict[str, Callable[[], float]] = {} if log_ is None else {
-            "prediction_log_written_total": lambda: log_.written,
-            "prediction_log_dropped_total": lambda: log_.dropped,
-            "prediction_log_buffered": lambda: log_.buffered,
-            "prediction_log_write_failures_total": lambda: log_.failures}
+        gauges: dict[str, Callable[[], float]] = (
+            {}
+            if log_ is None
+            else {
+                "prediction_log_written_total": lambda: log_.written,
+                "prediction_log_dropped_total": lambda: log_.dropped,
+                "prediction_log_buffered": lambda: log_.buffered,
+                "prediction_log_write_failures_total": lambda: log_.failures,
+            }
+        )
         await _send(send, 200, self.metrics.render(gauges).encode(), b"text/plain; version=0.0.4")
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send, path: str, method: str) -> None:
+        if self._bearer is None:
+            await _error(send, 404, "no admin API with platform auth: the platform manages deployments and traffic")
+            return
         if not _authorized(scope, self.config.admin_key):
             await _error(send, 401, "missing or wrong admin key")
             return
@@ -196,8 +232,9 @@ class ScoringApp:
             raise RequestError(422, 'expected {"version": "<version>", "model_dir": "<path>"}')
         model = await asyncio.to_thread(load_model, Path(model_dir), str(version))
         self.slots.install(slot, model)
-        log.info("endpoint %s: slot %s now serves version %s (fast path: %s)", self.config.name, slot, version,
-                 model.fast)
+        log.info(
+            "endpoint %s: slot %s now serves version %s (fast path: %s)", self.config.name, slot, version, model.fast
+        )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -25,8 +25,9 @@ class Metrics:
 
     def render(self, gauges: dict[str, Callable[[], float]]) -> str:
         lines = ["# TYPE scoring_requests_total counter"]
-        lines += [f'scoring_requests_total{{version="{v}",status="{s}"}} {n}'
-                  for (v, s), n in sorted(self.requests.items())]
+        lines += [
+            f'scoring_requests_total{{version="{v}",status="{s}"}} {n}' for (v, s), n in sorted(self.requests.items())
+        ]
         lines.append("# TYPE scoring_errors_total counter")
         errors: dict[str, int] = defaultdict(int)
         for (v, s), n in self.requests.items():
@@ -44,8 +45,10 @@ class Metrics:
                 lines.append(f'scoring_latency_ms_bucket{{version="{version}",le="{label}"}} {running}')
             lines.append(f'scoring_latency_ms_sum{{version="{version}"}} {self.latency_sum[version]:.3f}')
             lines.append(f'scoring_latency_ms_count{{version="{version}"}} {running}')
-        lines += ["# TYPE scoring_out_of_range_values_total counter",
-                  f"scoring_out_of_range_values_total {self.out_of_range}"]
+        lines += [
+            "# TYPE scoring_out_of_range_values_total counter",
+            f"scoring_out_of_range_values_total {self.out_of_range}",
+        ]
         for name, read in sorted(gauges.items()):
             lines += [f"# TYPE {name} gauge", f"{name} {read():g}"]
         return "\n".join(lines) + "\n"

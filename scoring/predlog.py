@@ -24,20 +24,27 @@ from datetime import UTC, datetime
 
 import orjson
 from azure.core.exceptions import AzureError, ResourceExistsError
-from azure.storage.blob import BlobServiceClient
+
+from .storage import BlobTarget
 
 log = logging.getLogger(__name__)
-API_VERSION = "2025-11-05"
 
 
 class PredictionLog:
-    def __init__(self, connection_string: str, container: str, endpoint: str, *, batch_bytes: int = 4 << 20,
-                 interval_s: float = 1.0, capacity_bytes: int = 256 << 20, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        target: BlobTarget,
+        container: str,
+        endpoint: str,
+        *,
+        batch_bytes: int = 4 << 20,
+        interval_s: float = 1.0,
+        capacity_bytes: int = 256 << 20,
+        timeout_s: float = 10.0,
+    ) -> None:
         self.container, self.endpoint = container, endpoint
         self.batch_bytes, self.interval_s, self.capacity_bytes = batch_bytes, interval_s, capacity_bytes
-        self.service = BlobServiceClient.from_connection_string(
-            connection_string, api_version=API_VERSION, retry_total=0, connection_timeout=timeout_s,
-            read_timeout=timeout_s)
+        self.service = target.client(retry_total=0, connection_timeout=timeout_s, read_timeout=timeout_s)
         self.buffer: deque[bytes] = deque()
         self._appended = self._dropped_bytes = self._taken = 0
         self._second, self._prefix = -1, b""
@@ -57,8 +64,10 @@ class PredictionLog:
         """
         if b"\n" in request or b"\r" in request:
             request = request.replace(b"\n", b" ").replace(b"\r", b" ")
-        self.append(b'{"time":"%s","request_id":%s,"model_version":%s,"latency_ms":%.3f,"request":%s,"response":%s}'
-                    % (self._stamp(), orjson.dumps(request_id), orjson.dumps(version), latency_ms, request, response))
+        self.append(
+            b'{"time":"%s","request_id":%s,"model_version":%s,"latency_ms":%.3f,"request":%s,"response":%s}'
+            % (self._stamp(), orjson.dumps(request_id), orjson.dumps(version), latency_ms, request, response)
+        )
 
     def append(self, line: bytes) -> None:
         """No I/O, bounded memory: beyond ``capacity_bytes`` the oldest lines are dropped and counted."""
@@ -111,8 +120,9 @@ class PredictionLog:
                 self._wake.wait(self.interval_s)
                 self._wake.clear()
             # a full batch, or whatever is there once the interval is up: small uploads cost the request path
-            if self.pending_bytes >= self.batch_bytes or (self.buffer and
-                                                          time.monotonic() - last_flush >= self.interval_s):
+            if self.pending_bytes >= self.batch_bytes or (
+                self.buffer and time.monotonic() - last_flush >= self.interval_s
+            ):
                 failed_in_row = 0 if self._flush(len(self.buffer)) else failed_in_row + 1
                 last_flush = time.monotonic()
                 if failed_in_row:  # storage down: back off (up to 30 s) rather than spin on a full buffer
@@ -148,12 +158,15 @@ class PredictionLog:
                     self.service.create_container(self.container)
                 self._container_ready = True
             self.service.get_blob_client(self.container, name).upload_blob(body, overwrite=True)
-        except (AzureError, OSError) as exc:
+        except (AzureError, OSError) as exc:  # credential failures are AzureErrors too
             self.failures += 1
             if self.failures in (1, 10, 100) or self.failures % 1000 == 0:
-                log.warning("prediction log: cannot write to %s (%s); %d records buffered", self.container,
-                            type(exc).__name__, len(self.buffer) + len(batch))
+                log.warning(
+                    "prediction log: cannot write to %s (%s); %d records buffered",
+                    self.container,
+                    type(exc).__name__,
+                    len(self.buffer) + len(batch),
+                )
             return False
         self.written += len(batch)
         return True
-

@@ -1,9 +1,16 @@
-"""``python -m scoring.server --name NAME --port PORT --state-dir DIR [--keys-file F] [--model-dir D --version V]``.
+"""``python -m scoring.server --port PORT [--state-dir DIR] [--model-dir D] [--auth key|platform] ...``.
 
-Serves one endpoint on uvicorn (uvloop + httptools, one worker). Deployments and traffic persist in
-``<state-dir>/state.json`` and are restored at start, so a restarted server serves the same versions. With
-``--model-dir`` (or ``AZUREML_MODEL_DIR``) it serves that single model (the AKS custom container). Prediction
-logging goes to ``AzureWebJobsStorage`` / ``SCORING_LOGS_CONTAINER`` when the connection string is set.
+Serves one endpoint on uvicorn (uvloop + httptools, one worker).
+
+- Local endpoints (``--auth key``, the default): deployments and traffic come through the admin API and persist in
+  ``<state-dir>/state.json``, restored at start, so a restarted server serves the same versions; keys in
+  ``--keys-file`` (default ``<state-dir>/keys.json``, generated on first start).
+- Azure ML (the image's command): ``--model-dir`` (default ``AZUREML_MODEL_DIR``) serves that one model;
+  ``--auth platform`` leaves keys to the endpoint's front end.
+
+The prediction log goes to the blob service of ``--logs-connection`` (a connection as the Functions host reads it:
+a connection string, or ``__blobServiceUri`` / ``__accountName`` with ``__credential`` / ``__clientId``), in
+``--logs-container``; without settings for the default connection there is no log, for a named one it is an error.
 SIGTERM/SIGINT: stop accepting, drain in-flight requests, flush the prediction log, exit 0.
 """
 
@@ -21,12 +28,15 @@ from typing import Any
 
 import uvicorn
 
-from scoring.app import ScoringApp, ServerConfig
-from scoring.model import ModelLoadError, load_model
-from scoring.predlog import PredictionLog
-from scoring.slots import SlotError, Slots
+from .app import AUTH_MODES, ScoringApp, ServerConfig
+from .build import content_hash
+from .model import ModelLoadError, default_version, load_model
+from .predlog import PredictionLog
+from .slots import SlotError, Slots
+from .storage import StorageSettingsError, resolve
 
 log = logging.getLogger("scoring.server")
+DEFAULT_LOGS_CONNECTION = "AzureWebJobsStorage"
 
 
 def read_keys(path: Path) -> dict[str, str]:
@@ -59,43 +69,94 @@ def restore(slots: Slots, state_file: Path) -> None:
         slots.set_traffic(traffic)
 
 
+def prediction_log(args: argparse.Namespace) -> PredictionLog | None:
+    explicit = args.logs_connection is not None
+    target = resolve(os.environ, args.logs_connection or DEFAULT_LOGS_CONNECTION, required=explicit)
+    if target is None:
+        log.warning("no prediction log: %s is not set (see --logs-connection)", DEFAULT_LOGS_CONNECTION)
+        return None
+    log.info("prediction log: %s, container %s", target.describe(), args.logs_container)
+    return PredictionLog(target, args.logs_container, args.name)
+
+
 def build_app(args: argparse.Namespace) -> ScoringApp:
-    state_dir = Path(args.state_dir)
-    state_dir.mkdir(parents=True, exist_ok=True)
-    keys = read_keys(Path(args.keys_file) if args.keys_file else state_dir / "keys.json")
-    slots = Slots(state_dir / "state.json")
-    model_dir = args.model_dir or os.environ.get("AZUREML_MODEL_DIR")
-    if model_dir:
-        slots.install("blue", load_model(Path(model_dir), str(args.version)))
+    state_dir = Path(args.state_dir) if args.state_dir else None
+    if state_dir is not None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+    if args.auth == "key":
+        keys_file = Path(args.keys_file) if args.keys_file else state_dir / "keys.json" if state_dir else None
+        if keys_file is None:
+            raise ValueError("--auth key needs --keys-file or --state-dir (where keys.json is kept)")
+        keys = read_keys(keys_file)
     else:
+        keys = {"key": "", "admin_key": ""}
+    model_dir = args.model_dir or os.environ.get("AZUREML_MODEL_DIR")
+    slots = Slots(state_dir / "state.json" if state_dir and not model_dir else None)
+    if model_dir:
+        slots.install("blue", load_model(Path(model_dir), str(args.version or default_version(model_dir))))
+    elif state_dir is not None:
         restore(slots, state_dir / "state.json")
-    storage = os.environ.get("AzureWebJobsStorage", "")  # noqa: SIM112 (the Functions setting name)
-    predlog = PredictionLog(storage, os.environ.get("SCORING_LOGS_CONTAINER", "scoring-logs"), args.name) \
-        if storage else None
-    return ScoringApp(ServerConfig(args.name, keys["key"], keys["admin_key"], args.max_rows), slots, predlog)
+    else:
+        raise ValueError("nothing to serve: give --model-dir (or AZUREML_MODEL_DIR) or --state-dir")
+    config = ServerConfig(args.name, keys["key"], keys["admin_key"], args.max_rows, auth=args.auth)
+    return ScoringApp(config, slots, prediction_log(args), build=content_hash())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m scoring.server", description="serve a scoring endpoint")
+    p.add_argument(
+        "--name",
+        default=os.environ.get("SCORING_ENDPOINT_NAME") or "endpoint",
+        help="endpoint name: prefixes the prediction logs (default: SCORING_ENDPOINT_NAME or 'endpoint')",
+    )
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--state-dir", default=None, help="deployments, traffic and keys of a local endpoint")
+    p.add_argument("--keys-file", default=None)
+    p.add_argument("--model-dir", default=None, help="serve this one MLflow model (default: AZUREML_MODEL_DIR)")
+    p.add_argument(
+        "--version",
+        default=None,
+        help="version label of --model-dir (default: MODEL_VERSION or the model folder's name, as Azure ML mounts it)",
+    )
+    p.add_argument("--max-rows", type=int, default=1000)
+    p.add_argument(
+        "--auth",
+        choices=AUTH_MODES,
+        default="key",
+        help="key: check 'Authorization: Bearer <key>'; platform: the front end has checked it (Azure ML)",
+    )
+    p.add_argument(
+        "--logs-connection",
+        default=None,
+        help=f"storage connection of the prediction log (default {DEFAULT_LOGS_CONNECTION}, "
+        "optional; a connection named here must be configured)",
+    )
+    p.add_argument("--logs-container", default=os.environ.get("SCORING_LOGS_CONTAINER") or "scoring-logs")
+    return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scoring.server", description="serve a scoring endpoint")
-    parser.add_argument("--name", required=True, help="endpoint name (qa, production): prefixes the prediction logs")
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--state-dir", required=True)
-    parser.add_argument("--keys-file", default=None)
-    parser.add_argument("--model-dir", default=None, help="serve this single MLflow model (AKS container)")
-    parser.add_argument("--version", default="1", help="version label of --model-dir")
-    parser.add_argument("--max-rows", type=int, default=1000)
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the SDK logs every storage request at INFO (headers included): noise, and a cost per prediction-log upload
     logging.getLogger("azure").setLevel(logging.WARNING)
     try:
         app = build_app(args)
-    except (ModelLoadError, ValueError, OSError) as exc:
+    except (ModelLoadError, StorageSettingsError, ValueError, OSError) as exc:
         print(f"scoring server {args.name}: {exc}", file=sys.stderr)
         return 2
-    config = uvicorn.Config(app, host=args.host, port=args.port, loop="uvloop", http="httptools",
-                            access_log=False, log_level="warning", lifespan="on", timeout_graceful_shutdown=30)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=30,
+    )
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         # uvicorn drains, runs the lifespan shutdown (log flush), then re-raises the signal to this handler
         signal.signal(stop_signal, lambda *_: sys.exit(0))

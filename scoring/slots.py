@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scoring.model import LoadedModel
+from .model import LoadedModel
 
 SLOTS = ("blue", "green")
 
@@ -31,14 +31,21 @@ class Routing:
 
     @classmethod
     def build(cls, models: dict[str, LoadedModel], traffic: dict[str, int]) -> Routing:
-        table = tuple(itertools.chain.from_iterable([models[s]] * pct for s, pct in sorted(traffic.items())
-                                                    if pct > 0 and s in models))
+        table = tuple(
+            itertools.chain.from_iterable(
+                [models[s]] * pct for s, pct in sorted(traffic.items()) if pct > 0 and s in models
+            )
+        )
         return cls(dict(models), dict(traffic), table)
 
     def state(self) -> dict[str, Any]:
-        return {"deployments": {s: {"version": m.version, "model_dir": m.model_dir, "fast_path": m.fast}
-                                for s, m in sorted(self.models.items())},
-                "traffic": {s: self.traffic.get(s, 0) for s in sorted(self.models)}}
+        return {
+            "deployments": {
+                s: {"version": m.version, "model_dir": m.model_dir, "fast_path": m.fast}
+                for s, m in sorted(self.models.items())
+            },
+            "traffic": {s: self.traffic.get(s, 0) for s in sorted(self.models)},
+        }
 
 
 class Slots:
@@ -74,8 +81,10 @@ class Slots:
         current = self.routing
         unknown = [s for s in traffic if s not in current.models]
         if unknown:
-            raise SlotError(f"no deployment in slot(s) {', '.join(map(str, unknown))}; deployed: "
-                            f"{', '.join(sorted(current.models)) or 'none'}")
+            raise SlotError(
+                f"no deployment in slot(s) {', '.join(map(str, unknown))}; deployed: "
+                f"{', '.join(sorted(current.models)) or 'none'}"
+            )
         if not all(isinstance(p, int) and not isinstance(p, bool) and 0 <= p <= 100 for p in traffic.values()):
             raise SlotError("traffic percentages must be integers from 0 to 100")
         merged = {s: int(traffic.get(s, 0)) for s in current.models}

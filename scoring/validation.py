@@ -1,4 +1,4 @@
-"""Request validation against the data contract: shape, types, finiteness, batch and body size.
+"""Request validation against the model's data contract: shape, types, finiteness, batch and body size.
 
 Errors carry the HTTP status and a message naming the problem (row index, column, expected vs got); the server
 turns them into JSON 4xx answers, never a 500.
@@ -13,21 +13,14 @@ turn into 0/1, are caught by their literals in the body). Either way a failed qu
 from __future__ import annotations
 
 import math
-import operator
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import orjson
 
-from ml.schema import ACTIVE_SCHEMA
+from .contract import Contract
 
-FEATURES = ACTIVE_SCHEMA.feature_names
-WIDTH = len(FEATURES)
 SMALL = 8
-_LOW = tuple(float(c.low) for c in ACTIVE_SCHEMA.features)
-_HIGH = tuple(float(c.high) for c in ACTIVE_SCHEMA.features)
-_LOW_ARRAY, _HIGH_ARRAY = np.array(_LOW), np.array(_HIGH)
 _NUMBERS = frozenset((int, float))
 
 
@@ -42,21 +35,20 @@ class Batch:
     """Checked rows as sent (ints and floats); ``matrix`` is their float64 array for batches above ``SMALL``."""
 
     rows: list[list[float]]
-    matrix: np.ndarray | None
+    matrix: Any = None  # numpy.ndarray | None (numpy is imported only once a large batch comes)
 
-    def array(self) -> np.ndarray:
-        return self.matrix if self.matrix is not None else np.array(self.rows, dtype=np.float64)
-
-    def out_of_range(self) -> int:
+    def out_of_range(self, contract: Contract) -> int:
         """How many values fall outside the contract's ranges (scored anyway, counted in /metrics)."""
-        if self.matrix is not None:
-            return int(np.count_nonzero((self.matrix < _LOW_ARRAY) | (self.matrix > _HIGH_ARRAY)))
-        lt, gt = operator.lt, operator.gt
-        return sum(sum(map(lt, row, _LOW)) + sum(map(gt, row, _HIGH)) for row in self.rows)
+        if self.matrix is None or not contract.has_ranges:
+            return contract.out_of_range_rows(self.rows)
+        import numpy as np
+
+        low, high = np.array(contract.lows), np.array(contract.highs)
+        return int(np.count_nonzero((self.matrix < low) | (self.matrix > high)))
 
 
-def parse_rows(body: bytes, max_rows: int) -> Batch:
-    """``{"data": [[10 numbers], ...]}`` → a checked ``Batch``, or ``RequestError`` naming the problem."""
+def parse_rows(body: bytes, contract: Contract, max_rows: int) -> Batch:
+    """``{"data": [[numbers], ...]}`` → a checked ``Batch``, or ``RequestError`` naming the problem."""
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -68,41 +60,59 @@ def parse_rows(body: bytes, max_rows: int) -> Batch:
         raise RequestError(422, "'data' must be a non-empty list of rows")
     if len(data) > max_rows:
         raise RequestError(413, f"batch of {len(data)} rows exceeds the limit of {max_rows}")
+    width = contract.width
     if len(data) <= SMALL:
-        if not all(map(_plain_row, data)):
-            _explain(data)
-        return Batch(data, None)
-    return Batch(data, _matrix(data, body))
+        for row in data:
+            if not (
+                type(row) is list
+                and len(row) == width
+                and frozenset(map(type, row)) <= _NUMBERS
+                and math.isfinite(sum(row))
+            ):  # a finite sum: every value is finite (orjson never yields NaN)
+                _explain(data, contract)
+        return Batch(data)
+    return Batch(data, _matrix(data, body, contract))
 
 
-def _plain_row(row: Any) -> bool:
-    """A list of ``WIDTH`` ints/floats with a finite sum (so every value is finite; orjson never yields NaN)."""
-    return (type(row) is list and len(row) == WIDTH and frozenset(map(type, row)) <= _NUMBERS
-            and math.isfinite(sum(row)))
+def _matrix(data: list[Any], body: bytes, contract: Contract) -> Any:
+    import numpy as np
 
-
-def _matrix(data: list[Any], body: bytes) -> np.ndarray:
     if b"true" not in body and b"false" not in body:
         try:
             matrix = np.array(data)
         except ValueError:
             matrix = None
-        if (matrix is not None and matrix.dtype.kind in "fi" and matrix.shape == (len(data), WIDTH)
-                and np.isfinite(matrix).all()):
+        if (
+            matrix is not None
+            and matrix.dtype.kind in "fi"
+            and matrix.shape == (len(data), contract.width)
+            and np.isfinite(matrix).all()
+        ):
             return matrix.astype(np.float64, copy=False)
-    _explain(data)
+    _explain(data, contract)
     return np.array(data, dtype=np.float64)
 
 
-def _explain(data: list[Any]) -> None:
+def _explain(data: list[Any], contract: Contract) -> None:
     """Raise for the first row or value that breaks the contract; return when every value is a finite number."""
+    names = contract.names
     for index, row in enumerate(data):
-        if type(row) is not list or len(row) != WIDTH:
+        if type(row) is not list or len(row) != len(names):
             got = f"{len(row)} values" if isinstance(row, list) else type(row).__name__
-            raise RequestError(422, f"row {index}: expected {WIDTH} numbers ({','.join(FEATURES)}), got {got}",
-                               {"row": index})
+            raise RequestError(
+                422, f"row {index}: expected {len(names)} numbers ({','.join(names)}), got {got}", {"row": index}
+            )
         for column, value in enumerate(row):
             kind = type(value)
             if (kind is not float and kind is not int) or not math.isfinite(value):
-                raise RequestError(422, f"row {index}, column '{FEATURES[column]}': expected a finite number, "
-                                   f"got {value!r}", {"row": index, "column": FEATURES[column]})
+                raise RequestError(
+                    422,
+                    f"row {index}, column '{names[column]}': expected a finite number, got {_short(value)}",
+                    {"row": index, "column": names[column]},
+                )
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """A rejected value as echoed in the message, cut to ``limit`` characters (a value may be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + f"... ({len(text)} characters)"

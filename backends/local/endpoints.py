@@ -29,6 +29,7 @@ from typing import Any
 import requests
 
 from backends.errors import BackendError, DeploymentFailed, NotFoundError, OperationRefused, TransientBackendError
+from backends.local import supervisor
 from backends.local.procs import alive, read_int, write_private
 from backends.ports import (
     DeploymentRequest,
@@ -217,8 +218,10 @@ class LocalEndpoints:
     def _start(self, endpoint: str) -> None:
         folder = self.endpoint_dir(endpoint)
         port = self.ports[endpoint]
-        command = [self.python, "-m", "scoring.server", "--name", endpoint, "--port", str(port), "--host",
-                   "127.0.0.1", "--state-dir", str(folder), "--keys-file", str(folder / "keys.json")]
+        context = supervisor.stage(self.home / "builds")  # the server runs from the image's build context alone
+        command = [self.python, "-m", "backends.local.supervisor", "--context", str(context), "--",
+                   "--name", endpoint, "--port", str(port), "--host", "127.0.0.1", "--state-dir", str(folder),
+                   "--keys-file", str(folder / "keys.json")]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", ""))
                                                            if p),
                "SCORING_LOGS_CONTAINER": self.logs_container}

@@ -27,9 +27,11 @@ ROWS = diabetes_frame().drop(columns=["target"]).head(100)
 @pytest.fixture(scope="module")
 def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("models")
-    return {"ridge": save_model(Ridge(alpha=1.0), root / "ridge"),
-            "ridge2": save_model(Ridge(alpha=50.0), root / "ridge2"),
-            "tree": save_model(DecisionTreeRegressor(max_depth=4, random_state=0), root / "tree")}
+    return {
+        "ridge": save_model(Ridge(alpha=1.0), root / "ridge"),
+        "ridge2": save_model(Ridge(alpha=50.0), root / "ridge2"),
+        "tree": save_model(DecisionTreeRegressor(max_depth=4, random_state=0), root / "tree"),
+    }
 
 
 @pytest.fixture
@@ -65,8 +67,9 @@ BAD_REQUESTS = [
 
 
 @pytest.mark.parametrize(("body", "status", "message"), BAD_REQUESTS)
-def test_bad_requests_get_a_4xx_naming_the_problem(server: Server, models: dict[str, Path], body: bytes,
-                                                    status: int, message: str) -> None:
+def test_bad_requests_get_a_4xx_naming_the_problem(
+    server: Server, models: dict[str, Path], body: bytes, status: int, message: str
+) -> None:
     server.deploy("blue", "1", models["ridge"])
     with server.client() as client:
         response = client.post("/score", content=body)
@@ -88,8 +91,10 @@ def test_auth(server: Server, models: dict[str, Path]) -> None:
     row = {"data": [ROWS.iloc[0].tolist()]}
     assert httpx.post(server.url + "/score", json=row).status_code == 401
     assert httpx.post(server.url + "/score", json=row, headers={"Authorization": "Bearer nope"}).status_code == 401
-    assert httpx.post(server.url + "/score", json=row,
-                      headers={"Authorization": f"Bearer {server.admin_key}"}).status_code == 401
+    assert (
+        httpx.post(server.url + "/score", json=row, headers={"Authorization": f"Bearer {server.admin_key}"}).status_code
+        == 401
+    )
     assert httpx.get(server.url + "/admin/state", headers={"Authorization": f"Bearer {server.key}"}).status_code == 401
     assert httpx.get(server.url + "/metrics").status_code == 401
     assert httpx.get(server.url + "/").status_code == 200
@@ -106,8 +111,9 @@ def test_health_traffic_and_admin_errors(server: Server, models: dict[str, Path]
         assert bad.status_code == 422 and "cannot load" in bad.json()["error"]
         assert admin.put("/admin/traffic", json={"blue": 50, "green": 50}).status_code == 200
     with server.client() as client:
-        versions = [client.post("/score", json={"data": [ROWS.iloc[0].tolist()]}).json()["model_version"]
-                    for _ in range(100)]
+        versions = [
+            client.post("/score", json={"data": [ROWS.iloc[0].tolist()]}).json()["model_version"] for _ in range(100)
+        ]
     assert versions.count("1") == 50 and versions.count("2") == 50
     health = httpx.get(server.url + "/health").json()
     assert health["traffic"] == {"blue": 50, "green": 50}
@@ -159,17 +165,21 @@ def test_state_is_restored_after_restart(tmp_path: Path, models: dict[str, Path]
         second.stop()
 
 
-def test_prediction_logs_land_in_storage_and_survive_a_graceful_stop(tmp_path: Path, azurite: Azurite,
-                                                                      models: dict[str, Path]) -> None:
-    running = start_server(tmp_path / "state", {"AzureWebJobsStorage": azurite.connection_string,
-                                                "SCORING_LOGS_CONTAINER": "logs-graceful"})
+def test_prediction_logs_land_in_storage_and_survive_a_graceful_stop(
+    tmp_path: Path, azurite: Azurite, models: dict[str, Path]
+) -> None:
+    running = start_server(
+        tmp_path / "state",
+        {"AzureWebJobsStorage": azurite.connection_string, "SCORING_LOGS_CONTAINER": "logs-graceful"},
+    )
     running.deploy("blue", "3", models["ridge"])
     with running.client() as client:
         for i in range(25):
             client.post("/score", json={"data": [ROWS.iloc[i].tolist()]}, headers={"x-request-id": f"r{i}"})
     assert running.stop(signal.SIGTERM) == 0
-    box = BlobServiceClient.from_connection_string(azurite.connection_string, api_version="2025-11-05") \
-        .get_container_client("logs-graceful")
+    box = BlobServiceClient.from_connection_string(
+        azurite.connection_string, api_version="2025-11-05"
+    ).get_container_client("logs-graceful")
     records = []
     for blob in box.list_blobs():
         assert blob.name.startswith("test/") and blob.name.endswith(".jsonl")
@@ -185,8 +195,10 @@ def test_prediction_logs_land_in_storage_and_survive_a_graceful_stop(tmp_path: P
 
 
 def test_storage_down_keeps_serving_and_counts(tmp_path: Path, models: dict[str, Path]) -> None:
-    dead = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-            "BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;")
+    dead = (
+        "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        "BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+    )
     running = start_server(tmp_path / "state", {"AzureWebJobsStorage": dead})
     try:
         running.deploy("blue", "1", models["ridge"])

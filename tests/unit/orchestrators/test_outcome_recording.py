@@ -19,6 +19,7 @@ from devhost.loader import index_functions
 from devhost.replay import StepInput, StepResult, StepState, run_step
 from orchestrators import blueprint, names
 from orchestrators.retrain import retrain
+from orchestrators.steps import TRANSIENT
 from tests.unit.orchestrators.driver import Context, run
 from tests.unit.orchestrators.test_recipes import CONFIG, retrain_script, start
 
@@ -135,14 +136,27 @@ def test_real_sdk_a_normal_ending_is_recorded() -> None:
 
 def test_real_sdk_a_failed_orchestration_records_failed_then_fails() -> None:
     def answer(activity: str, payload: Any) -> Any:
-        if activity == act.SNAPSHOT_DATASET:
-            raise RuntimeError("storage unreachable")
+        if activity == act.SNAPSHOT_DATASET:  # as the activity wrapper marks a failure a retry can help
+            raise RuntimeError(f"{act.RETRYABLE} TransientBackendError: storage unreachable")
         return {"recorded": True}
 
     result, scheduled = drive(names.RETRAIN, "retrain-nightly-20261125", TIMER_RUN, answer)
     assert result.status == "Failed"
     assert "storage unreachable" in str(result.output)
-    assert [a for a, _ in scheduled] == [act.SNAPSHOT_DATASET] * 3 + [act.RECORD_OUTCOME]  # retried, then recorded
+    attempts = TRANSIENT.attempts
+    assert [a for a, _ in scheduled] == [act.SNAPSHOT_DATASET] * attempts + [act.RECORD_OUTCOME]  # retried, recorded
     recorded = scheduled[-1][1]
     assert recorded["outcome"] == "failed" and "storage unreachable" in recorded["reason"]
-    assert recorded["duration_s"] >= 4  # the retry intervals passed on the history's clock
+    waited = sum(TRANSIENT.wait_s(n) for n in range(1, attempts))
+    assert recorded["duration_s"] >= waited  # the retry intervals passed on the history's clock
+
+
+def test_real_sdk_a_permanent_failure_is_recorded_without_retries() -> None:
+    def answer(activity: str, payload: Any) -> Any:
+        if activity == act.SNAPSHOT_DATASET:
+            raise RuntimeError("KeyError: 'datasets'")
+        return {"recorded": True}
+
+    result, scheduled = drive(names.RETRAIN, "retrain-nightly-20261126", TIMER_RUN, answer)
+    assert result.status == "Failed"
+    assert [a for a, _ in scheduled] == [act.SNAPSHOT_DATASET, act.RECORD_OUTCOME]

@@ -1,9 +1,10 @@
-"""Drift of what the endpoint sees: logged inputs vs the champion's training data, and a retrain when it drifts.
+"""Drift of what an endpoint sees: logged inputs vs the champion's training data, and a retrain when it drifts.
 
-``python -m scoring.drift --endpoint production [--since-hours 24] [--reference CSV] [--retrain-url URL --key KEY]``
-reads ``<SCORING_LOGS_CONTAINER>/<endpoint>/...jsonl`` from ``AzureWebJobsStorage``, compares the inputs with the
-reference (default: the shipped sample) per feature (PSI and KS, the same function data validation uses), prints a
-table and, when a feature drifted and ``--retrain-url`` is given, POSTs to the app's ``/api/retrain``.
+``python -m cli drift --endpoint production [--since-hours 24] [--reference CSV] [--retrain-url URL --key KEY]``
+reads ``<SCORING_LOGS_CONTAINER>/<endpoint>/...jsonl`` from the app's storage (by key or by identity, as the
+host reads ``AzureWebJobsStorage``), compares the inputs with the reference (default: the shipped sample) per
+feature (PSI and KS, the same function data validation uses), prints a table and, when a feature drifted and
+``--retrain-url`` is given, POSTs to the app's ``/api/retrain``.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ import pandas as pd
 import requests
 from azure.storage.blob import BlobServiceClient
 
+from backends.settings import Settings
+from backends.storage import blob_service
 from ml.drift import DriftThresholds, FeatureDrift, compare
 from ml.schema import ACTIVE_SCHEMA
-from scoring.predlog import API_VERSION
+
+#: Azurite (node_modules) rejects newer API versions than this; Azure Storage accepts it too.
 
 
 def logged_inputs(service: BlobServiceClient, container: str, endpoint: str, since: datetime) -> pd.DataFrame:
@@ -50,8 +54,7 @@ def request_retrain(url: str, key: str) -> dict[str, Any]:
     return dict(response.json())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scoring.drift", description=__doc__.split("\n")[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--endpoint", default="production")
     parser.add_argument("--since-hours", type=float, default=24.0)
     parser.add_argument("--reference", default=None, help="CSV of the reference data (default: the shipped sample)")
@@ -59,15 +62,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ks-pvalue", type=float, default=0.001)
     parser.add_argument("--retrain-url", default=None)
     parser.add_argument("--key", default=os.environ.get("DEVHOST_MASTER_KEY", ""))
-    args = parser.parse_args(argv)
-    connection = os.environ.get("AzureWebJobsStorage", "UseDevelopmentStorage=true")  # noqa: SIM112
-    if connection.strip().lower().startswith("usedevelopmentstorage=true"):
-        connection = ("DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=Eby8vdM02xNOcqFlqUwJPLlm"
-                      "EtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-                      "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;")
-    service = BlobServiceClient.from_connection_string(connection, api_version=API_VERSION)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cli drift", description=__doc__.split("\n")[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = Settings.from_env(os.environ)  # the app's storage, by key or by identity, as the host reads it
+    service = blob_service(settings.storage)
     since = datetime.now(UTC) - timedelta(hours=args.since_hours)
-    current = logged_inputs(service, os.environ.get("SCORING_LOGS_CONTAINER", "scoring-logs"), args.endpoint, since)
+    current = logged_inputs(service, settings.SCORING_LOGS_CONTAINER, args.endpoint, since)
     if current.empty:
         print(f"no logged inputs for {args.endpoint} in the last {args.since_hours:g} h")
         return 0
@@ -75,8 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     drift = check(current, reference, DriftThresholds(psi=args.psi, ks_pvalue=args.ks_pvalue))
     print(f"{len(current)} logged rows vs {len(reference)} reference rows")
     for d in drift:
-        print(f"  {d.column:<6} PSI {d.psi:7.3f}  KS {d.ks_statistic:.3f} (p={d.ks_pvalue:.2g})"
-              f"{'  DRIFTED' if d.drifted else ''}")
+        print(
+            f"  {d.column:<6} PSI {d.psi:7.3f}  KS {d.ks_statistic:.3f} (p={d.ks_pvalue:.2g})"
+            f"{'  DRIFTED' if d.drifted else ''}"
+        )
     drifted = [d.column for d in drift if d.drifted]
     print(json.dumps({"rows": len(current), "drifted": drifted}))
     if drifted and args.retrain_url:

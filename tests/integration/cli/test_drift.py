@@ -10,9 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import orjson
 import pytest
 
+from cli.__main__ import main as cli_main
 from ml.sample import diabetes_frame
-from scoring import drift
 from scoring.predlog import PredictionLog
+from scoring.storage import BlobTarget
 from tests.support.azurite import Azurite
 
 FEATURES = diabetes_frame().drop(columns=["target"])
@@ -56,24 +57,24 @@ def api() -> Iterator[RetrainApi]:
 
 
 def log_requests(azurite: Azurite, container: str, rows: list[list[float]]) -> None:
-    log = PredictionLog(azurite.connection_string, container, "production")
+    log = PredictionLog(BlobTarget("logs", azurite.connection_string), container, "production")
     for start in range(0, len(rows), 20):
-        request = orjson.dumps({"data": rows[start:start + 20]}, option=orjson.OPT_INDENT_2)
+        request = orjson.dumps({"data": rows[start : start + 20]}, option=orjson.OPT_INDENT_2)
         log.record(f"r{start}", "7", 0.5, request, b'{"predictions":[1.0],"model_version":"7"}')
     log.close()
     assert log.written == len(range(0, len(rows), 20))
 
 
 @pytest.mark.parametrize("shift", [0.0, 12.0])
-def test_drifted_inputs_start_a_retrain_and_steady_ones_do_not(azurite: Azurite, api: RetrainApi, shift: float,
-                                                               monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_drifted_inputs_start_a_retrain_and_steady_ones_do_not(
+    azurite: Azurite, api: RetrainApi, shift: float, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     container = f"drift-{int(shift)}"
     shifted = FEATURES.assign(bmi=FEATURES["bmi"] + shift)
     log_requests(azurite, container, shifted.to_numpy().tolist())
     monkeypatch.setenv("AzureWebJobsStorage", azurite.connection_string)
     monkeypatch.setenv("SCORING_LOGS_CONTAINER", container)
-    assert drift.main(["--endpoint", "production", "--retrain-url", api.url, "--key", "k3y"]) == 0
+    assert cli_main(["drift", "--endpoint", "production", "--retrain-url", api.url, "--key", "k3y"]) == 0
     printed = capsys.readouterr().out
     summary = json.loads(printed.strip().splitlines()[-2 if shift else -1])
     assert summary["rows"] == len(FEATURES)
