@@ -95,6 +95,7 @@ class Running:
 
 
 async def start(opts: Options) -> Running:
+    started_at = time.time()  # before anything listens: a blob written once devhost answers is always new
     root = opts.script_root.resolve()
     load_local_settings(root)
     config: HostConfig = load_host_config(root)
@@ -132,7 +133,7 @@ async def start(opts: Options) -> Running:
         print(f"devhost: system key {name} ({source}): {value}", flush=True)
     print(f"devhost: listening on {base}", flush=True)
     tasks = [asyncio.create_task(engine.run()), *start_listeners(Wiring(
-        functions, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config))]
+        functions, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config, started_at))]
     return Running(site, [public_runner, rpc_runner], stopping, engine, tasks, azurite, pool, store)
 
 

@@ -43,6 +43,8 @@ class Wiring:
     public_base: str
     blobs_key: str
     config: HostConfig
+    #: when this host started (epoch seconds): a subscription made now counts blobs written from then on as new
+    started_at: float = 0.0
 
 
 def host_id(script_root: Path) -> str:
@@ -95,7 +97,7 @@ def _eventgrid_runners(functions: list[FunctionInfo], w: Wiring, hid: str) -> li
     if not functions:
         return []
     topic = SystemTopic(subscriptions(functions, w.public_base, w.blobs_key), w.events,
-                        w.script_root / ".devhost" / "eventgrid-deadletter.jsonl")
+                        w.script_root / ".devhost" / "eventgrid-deadletter.jsonl", created_at=w.started_at)
     processor = BlobQueueProcessor({f.name: binding_connection(f.trigger) for f in functions}, w.invoke, w.events,
                                    hid, w.webhook.wake, max_dequeue=w.config.max_dequeue,
                                    visibility=w.config.visibility_timeout)

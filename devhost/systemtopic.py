@@ -29,6 +29,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import time
 import uuid
 from collections.abc import Sequence
@@ -110,7 +111,11 @@ def blob_created(account: str, container: str, props: Any, url: str, sequencer: 
 
 class SystemTopic:
     def __init__(self, subscriptions: list[TopicSubscription], events: EventStore, deadletter: Path, *,
-                 poll_interval: float = 0.5, retry: Retry | None = None, max_pending: int = 10_000) -> None:
+                 poll_interval: float = 0.5, retry: Retry | None = None, max_pending: int = 10_000,
+                 created_at: float | None = None) -> None:
+        """``created_at``: when a subscription made by this host counts as created (default: its first listing).
+        Event Grid delivers the events raised after a subscription exists, and devhost makes its subscriptions as it
+        starts: a blob last modified before that second existed already, any later one is delivered."""
         self.subscriptions = {s.name: s for s in subscriptions}
         self.events, self.deadletter, self.poll_interval = events, deadletter, poll_interval
         self.retry = retry or Retry()
@@ -118,6 +123,7 @@ class SystemTopic:
         self.outage = Outage("Event Grid system topic", log)
         self._clients: dict[str, Any] = {}
         self._wake = asyncio.Event()
+        self.created_at = created_at
 
     def _client(self, sub: TopicSubscription) -> Any:
         if sub.connection.name not in self._clients:
@@ -162,10 +168,14 @@ class SystemTopic:
         account, listed = await asyncio.to_thread(self._list, sub)
         current = {name: str(p.etag).strip('"') for name, p in listed.items()}
         if self.events.subscription_created(sub.name) is None:
-            self.events.create_subscription(sub.name, current)
+            cutoff = math.floor(self.created_at) if self.created_at is not None else math.inf
+            existing = {n: e for n, e in current.items()
+                        if listed[n].last_modified is None or listed[n].last_modified.timestamp() < cutoff}
+            self.events.create_subscription(sub.name, existing)
             log.info("system topic: subscription %s created (%s, %d existing blob(s) not delivered)", sub.name,
-                     sub.subject_begins_with, len(current))
-            return 0
+                     sub.subject_begins_with, len(existing))
+            if len(existing) == len(current):
+                return 0
         seen = self.events.seen(sub.name)
         changed = {n: e for n, e in current.items() if seen.get(n) != e}
         gone = [n for n in seen if n not in current]
