@@ -66,8 +66,10 @@ def bodies(folder: Path) -> dict[tuple[str, int], Path]:
     out = {}
     for rows in (1, 100):
         data = frame.head(rows).to_numpy().tolist()
-        for kind, doc in (("data", {"data": data}),
-                          ("dataframe_split", {"dataframe_split": {"columns": list(frame.columns), "data": data}})):
+        for kind, doc in (
+            ("data", {"data": data}),
+            ("dataframe_split", {"dataframe_split": {"columns": list(frame.columns), "data": data}}),
+        ):
             path = folder / f"{kind}-{rows}.json"
             path.write_text(json.dumps(doc))
             out[(kind, rows)] = path
@@ -78,16 +80,25 @@ def start(server: Server, body: Path, expected: float) -> None:
     """Spawn (pinned to core 1), then poll until the first correct 1-row answer: that is the cold start."""
     taskset = ["taskset", "-c", "1"] if PIN else []
     started = time.perf_counter()
-    server.process = subprocess.Popen([*taskset, *server.command], cwd=ROOT, env={**os.environ, **server.env},
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server.process = subprocess.Popen(
+        [*taskset, *server.command],
+        cwd=ROOT,
+        env={**os.environ, **server.env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     headers = {"Authorization": f"Bearer {server.key}"} if server.key else {}
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(f"{server.name} exited with {server.process.returncode}")
         try:
-            answer = httpx.post(f"http://127.0.0.1:{server.port}{server.path}", content=body.read_bytes(),
-                                headers={**headers, "Content-Type": "application/json"}, timeout=2)
+            answer = httpx.post(
+                f"http://127.0.0.1:{server.port}{server.path}",
+                content=body.read_bytes(),
+                headers={**headers, "Content-Type": "application/json"},
+                timeout=2,
+            )
             correct = server.constant or abs(_first(answer.json()) - expected) < 1e-6
             if answer.status_code == 200 and correct:
                 server.cold_start_s = time.perf_counter() - started
@@ -105,14 +116,34 @@ def _first(doc: Any) -> float:
 
 def load(server: Server, body: Path, connections: int, seconds: int) -> dict[str, float]:
     taskset = ["taskset", "-c", "0"] if PIN else []
-    command = [*taskset, "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s", "-s", str(LUA),
-               f"http://127.0.0.1:{server.port}{server.path}"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 30, check=False,
-                          env={**os.environ, "BODY_FILE": str(body), "AUTH": server.key})
+    command = [
+        *taskset,
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--timeout",
+        "10s",
+        "-s",
+        str(LUA),
+        f"http://127.0.0.1:{server.port}{server.path}",
+    ]
+    done = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+        check=False,
+        env={**os.environ, "BODY_FILE": str(body), "AUTH": server.key},
+    )
     line = next(x for x in done.stdout.splitlines() if x.startswith("{"))
     raw = json.loads(line)
-    return {"rps": raw["requests"] / (raw["duration_us"] / 1e6), "p50_ms": raw["p50_us"] / 1000,
-            "p99_ms": raw["p99_us"] / 1000, "errors": raw["errors"] + raw["non2xx"]}
+    return {
+        "rps": raw["requests"] / (raw["duration_us"] / 1e6),
+        "p50_ms": raw["p50_us"] / 1000,
+        "p99_ms": raw["p99_us"] / 1000,
+        "errors": raw["errors"] + raw["non2xx"],
+    }
 
 
 def rss_mb(process: subprocess.Popen[bytes]) -> float:
@@ -135,24 +166,91 @@ def servers(model: Path, state: Path, logs: str) -> list[Server]:
     py = sys.executable
     state.mkdir(parents=True, exist_ok=True)
     (state / "keys.json").write_text(json.dumps({"key": "bench", "admin_key": "bench-admin"}))
-    ours = Server("ours (logging on)", [py, "-m", "scoring.server", "--name", "bench", "--port", "{port}",
-                                        "--state-dir", str(state), "--model-dir", str(model), "--version", "1"],
-                  {"AzureWebJobsStorage": logs, "SCORING_LOGS_CONTAINER": "bench-logs"}, "data", key="bench",
-                  log_container="bench-logs")
+    ours = Server(
+        "ours (logging on)",
+        [
+            py,
+            "-m",
+            "scoring.server",
+            "--name",
+            "bench",
+            "--port",
+            "{port}",
+            "--state-dir",
+            str(state),
+            "--model-dir",
+            str(model),
+            "--version",
+            "1",
+        ],
+        {"AzureWebJobsStorage": logs, "SCORING_LOGS_CONTAINER": "bench-logs"},
+        "data",
+        key="bench",
+        log_container="bench-logs",
+    )
     launcher = str(ROOT / "benchmarks" / "scoring" / "azml_local.py")
-    azml = Server("azureml-inference-server-http", [str(AZML_PY), launcher,
-                                                    "--entry_script", str(ROOT / "scoring" / "score.py"),
-                                                    "--model_dir", str(model), "--port", "{port}"],
-                  {"AZUREML_MODEL_DIR": str(model), "PYTHONPATH": str(ROOT), "HOME": str(state.parent)}, "data")
-    mlflow = Server("mlflow models serve", [str(Path(py).parent / "mlflow"), "models", "serve", "-m", str(model),
-                                            "--env-manager", "local", "-h", "127.0.0.1", "-p", "{port}"],
-                    {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true",
-                     "PATH": f"{Path(py).parent}:{os.environ.get('PATH', '')}"}, "dataframe_split",
-                    path="/invocations")
-    ceiling = Server("ceiling (constant)", [py, "-m", "uvicorn", "benchmarks.scoring.constant:app", "--host",
-                                            "127.0.0.1", "--port", "{port}", "--loop", "uvloop", "--http", "httptools",
-                                            "--no-access-log", "--log-level", "warning"], {"BENCH_KEY": "bench"},
-                     "data", key="bench", constant=True)
+    azml = Server(
+        "azureml-inference-server-http",
+        [
+            str(AZML_PY),
+            launcher,
+            "--entry_script",
+            str(ROOT / "scoring" / "score.py"),
+            "--model_dir",
+            str(model),
+            "--port",
+            "{port}",
+        ],
+        {"AZUREML_MODEL_DIR": str(model), "PYTHONPATH": str(ROOT), "HOME": str(state.parent)},
+        "data",
+    )
+    mlflow = Server(
+        "mlflow models serve",
+        [
+            str(Path(py).parent / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            str(model),
+            "--env-manager",
+            "local",
+            "-h",
+            "127.0.0.1",
+            "-p",
+            "{port}",
+        ],
+        {
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "DO_NOT_TRACK": "true",
+            "PATH": f"{Path(py).parent}:{os.environ.get('PATH', '')}",
+        },
+        "dataframe_split",
+        path="/invocations",
+    )
+    ceiling = Server(
+        "ceiling (constant)",
+        [
+            py,
+            "-m",
+            "uvicorn",
+            "benchmarks.scoring.constant:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "{port}",
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        {"BENCH_KEY": "bench"},
+        "data",
+        key="bench",
+        constant=True,
+    )
     found = [ours, mlflow, ceiling]
     if AZML_PY.exists():
         found.insert(1, azml)
@@ -194,8 +292,9 @@ def main() -> int:
 all_servers: list[Server] = []
 
 
-def measure_server(server: Server, files: dict[tuple[str, int], Path], expected: float,
-                   args: argparse.Namespace, logs: str) -> None:
+def measure_server(
+    server: Server, files: dict[tuple[str, int], Path], expected: float, args: argparse.Namespace, logs: str
+) -> None:
     server.port = free_port()
     server.command = [c.replace("{port}", str(server.port)) for c in server.command]
     try:
@@ -204,25 +303,34 @@ def measure_server(server: Server, files: dict[tuple[str, int], Path], expected:
         for connections, rows in POINTS:
             runs = [load(server, files[(server.body, rows)], connections, args.seconds) for _ in range(args.runs)]
             server.results[f"c{connections}_r{rows}"] = {
-                key: statistics.median(r[key] for r in runs) for key in ("rps", "p50_ms", "p99_ms", "errors")}
+                key: statistics.median(r[key] for r in runs) for key in ("rps", "p50_ms", "p99_ms", "errors")
+            }
         assert server.process is not None
         server.results["rss_mb"] = rss_mb(server.process)
         if server.log_container:
             served = served_requests(server)
             started = time.perf_counter()
             stop(server)
-            server.results["log"] = {"served": served, "stop_s": time.perf_counter() - started,
-                                     "logged": logged_lines(server, logs), "graceful": server.process.returncode == 0}
+            server.results["log"] = {
+                "served": served,
+                "stop_s": time.perf_counter() - started,
+                "logged": logged_lines(server, logs),
+                "graceful": server.process.returncode == 0,
+            }
     finally:
         stop(server)
 
 
 def served_requests(server: Server) -> int:
     """Answered /score requests (status 200) by the server's own /metrics."""
-    text = httpx.get(f"http://127.0.0.1:{server.port}/metrics", headers={"Authorization": f"Bearer {server.key}"},
-                     timeout=10).text
-    return sum(int(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("scoring_requests_total{") and 'status="200"' in line)
+    text = httpx.get(
+        f"http://127.0.0.1:{server.port}/metrics", headers={"Authorization": f"Bearer {server.key}"}, timeout=10
+    ).text
+    return sum(
+        int(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("scoring_requests_total{") and 'status="200"' in line
+    )
 
 
 def logged_lines(server: Server, connection_string: str) -> int:
@@ -233,42 +341,64 @@ def logged_lines(server: Server, connection_string: str) -> int:
 
 def print_row(server: Server) -> None:
     r = server.results
-    print(f"{server.name:<32} cold {server.cold_start_s:5.2f} s  c32/1row {r['c32_r1']['rps']:8.0f} req/s "
-          f"p99 {r['c32_r1']['p99_ms']:6.2f} ms  errors {r['c32_r1']['errors']:.0f}", flush=True)
+    print(
+        f"{server.name:<32} cold {server.cold_start_s:5.2f} s  c32/1row {r['c32_r1']['rps']:8.0f} req/s "
+        f"p99 {r['c32_r1']['p99_ms']:6.2f} ms  errors {r['c32_r1']['errors']:.0f}",
+        flush=True,
+    )
 
 
 def report(found: list[Server], args: argparse.Namespace) -> None:
     by = {s.name.split(" ")[0]: s for s in found}
     ours = by["ours"].results["c32_r1"]["rps"]
-    lines = ["| server | c=1 1-row req/s | c=1 p50/p99 ms | c=32 1-row req/s | c=32 p50/p99 ms | c=32 100-row req/s "
-             "(rows/s) | c=32 100-row p99 ms | cold start s | RSS MB | ours / this (c=32 1-row) |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| server | c=1 1-row req/s | c=1 p50/p99 ms | c=32 1-row req/s | c=32 p50/p99 ms | c=32 100-row req/s "
+        "(rows/s) | c=32 100-row p99 ms | cold start s | RSS MB | ours / this (c=32 1-row) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in found:
         r = s.results
         a, b, c = r["c1_r1"], r["c32_r1"], r["c32_r100"]
-        lines.append(f"| {s.name} | {a['rps']:,.0f} | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | {b['rps']:,.0f} | "
-                     f"{b['p50_ms']:.2f} / {b['p99_ms']:.2f} | {c['rps']:,.0f} ({c['rps'] * 100:,.0f}) | "
-                     f"{c['p99_ms']:.2f} | {s.cold_start_s:.2f} | {r['rss_mb']:.0f} | {ours / b['rps']:.2f}x |")
+        lines.append(
+            f"| {s.name} | {a['rps']:,.0f} | {a['p50_ms']:.2f} / {a['p99_ms']:.2f} | {b['rps']:,.0f} | "
+            f"{b['p50_ms']:.2f} / {b['p99_ms']:.2f} | {c['rps']:,.0f} ({c['rps'] * 100:,.0f}) | "
+            f"{c['p99_ms']:.2f} | {s.cold_start_s:.2f} | {r['rss_mb']:.0f} | {ours / b['rps']:.2f}x |"
+        )
     table = "\n".join(lines)
-    goals = {"vs azml >= 5x": ours / by["azureml-inference-server-http"].results["c32_r1"]["rps"]
-             if "azureml-inference-server-http" in by else None,
-             "vs mlflow >= 2x": ours / by["mlflow"].results["c32_r1"]["rps"],
-             "share of ceiling >= 0.6": ours / by["ceiling"].results["c32_r1"]["rps"],
-             "p99 at c=32 < 10 ms": by["ours"].results["c32_r1"]["p99_ms"]}
+    goals = {
+        "vs azml >= 5x": ours / by["azureml-inference-server-http"].results["c32_r1"]["rps"]
+        if "azureml-inference-server-http" in by
+        else None,
+        "vs mlflow >= 2x": ours / by["mlflow"].results["c32_r1"]["rps"],
+        "share of ceiling >= 0.6": ours / by["ceiling"].results["c32_r1"]["rps"],
+        "p99 at c=32 < 10 ms": by["ours"].results["c32_r1"]["p99_ms"],
+    }
     audit = by["ours"].results.get("log", {})
     notes = [f"- {g}: {'n/a' if v is None else f'{v:.2f}'}" for g, v in goals.items()]
     if audit:
-        notes.append(f"- prediction log: {audit['logged']:,} records in storage for {audit['served']:,} answered "
-                     f"requests after a graceful stop of {audit['stop_s']:.1f} s (exit code 0: {audit['graceful']})")
+        notes.append(
+            f"- prediction log: {audit['logged']:,} records in storage for {audit['served']:,} answered "
+            f"requests after a graceful stop of {audit['stop_s']:.1f} s (exit code 0: {audit['graceful']})"
+        )
     print()
     print(table)
     print()
     print("\n".join(notes))
     stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     out = ROOT / "benchmarks" / "results" / f"scoring_bench-{stamp}.json"
-    out.write_text(json.dumps({"benchmark": "scoring", "pinned": PIN, "seconds": args.seconds, "runs": args.runs,
-                               "servers": {s.name: {"cold_start_s": s.cold_start_s, **s.results} for s in found},
-                               "goals": goals}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "scoring",
+                "pinned": PIN,
+                "seconds": args.seconds,
+                "runs": args.runs,
+                "servers": {s.name: {"cold_start_s": s.cold_start_s, **s.results} for s in found},
+                "goals": goals,
+            },
+            indent=2,
+        )
+    )
     (out.parent / "scoring_bench.md").write_text(table + "\n\n" + "\n".join(notes) + "\n")
     print(f"saved {out}")
 

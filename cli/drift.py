@@ -30,7 +30,7 @@ from ml.schema import ACTIVE_SCHEMA
 
 
 def logged_inputs(service: BlobServiceClient, container: str, endpoint: str, since: datetime) -> pd.DataFrame:
-    """Every input row logged for ``endpoint`` in hour folders at or after ``since``."""
+    """Every input row the endpoint scored (logged with status 200) in hour folders at or after ``since``."""
     box = service.get_container_client(container)
     rows: list[list[float]] = []
     floor = since.strftime("%Y/%m/%d/%H")
@@ -39,8 +39,9 @@ def logged_inputs(service: BlobServiceClient, container: str, endpoint: str, sin
         if hour < floor:
             continue
         for line in box.download_blob(blob.name).readall().splitlines():
-            if line.strip():
-                rows.extend(orjson.loads(line)["request"]["data"])
+            record = orjson.loads(line) if line.strip() else None
+            if record is not None and record.get("status", 200) == 200:  # rejected requests were not scored
+                rows.extend(record["request"]["data"])
     return pd.DataFrame(rows, columns=ACTIVE_SCHEMA.feature_names)
 
 

@@ -25,10 +25,10 @@ from typing import Any
 import orjson
 
 from .metrics import Metrics
-from .model import ModelLoadError, load_model
+from .model import LoadedModel, ModelLoadError, first_non_finite, load_model
 from .predlog import PredictionLog
 from .slots import SlotError, Slots
-from .validation import RequestError, parse_rows
+from .validation import BodyNotJson, RequestError, parse_rows
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +64,27 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def _credentials(scope: Scope) -> tuple[bytes | None, bytes | None]:
+    """(the ``Authorization`` header, the ``x-request-id`` header) of a request: the one rule for every route.
+
+    A request with several ``Authorization`` headers is refused (400) rather than read by its first or last one:
+    a proxy in front may check one and the server read another.
+    """
+    auth = request_id = None
+    seen = 0
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            auth = value
+            seen += 1
+        elif name == b"x-request-id":
+            request_id = value
+    if seen > 1:
+        raise RequestError(400, f"the request has {seen} Authorization headers: send exactly one")
+    return (None if auth is None else bytes(auth)), (None if request_id is None else bytes(request_id[:64]))
+
+
 def _authorized(scope: Scope, key: str) -> bool:
-    given = _header(scope, b"authorization") or b""
+    given = _credentials(scope)[0] or b""
     return hmac.compare_digest(given, b"Bearer " + key.encode())
 
 
@@ -90,6 +109,10 @@ async def _error(send: Send, status: int, message: str, detail: Any = None) -> N
     await _send(send, status, orjson.dumps({"error": message, "detail": detail}))
 
 
+class ClientGone(Exception):
+    """The client closed the connection before its request was read: there is no one to answer."""
+
+
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     declared = _header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -98,7 +121,7 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise RequestError(400, "client disconnected")
+            raise ClientGone
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -106,6 +129,19 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
         chunks.append(chunk)
         more = message.get("more_body", False)
     return b"".join(chunks)
+
+
+#: how much of a body that is not JSON the prediction log keeps (as a JSON string)
+LOGGED_TEXT_LIMIT = 4096
+
+
+def _logged_request(raw: bytes | None, is_json: bool) -> bytes:
+    """The request as the prediction log embeds it: the JSON as sent, else its text (cut), else null."""
+    if raw is None:
+        return b"null"
+    if is_json:
+        return raw
+    return orjson.dumps(raw[:LOGGED_TEXT_LIMIT].decode("utf-8", errors="replace"))
 
 
 class ScoringApp:
@@ -141,33 +177,39 @@ class ScoringApp:
                 await _error(send, 404, f"no route {method} {path}")
         except RequestError as exc:
             await _error(send, exc.status, exc.message, exc.detail)
+        except ClientGone:
+            pass
 
     async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        auth = request_id = None
-        for name, value in scope["headers"]:
-            if name == b"authorization":
-                auth = value
-            elif name == b"x-request-id":
-                request_id = bytes(value[:64])
-        if self._bearer is not None and (auth is None or not hmac.compare_digest(bytes(auth), self._bearer)):
+        auth, request_id = _credentials(scope)
+        if self._bearer is not None and (auth is None or not hmac.compare_digest(auth, self._bearer)):
             self.metrics.observe("none", 401, 0.0)
             await _error(send, 401, "missing or wrong key: send 'Authorization: Bearer <key>'")
             return
-        model = self.slots.pick()
-        if model is None:
-            self.metrics.observe("none", 503, 0.0)
-            await _error(send, 503, "no model deployed")
-            return
-        try:
-            raw = await _read_body(scope, receive, self.config.max_body)
-            batch = parse_rows(raw, model.contract, self.config.max_rows)
-        except RequestError as exc:
-            self.metrics.observe(model.version, exc.status, (time.perf_counter() - started) * 1000)
-            raise
-        predictions = model.predict_batch(batch)
         if request_id is None:
             request_id = b"%s-%x" % (self._id_prefix, next(self._ids))
+        model = self.slots.pick()
+        raw: bytes | None = None
+        try:
+            if model is None:
+                raise RequestError(503, "no model deployed")
+            raw = await _read_body(scope, receive, self.config.max_body)
+            batch = parse_rows(raw, model.contract, self.config.max_rows)
+            predictions = model.predict_batch(batch)
+            bad = first_non_finite(predictions)
+            if bad is not None:
+                raise RequestError(
+                    422,
+                    f"row {bad}: the prediction is not a finite number: the row's values are "
+                    "beyond what the model can score",
+                    {"row": bad},
+                )
+        except ClientGone:
+            return
+        except RequestError as exc:
+            await self._rejected(send, exc, started=started, request_id=request_id, model=model, raw=raw)
+            return
         body = orjson.dumps(
             {"predictions": predictions, "model_version": model.version}, option=orjson.OPT_SERIALIZE_NUMPY
         )
@@ -176,7 +218,35 @@ class ScoringApp:
         self.metrics.observe(model.version, 200, latency, len(batch.rows))
         self.metrics.out_of_range += batch.out_of_range(model.contract)
         if self.predlog is not None:
-            self.predlog.record(request_id.decode(errors="replace"), model.version, latency, raw, body)
+            self.predlog.record(
+                request_id.decode(errors="replace"), model.version, latency, status=200, request=raw, response=body
+            )
+
+    async def _rejected(
+        self,
+        send: Send,
+        exc: RequestError,
+        *,
+        started: float,
+        request_id: bytes,
+        model: LoadedModel | None,
+        raw: bytes | None,
+    ) -> None:
+        """Answer a request the key admitted but that cannot be scored, and log it: data-quality monitoring counts
+        rejections (status and error) as well as predictions."""
+        body = orjson.dumps({"error": exc.message, "detail": exc.detail})
+        headers = [(b"x-request-id", request_id)]
+        if model is not None:
+            headers.append((b"x-model-version", model.label))
+        await _send(send, exc.status, body, headers=headers)
+        version = model.version if model is not None else None
+        latency = (time.perf_counter() - started) * 1000
+        self.metrics.observe(version or "none", exc.status, latency)
+        if self.predlog is not None:
+            request = _logged_request(raw, not isinstance(exc, BodyNotJson))
+            self.predlog.record(
+                request_id.decode(errors="replace"), version, latency, status=exc.status, request=request, response=body
+            )
 
     async def _health(self, send: Send) -> None:
         state = self.slots.routing.state()

@@ -77,6 +77,19 @@ class LoadedModel:
         return np.asarray(_predict(self.estimator, matrix, self.contract), dtype=np.float64).reshape(-1)
 
 
+def first_non_finite(predictions: Any) -> int | None:
+    """The index of the first prediction that is not a finite number (inputs beyond what the model can score, e.g.
+    1e308 overflowing the dot product), or None."""
+    if isinstance(predictions, list):
+        if math.isfinite(sum(predictions)):  # a finite sum: every term is finite
+            return None
+        return next((i for i, p in enumerate(predictions) if not math.isfinite(p)), None)
+    import numpy as np
+
+    finite = np.isfinite(predictions)
+    return None if finite.all() else int(np.argmin(finite))
+
+
 def find_model_dir(path: Path) -> Path:
     """The MLflow model folder at ``path``: ``path`` itself, or the one folder below it that holds ``MLmodel``.
 

@@ -21,9 +21,9 @@ import time
 import uuid
 from collections import deque
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
-from azure.core.exceptions import AzureError, ResourceExistsError
 
 from .storage import BlobTarget
 
@@ -44,7 +44,9 @@ class PredictionLog:
     ) -> None:
         self.container, self.endpoint = container, endpoint
         self.batch_bytes, self.interval_s, self.capacity_bytes = batch_bytes, interval_s, capacity_bytes
-        self.service = target.client(retry_total=0, connection_timeout=timeout_s, read_timeout=timeout_s)
+        # the SDK is imported and the client made on the writer thread: seconds the server's start-up does not wait
+        self._target, self._timeout_s = target, timeout_s
+        self.service: Any = None
         self.buffer: deque[bytes] = deque()
         self._appended = self._dropped_bytes = self._taken = 0
         self._second, self._prefix = -1, b""
@@ -55,8 +57,11 @@ class PredictionLog:
         self._thread = threading.Thread(target=self._run, name=f"predlog-{endpoint}", daemon=True)
         self._thread.start()
 
-    def record(self, request_id: str, version: str, latency_ms: float, request: bytes, response: bytes) -> None:
-        """One request's line, called on the request path: the request and response bodies are embedded as sent.
+    def record(
+        self, request_id: str, version: str | None, latency_ms: float, *, status: int, request: bytes, response: bytes
+    ) -> None:
+        """One answered request's line, called on the request path: the request and response bodies are embedded as
+        sent (``request`` is JSON: the body, or the text of a body that is not JSON, or null).
 
         Both are JSON already (the request parsed, the response encoded), so embedding them costs a copy where
         re-encoding a 100-row batch would cost ~1000 float formats. JSON strings cannot hold a raw line break, so
@@ -65,8 +70,8 @@ class PredictionLog:
         if b"\n" in request or b"\r" in request:
             request = request.replace(b"\n", b" ").replace(b"\r", b" ")
         self.append(
-            b'{"time":"%s","request_id":%s,"model_version":%s,"latency_ms":%.3f,"request":%s,"response":%s}'
-            % (self._stamp(), orjson.dumps(request_id), orjson.dumps(version), latency_ms, request, response)
+            b'{"time":"%s","request_id":%s,"model_version":%s,"status":%d,"latency_ms":%.3f,"request":%s,"response":%s}'
+            % (self._stamp(), orjson.dumps(request_id), orjson.dumps(version), status, latency_ms, request, response)
         )
 
     def append(self, line: bytes) -> None:
@@ -111,9 +116,21 @@ class PredictionLog:
         self._thread.join(timeout_s)
         if self._thread.is_alive() or self.buffer:
             log.error("prediction log: %d records not written at shutdown (storage slow or down)", len(self.buffer))
-        self.service.close()
+        if self.service is not None:
+            self.service.close()
 
     def _run(self) -> None:
+        try:
+            self.service = self._target.client(
+                retry_total=0, connection_timeout=self._timeout_s, read_timeout=self._timeout_s
+            )
+        except (ValueError, ImportError) as exc:  # a malformed connection string, the SDK missing
+            log.error(
+                "prediction log: no client for %s (%s): records are kept up to the bound, then dropped",
+                self._target.describe(),
+                exc,
+            )
+            return
         last_flush, failed_in_row = time.monotonic(), 0
         while not self._stop.is_set():
             if self.pending_bytes < self.batch_bytes:
@@ -149,6 +166,8 @@ class PredictionLog:
         return True
 
     def _write(self, batch: list[bytes]) -> bool:
+        from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
+
         now = datetime.now(UTC)
         name = f"{self.endpoint}/{now:%Y/%m/%d/%H}/{uuid.uuid4()}.jsonl"
         body = b"\n".join(batch) + b"\n"
@@ -159,6 +178,8 @@ class PredictionLog:
                 self._container_ready = True
             self.service.get_blob_client(self.container, name).upload_blob(body, overwrite=True)
         except (AzureError, OSError) as exc:  # credential failures are AzureErrors too
+            if isinstance(exc, ResourceNotFoundError):
+                self._container_ready = False  # the container went (deleted, or a fresh emulator): make it again
             self.failures += 1
             if self.failures in (1, 10, 100) or self.failures % 1000 == 0:
                 log.warning(

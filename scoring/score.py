@@ -68,5 +68,11 @@ def run(raw: str) -> Any:
         batch = validation.parse_rows(raw.encode(), _model.contract, MAX_ROWS)
     except validation.RequestError as exc:
         return AMLResponse({"error": exc.message, "detail": exc.detail}, exc.status, json_str=True)
-    predictions = [float(p) for p in _model.predict_batch(batch)]
-    return {"predictions": predictions, "model_version": _model.version}
+    predictions = _model.predict_batch(batch)
+    bad = _module("model").first_non_finite(predictions)
+    if bad is not None:
+        message = (
+            f"row {bad}: the prediction is not a finite number: the row's values are beyond what the model can score"
+        )
+        return AMLResponse({"error": message, "detail": {"row": bad}}, 422, json_str=True)
+    return {"predictions": [float(p) for p in predictions], "model_version": _model.version}

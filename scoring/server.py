@@ -22,6 +22,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ from .app import AUTH_MODES, ScoringApp, ServerConfig
 from .build import content_hash
 from .model import ModelLoadError, default_version, load_model
 from .predlog import PredictionLog
+from .protocol import bounded_read_protocol
 from .slots import SlotError, Slots
 from .storage import StorageSettingsError, resolve
 
@@ -133,6 +135,19 @@ def parser() -> argparse.ArgumentParser:
         "optional; a connection named here must be configured)",
     )
     p.add_argument("--logs-container", default=os.environ.get("SCORING_LOGS_CONTAINER") or "scoring-logs")
+    p.add_argument(
+        "--read-timeout",
+        type=float,
+        default=10.0,
+        help="seconds a client has to send a request's headers and body (slow clients are cut off)",
+    )
+    p.add_argument(
+        "--fd",
+        type=int,
+        default=None,
+        help="serve on this inherited listening socket instead of binding --host/--port (a supervisor "
+        "holding the port across restarts)",
+    )
     return p
 
 
@@ -146,21 +161,25 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelLoadError, StorageSettingsError, ValueError, OSError) as exc:
         print(f"scoring server {args.name}: {exc}", file=sys.stderr)
         return 2
+    if not 0 < args.read_timeout <= 3600:
+        print(f"scoring server {args.name}: --read-timeout must be more than 0 and at most 3600 s", file=sys.stderr)
+        return 2
     config = uvicorn.Config(
         app,
         host=args.host,
         port=args.port,
         loop="uvloop",
-        http="httptools",
+        http=bounded_read_protocol(args.read_timeout),
         access_log=False,
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=30,
     )
+    sockets = [socket.socket(fileno=args.fd)] if args.fd is not None else None
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         # uvicorn drains, runs the lifespan shutdown (log flush), then re-raises the signal to this handler
         signal.signal(stop_signal, lambda *_: sys.exit(0))
-    _Server(config, f"scoring server {args.name} listening on http://{args.host}:{args.port}").run()
+    _Server(config, f"scoring server {args.name} listening on http://{args.host}:{args.port}").run(sockets)
     return 0
 
 

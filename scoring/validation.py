@@ -30,6 +30,13 @@ class RequestError(ValueError):
         self.status, self.message, self.detail = status, message, detail
 
 
+class BodyNotJson(RequestError):
+    """The body does not parse as JSON (400)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(400, message)
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """Checked rows as sent (ints and floats); ``matrix`` is their float64 array for batches above ``SMALL``."""
@@ -52,7 +59,7 @@ def parse_rows(body: bytes, contract: Contract, max_rows: int) -> Batch:
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise RequestError(400, f"the body is not valid JSON: {exc}") from None
+        raise BodyNotJson(f"the body is not valid JSON: {exc}") from None
     if type(doc) is not dict or "data" not in doc:
         raise RequestError(422, 'expected a JSON object {"data": [[...], ...]}', {"got": type(doc).__name__})
     data = doc["data"]

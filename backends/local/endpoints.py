@@ -219,8 +219,8 @@ class LocalEndpoints:
         folder = self.endpoint_dir(endpoint)
         port = self.ports[endpoint]
         context = supervisor.stage(self.home / "builds")  # the server runs from the image's build context alone
-        command = [self.python, "-m", "backends.local.supervisor", "--context", str(context), "--",
-                   "--name", endpoint, "--port", str(port), "--host", "127.0.0.1", "--state-dir", str(folder),
+        command = [self.python, "-m", "backends.local.supervisor", "--context", str(context), "--host", "127.0.0.1",
+                   "--port", str(port), "--", SERVER_MARKER, "--name", endpoint, "--state-dir", str(folder),
                    "--keys-file", str(folder / "keys.json")]
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", ""))
                                                            if p),

@@ -1,25 +1,49 @@
-"""A local endpoint's server process, run as Azure runs the image: from the staged build context and nothing else.
+"""A local endpoint's server process: run as Azure runs the image, and kept serving as the kubelet keeps a pod.
 
 ``stage(builds)`` copies the scoring image's build context (``scoring.build``) to ``<builds>/<content hash>/``, once
-per content. ``python -m backends.local.supervisor --context DIR -- SERVER_ARGS`` then runs
-``python -P -m scoring.server SERVER_ARGS`` with ``DIR`` as its working directory and its only ``PYTHONPATH``
-entry (``-P``: the working directory is not prepended either), so the server imports the staged files, and nothing
-of the repository is importable: what serves locally is what the image holds.
+per content. ``python -m backends.local.supervisor --context DIR --host H --port P -- scoring.server ARGS`` then:
+
+- binds ``H:P`` itself and holds the listening socket for as long as it runs;
+- runs ``python -P -m scoring.server ARGS --fd N`` on that socket with ``DIR`` as its working directory and its only
+  ``PYTHONPATH`` entry (``-P``: the working directory is not prepended either), so the server imports the staged
+  files and nothing of the repository: what serves locally is what the image holds;
+- restarts the server at once when it dies (``kill -9``, a crash), with the state it persisted; connections that
+  arrive meanwhile wait in the socket's backlog instead of being refused. A server that dies again within
+  ``QUICK_EXIT_S`` is restarted after a growing delay (1, 2, 4 … 30 s: the kubelet's crash-loop back-off), and one
+  that exits with status 2 (it says its configuration cannot work) is not restarted: the supervisor exits with 2;
+- on SIGTERM/SIGINT passes SIGTERM to the server, waits for its graceful stop (requests drained, prediction log
+  flushed), and exits with its status. If the supervisor itself is killed, the kernel sends the server SIGTERM.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import logging
 import os
 import shutil
+import signal
+import socket
+import subprocess
 import sys
+import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from scoring.build import PACKAGE_NAME, content_hash, stage_build_context
 
 #: stagings kept besides the current one (older ones are removed unless a process still runs from them)
 KEEP_STAGINGS = 3
+#: a server that dies sooner than this after its start is crash-looping: restarts back off
+QUICK_EXIT_S = 10.0
+MAX_BACKOFF_S = 30.0
+#: the exit status with which the server says its configuration cannot work (restarting would not help)
+PERMANENT_EXIT = 2
+PR_SET_PDEATHSIG = 1
+log = logging.getLogger("backends.local.supervisor")
 
 
 def stage(builds: Path) -> Path:
@@ -61,10 +85,6 @@ def _working_directories() -> set[Path]:
     return found
 
 
-def server_command(python: str, server_args: list[str]) -> list[str]:
-    return [python, "-P", "-m", "scoring.server", *server_args]
-
-
 def server_env(context: Path, base: Mapping[str, str]) -> dict[str, str]:
     """The server's environment: ``base`` with the staged context as the only import path."""
     env = {k: v for k, v in base.items() if k not in ("PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")}
@@ -73,20 +93,104 @@ def server_env(context: Path, base: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def listen(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the supervisor dies, so a server never outlives it (Linux)."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class Supervisor:
+    def __init__(self, command: list[str], env: dict[str, str], cwd: Path, sock: socket.socket) -> None:
+        self.command, self.env, self.cwd, self.sock = command, env, cwd, sock
+        self.child: subprocess.Popen[bytes] | None = None
+        self.stopping = threading.Event()
+        self.restarts = 0
+
+    def run(self) -> int:
+        for stop_signal in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(stop_signal, self._stop)
+        quick_exits = 0
+        while not self.stopping.is_set():
+            started = time.monotonic()
+            self.child = subprocess.Popen(
+                self.command,
+                cwd=self.cwd,
+                env=self.env,
+                pass_fds=(self.sock.fileno(),),
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 (no threads here)
+            )
+            status = self.child.wait()
+            if self.stopping.is_set():
+                return 0 if status in (0, -signal.SIGTERM) else status
+            if status == PERMANENT_EXIT:
+                log.error("server exited with status %d (its configuration cannot work): not restarting", status)
+                return PERMANENT_EXIT
+            quick_exits = quick_exits + 1 if time.monotonic() - started < QUICK_EXIT_S else 1
+            delay = 0.0 if quick_exits == 1 else min(MAX_BACKOFF_S, 2.0 ** (quick_exits - 2))
+            log.warning(
+                "server (pid %d) exited with status %d after %.1f s: restarting%s",
+                self.child.pid,
+                status,
+                time.monotonic() - started,
+                f" in {delay:g} s" if delay else "",
+            )
+            self.restarts += 1
+            if self.stopping.wait(delay):
+                return 0
+        return 0
+
+    def _stop(self, signum: int, _frame: Any) -> None:
+        self.stopping.set()
+        child = self.child
+        if child is not None and child.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                child.send_signal(signal.SIGTERM)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m backends.local.supervisor", description=__doc__.split("\n")[0])
     parser.add_argument("--context", required=True, type=Path, help="the staged build context (from stage())")
-    parser.add_argument("server_args", nargs=argparse.REMAINDER, help="-- then the scoring server's arguments")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", required=True, type=int)
+    parser.add_argument("server", nargs=argparse.REMAINDER, help="-- MODULE ARGS: the server module and its arguments")
     args = parser.parse_args(argv)
-    server_args = args.server_args[1:] if args.server_args[:1] == ["--"] else args.server_args
+    server = args.server[1:] if args.server[:1] == ["--"] else args.server
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s supervisor: %(message)s")
     context = args.context.resolve()
-    if not (context / PACKAGE_NAME / "server.py").is_file():
-        print(f"{context} holds no staged scoring package", file=sys.stderr)
+    if not server or not (context / PACKAGE_NAME / "server.py").is_file():
+        print(
+            f"usage: --context DIR (a staged build context; {context} is not) -- scoring.server ARGS", file=sys.stderr
+        )
         return 2
-    os.chdir(context)
-    command = server_command(sys.executable, server_args)
-    os.execve(command[0], command, server_env(context, os.environ))
-    return 0  # not reached: execve replaces this process
+    try:
+        sock = listen(args.host, args.port)
+    except OSError as exc:
+        print(f"cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    module, *server_args = server
+    command = [
+        sys.executable,
+        "-P",
+        "-m",
+        module,
+        *server_args,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--fd",
+        str(sock.fileno()),
+    ]
+    return Supervisor(command, server_env(context, os.environ), context, sock).run()
 
 
 if __name__ == "__main__":

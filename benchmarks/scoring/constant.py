@@ -12,8 +12,11 @@ KEY = b"Bearer " + os.environ.get("BENCH_KEY", "bench").encode()
 BODY = b'{"predictions":[150.0],"model_version":"1"}'
 
 
-async def app(scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
-              send: Callable[[MutableMapping[str, Any]], Awaitable[None]]) -> None:
+async def app(
+    scope: MutableMapping[str, Any],
+    receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
+    send: Callable[[MutableMapping[str, Any]], Awaitable[None]],
+) -> None:
     if scope["type"] != "http":
         if scope["type"] == "lifespan":
             while (await receive())["type"] != "lifespan.shutdown":
@@ -25,6 +28,11 @@ async def app(scope: MutableMapping[str, Any], receive: Callable[[], Awaitable[M
         more = (await receive()).get("more_body", False)
     auth = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
     status = 200 if hmac.compare_digest(bytes(auth), KEY) or scope["path"] == "/" else 401
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": BODY})

@@ -158,3 +158,23 @@ def managed_identity_endpoint() -> ManagedIdentityEndpoint:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return ManagedIdentityEndpoint(server, secret, calls)
+
+
+def children(pid: int) -> list[int]:
+    """The pids of the direct children of ``pid`` (Linux)."""
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in text.split()]
+
+
+def endpoint_server_pid(supervisor_pid: int, timeout_s: float = 30.0, not_pid: int | None = None) -> int:
+    """The pid of the scoring server a local endpoint's supervisor runs (a new one, if ``not_pid`` is given)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = [pid for pid in children(supervisor_pid) if pid != not_pid]
+        if found:
+            return found[0]
+        time.sleep(0.01)
+    raise TimeoutError(f"supervisor {supervisor_pid} runs no server")

@@ -60,9 +60,12 @@ def log_requests(azurite: Azurite, container: str, rows: list[list[float]]) -> N
     log = PredictionLog(BlobTarget("logs", azurite.connection_string), container, "production")
     for start in range(0, len(rows), 20):
         request = orjson.dumps({"data": rows[start : start + 20]}, option=orjson.OPT_INDENT_2)
-        log.record(f"r{start}", "7", 0.5, request, b'{"predictions":[1.0],"model_version":"7"}')
+        log.record(f"r{start}", "7", 0.5, status=200, request=request, response=b'{"predictions":[1.0]}')
+        # a rejected request is logged too, and must not count as what the endpoint sees
+        rejected = orjson.dumps({"data": [[1e6] * 10] * 20})
+        log.record(f"x{start}", "7", 0.5, status=422, request=rejected, response=b'{"error":"not finite"}')
     log.close()
-    assert log.written == len(range(0, len(rows), 20))
+    assert log.written == 2 * len(range(0, len(rows), 20))
 
 
 @pytest.mark.parametrize("shift", [0.0, 12.0])

@@ -15,7 +15,7 @@ from backends.local.endpoints import LocalEndpoints, status_all, stop_all
 from backends.local.registry import MlflowRegistry
 from scoring.build import content_hash, context_files
 from tests.support.azurite import free_port
-from tests.support.scoring import save_model
+from tests.support.scoring import endpoint_server_pid, save_model
 
 ROW = [59, 2, 32.1, 101, 157, 93.2, 38, 4, 4.8598, 87]
 
@@ -51,7 +51,7 @@ def test_a_local_endpoint_serves_from_the_staged_build_context(home: Path, tmp_p
     alive = httpx.get(state.url + "/", timeout=10).json()
     assert alive["build"] == content_hash(staged / "scoring") == content_hash()
 
-    pid = int(status_all(home)["qa"]["pid"])
+    pid = endpoint_server_pid(int(status_all(home)["qa"]["pid"]))
     assert Path(f"/proc/{pid}/cwd").resolve() == staged
     env = _environ(pid)
     assert env["PYTHONPATH"] == str(staged)

@@ -115,6 +115,11 @@ def test_good_rows_get_predictions(azml: AzmlServer, count: int) -> None:
         (b'{"data": [[1,2,3,4,5,6,7,8,9,10], [1,2,3,4,5,6,7,8,9,"x"]]}', 422, "row 1, column 's6'"),
         (b'{"data": [[true,2,3,4,5,6,7,8,9,10]]}', 422, "column 'age': expected a finite number, got True"),
         (b'{"data": [' + b"[1,2,3,4,5,6,7,8,9,10]," * 1000 + b"[1,2,3,4,5,6,7,8,9,10]]}", 413, "exceeds the limit"),
+        (
+            b'{"data": [[1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308,1e308]]}',
+            422,
+            "row 0: the prediction is not a finite",
+        ),
     ],
 )
 def test_bad_requests_get_a_4xx_naming_the_problem(azml: AzmlServer, body: bytes, status: int, message: str) -> None:
