@@ -44,6 +44,7 @@ class Engine:
         self.store = store
         self.orchestrators = orchestrators_of(functions)
         self.activities = activities_of(functions)
+        self._lower_activities = {n.lower(): n for n in self.activities}
         self.invoker = invoker
         # replays get their own threads so long sync activities in the invoker's pool cannot starve them
         self.replay_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="devhost-replay")
@@ -204,12 +205,13 @@ class Engine:
             db.execute("DELETE FROM inbox WHERE instance_id=? AND timer_id=?", (inst.id, timer_id))
         for child in result.children:
             parent = ParentRef(inst.id, inst.execution_id, child.task_id, inst.name)
-            if child.name not in self.orchestrators:
+            name = self.resolve_orchestrator(child.name)
+            if name is None:
                 reason = f"The function '{child.name}' doesn't exist, is disabled, or is not an orchestrator function."
                 _send_sub_failed(db, parent, reason)
                 continue
             try:
-                create_instance(db, child.instance_id, child.name, child.input_json, parent=parent)
+                create_instance(db, child.instance_id, name, child.input_json, parent=parent)
             except InstanceConflict as exc:
                 _send_sub_failed(db, parent, str(exc))
 
@@ -256,7 +258,7 @@ class Engine:
 
     async def _run_activity(self, row: WorkRow) -> h.Event:
         now = h.utcnow
-        info = self.activities.get(row.name)
+        info = self.activities.get(row.name) or self.activities.get(self._lower_activities.get(row.name.lower(), ""))
         if info is None:
             reason = f"The function '{row.name}' doesn't exist, is disabled, or is not an activity function."
             log.error("instance=%s %s", row.instance_id, reason)

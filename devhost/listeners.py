@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from devhost import azurite, blobs, timers
+from devhost import azurite, blobs, queues, timers
 from devhost.blobevents import WEBHOOK, BlobQueueProcessor, BlobWebhook, is_eventgrid_source
 from devhost.connections import DEFAULT_CONNECTION, binding_connection, resolve
 from devhost.errors import ConfigError
@@ -78,6 +78,14 @@ def _blob_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Run
     return blobs.BlobListener(specs, invoke, hid).run
 
 
+def _queue_runners(functions: list[FunctionInfo], invoke: Invoke, config: HostConfig) -> list[Runner]:
+    settings = queues.QueueSettings(config.queue_batch_size, config.queue_max_polling, config.visibility_timeout,
+                                    config.max_dequeue)
+    return [queues.QueueListener(queues.QueueFunction(
+        f.name, resolve_setting_refs(str(f.trigger.get("queueName", "")), f"function {f.name}: queueName"),
+        binding_connection(f.trigger)), invoke, settings).run for f in functions]
+
+
 def subscriptions(functions: list[FunctionInfo], public_base: str, blobs_key: str) -> list[TopicSubscription]:
     """One Event Grid subscription per Event Grid-source blob trigger, as the deployment creates them."""
     out = []
@@ -110,6 +118,7 @@ def start_listeners(w: Wiring) -> list[asyncio.Task[None]]:
         _timer_runner([f for f in fns if f.trigger_type == "timerTrigger"], w.invoke, hid),
         _blob_runner([f for f in blob_fns if not is_eventgrid_source(f)], w.invoke, hid),
         *_eventgrid_runners([f for f in blob_fns if is_eventgrid_source(f)], w, hid),
+        *_queue_runners([f for f in fns if f.trigger_type == "queueTrigger"], w.invoke, w.config),
     ]
     return [asyncio.create_task(_guard(r)) for r in runners if r is not None]
 
