@@ -19,17 +19,42 @@ from devhost.limits import custom_status_problem, payload_problem
 from devhost.loader import FunctionInfo, HostConfig
 from devhost.ops import ParentRef, create_instance
 from devhost.replay import StepInput, StepResult, StepState, apply_actions, run_step
-from devhost.store import TERMINAL, Instance, Message, Store, WorkRow, insert_message, now_ts
+from devhost.store import (
+    TERMINAL,
+    EntityQueries,
+    Instance,
+    Message,
+    Store,
+    WorkRow,
+    insert_entity_op,
+    insert_message,
+    now_ts,
+)
 
 log = logging.getLogger(__name__)
 
 _ACTIVE = ("Pending", "Running", "ContinuedAsNew", "Suspended")
+ENTITY_CONCURRENCY = 4
+ENTITY_BATCH = 50
+
+
+class _Body:
+    """What the SDK's entity handler reads its context from (``.body``)."""
+
+    def __init__(self, body: str) -> None:
+        self.body = body
 
 
 def orchestrators_of(functions: dict[str, FunctionInfo]) -> dict[str, FunctionInfo]:
     """Orchestrator name resolution: trigger ``orchestration``, then the function name."""
     return {f.trigger.get("orchestration") or f.name: f for f in functions.values()
             if f.trigger_type == "orchestrationTrigger"}
+
+
+def entities_of(functions: dict[str, FunctionInfo]) -> dict[str, FunctionInfo]:
+    """Entity functions by lower-case name (scheduler ids carry the name in lower case)."""
+    return {str(f.trigger.get("entityName") or f.name).lower(): f for f in functions.values()
+            if f.trigger_type == "entityTrigger"}
 
 
 def activities_of(functions: dict[str, FunctionInfo]) -> dict[str, FunctionInfo]:
@@ -45,6 +70,9 @@ class Engine:
         self.orchestrators = orchestrators_of(functions)
         self.activities = activities_of(functions)
         self._lower_activities = {n.lower(): n for n in self.activities}
+        self.entities = entities_of(functions)
+        self.entity_queries = EntityQueries(store)
+        self._entity_tasks: dict[str, asyncio.Task[None]] = {}
         self.invoker = invoker
         # replays get their own threads so long sync activities in the invoker's pool cannot starve them
         self.replay_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="devhost-replay")
@@ -81,7 +109,7 @@ class Engine:
         """Stop dispatching; let in-flight steps commit for up to ``grace`` seconds, then cancel (still durable)."""
         self._stopping = True
         self.wake()
-        pending = [*self._episodes.values(), *self._work.values()]
+        pending = [*self._episodes.values(), *self._work.values(), *self._entity_tasks.values()]
         if pending:
             _, still = await asyncio.wait(pending, timeout=grace)
             for task in still:
@@ -99,6 +127,10 @@ class Engine:
         if free > 0:
             for row in self.store.pending_work(set(self._work), free):
                 self._work[row.id] = asyncio.create_task(self._activity_task(row))
+        free = ENTITY_CONCURRENCY - len(self._entity_tasks)
+        if free > 0 and self.entities:
+            for eid in self.entity_queries.ready(set(self._entity_tasks), free):
+                self._entity_tasks[eid] = asyncio.create_task(self._entity_task(eid))
 
     # episodes --------------------------------------------------------------------------------------------
     async def _episode_task(self, iid: str) -> None:
@@ -172,6 +204,9 @@ class Engine:
             if row is None or row[0] not in _ACTIVE or row[1] != inst.execution_id:
                 self._cache.pop(inst.id, None)
                 return False
+            for op in result.entity_ops:
+                caller = (inst.id, inst.execution_id) if op.request_id else None
+                insert_entity_op(db, op.target, op.operation, op.input, caller=caller, request_id=op.request_id)
             if result.status == "ContinuedAsNew":
                 self._continue_as_new(db, inst, result)
                 return True
@@ -242,6 +277,61 @@ class Engine:
             ev = h.event(h.SUB_FAILED, now, TaskScheduledId=inst.parent_task_id, Reason=str(result.output),
                          Details=json.dumps({"instanceId": inst.id}))
         insert_message(db, inst.parent_id, inst.parent_execution_id, ev, now_ts())
+
+    # entities --------------------------------------------------------------------------------------------
+    async def _entity_task(self, entity_id: str) -> None:
+        try:
+            await self._entity_batch(entity_id)
+        except Exception:
+            log.exception("entity=%s batch crashed; its operations will run again", entity_id)
+            await asyncio.sleep(0.5)
+        finally:
+            self._entity_tasks.pop(entity_id, None)
+            self.wake()
+
+    async def _entity_batch(self, entity_id: str) -> None:
+        """Run the pending operations of one entity through the SDK's entity handler, then commit the new state,
+        the answers to waiting orchestrations and the consumed operations in one transaction."""
+        ops = self.entity_queries.batch(entity_id, ENTITY_BATCH)
+        if not ops:
+            return
+        name, _, key = entity_id[1:].partition("@")
+        exists, state = self.entity_queries.state(entity_id)
+        info = self.entities.get(name)
+        if info is None:
+            message = f"No entity function named '{name}' is registered"
+            results = [{"isError": True, "result": json.dumps(message)} for _ in ops]
+            new_exists, new_state = exists, state
+        else:
+            context = {"self": {"name": name, "key": key}, "state": state, "exists": exists,
+                       # the extension hands each input as a JSON string holding the input's JSON text
+                       "batch": [{"name": o.operation, "input": json.dumps(o.input)} for o in ops]}
+            started = time.perf_counter()
+            raw = await asyncio.get_running_loop().run_in_executor(
+                self.replay_pool, info.callable, _Body(json.dumps(context)))
+            out = json.loads(raw)
+            results, new_exists, new_state = out["results"], bool(out.get("entityExists")), out.get("entityState")
+            log.info("entity=%s batch of %d operation(s) in %.1f ms", entity_id, len(ops),
+                     (time.perf_counter() - started) * 1000)
+        problem = payload_problem("the entity state", new_state)
+        if problem is not None:
+            results = [{"isError": True, "result": json.dumps(f"Entity '{entity_id}': {problem}")} for _ in ops]
+            new_exists, new_state = exists, state
+        with self.store.tx() as db:
+            db.executemany("DELETE FROM entity_ops WHERE id=?", [(o.id,) for o in ops])
+            if new_exists:
+                db.execute("INSERT OR REPLACE INTO entities(id, name, key, state, updated) VALUES (?,?,?,?,?)",
+                           (entity_id, name, key, new_state, now_ts()))
+            else:
+                db.execute("DELETE FROM entities WHERE id=?", (entity_id,))
+            for op, res in zip(ops, results, strict=False):
+                if op.request_id is None or op.caller_id is None:
+                    continue
+                answer: dict[str, Any] = {"result": res.get("result")}
+                if res.get("isError"):
+                    answer["exceptionType"] = "System.Exception"
+                ev = h.event(h.EVENT_RAISED, h.utcnow(), Name=op.request_id, Input=json.dumps(answer))
+                insert_message(db, op.caller_id, op.caller_execution, ev, now_ts())
 
     # activities ------------------------------------------------------------------------------------------
     async def _activity_task(self, row: WorkRow) -> None:

@@ -213,7 +213,7 @@ def index_functions(app: Any) -> dict[str, FunctionInfo]:
 
 #: what devhost runs: trigger types, and the other bindings by type and direction
 SUPPORTED_TRIGGERS = ("httpTrigger", "timerTrigger", "blobTrigger", "eventGridTrigger", "orchestrationTrigger",
-                      "activityTrigger", "warmupTrigger", "queueTrigger")
+                      "activityTrigger", "warmupTrigger", "queueTrigger", "entityTrigger")
 SUPPORTED_BINDINGS = (("http", "OUT"), ("durableClient", "IN"), ("blob", "IN"), ("blob", "OUT"), ("queue", "OUT"),
                       ("table", "IN"), ("table", "OUT"))
 
