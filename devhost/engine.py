@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from devhost import history as h
+from devhost import versioning
 from devhost.errors import InstanceConflict
 from devhost.invoke import Invoker, decode_trigger, encode_activity_result
 from devhost.limits import custom_status_problem, payload_problem
@@ -73,6 +74,7 @@ class Engine:
         self.entities = entities_of(functions)
         self.entity_queries = EntityQueries(store)
         self._entity_tasks: dict[str, asyncio.Task[None]] = {}
+        self._rejected: set[str] = set()  # instances of a version this host does not run (versionFailureStrategy)
         self.invoker = invoker
         # replays get their own threads so long sync activities in the invoker's pool cannot starve them
         self.replay_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="devhost-replay")
@@ -121,7 +123,7 @@ class Engine:
     def _dispatch(self) -> None:
         free = self.config.max_orchestrators - len(self._episodes)
         if free > 0:
-            for iid in self.store.ready_instances(now_ts(), set(self._episodes), free):
+            for iid in self.store.ready_instances(now_ts(), set(self._episodes) | self._rejected, free):
                 self._episodes[iid] = asyncio.create_task(self._episode_task(iid))
         free = self.config.max_activities - len(self._work)
         if free > 0:
@@ -174,11 +176,19 @@ class Engine:
             return
         fn = self.orchestrators.get(inst.name)
         started = time.perf_counter()
+        refused = versioning.mismatch(inst.version, self.config)
+        if refused is not None and self.config.version_failure == "Reject":
+            log.warning("fn=%s instance=%s not run here: %s; its messages wait for a matching host", inst.name,
+                        iid, refused)
+            self._rejected.add(iid)
+            return
         now = h.utcnow()
         new = [h.event(h.ORCHESTRATOR_STARTED, now), *[m.event for m in batch]]
         step = StepInput(inst.name, iid, inst.execution_id, inst.parent_id, inst.input, self._history(inst), new,
                          state, now)
-        if fn is None:
+        if refused is not None:
+            result = _failed(step, refused)
+        elif fn is None:
             result = _missing_orchestrator(step)
         else:
             result = await asyncio.get_running_loop().run_in_executor(self.replay_pool, run_step, fn.callable, step)
@@ -246,7 +256,8 @@ class Engine:
                 _send_sub_failed(db, parent, reason)
                 continue
             try:
-                create_instance(db, child.instance_id, name, child.input_json, parent=parent)
+                create_instance(db, child.instance_id, name, child.input_json, parent=parent,
+                                version=child.version or self.config.default_version)
             except InstanceConflict as exc:
                 _send_sub_failed(db, parent, str(exc))
 
@@ -260,7 +271,8 @@ class Engine:
         if inst.parent_id:
             parent = {"Name": "", "TaskScheduleId": inst.parent_task_id,
                       "OrchestrationInstance": {"InstanceId": inst.parent_id, "ExecutionId": inst.parent_execution_id}}
-        started = h.execution_started(h.utcnow(), inst.id, execution_id, inst.name, input_json, parent=parent)
+        started = h.execution_started(h.utcnow(), inst.id, execution_id, inst.name, input_json, parent=parent,
+                                      version=inst.version)
         insert_message(db, inst.id, execution_id, started, now_ts())
         db.execute("UPDATE instances SET status='ContinuedAsNew', input=?, output=NULL, custom_status=?, updated=?, "
                    "execution_id=?, step_state=NULL WHERE id=?",

@@ -67,10 +67,10 @@ def event(event_type: int, at: datetime, event_id: int = -1, **fields: Any) -> E
 
 
 def execution_started(at: datetime, instance_id: str, execution_id: str, name: str, input_json: str,
-                      *, parent: dict[str, Any] | None = None) -> Event:
-    """``Version`` must be present: the SDK reads it unconditionally."""
+                      *, parent: dict[str, Any] | None = None, version: str = "") -> Event:
+    """``Version`` must be present: the SDK reads it unconditionally (``context.version``)."""
     return event(EXECUTION_STARTED, at, OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
-                 Name=name, Version="", Input=input_json, ParentInstance=parent)
+                 Name=name, Version=version, Input=input_json, ParentInstance=parent)
 
 
 def timer_fire_at(text: str) -> datetime:

@@ -34,6 +34,11 @@ class HostConfig:
     visibility_timeout: float = 0.0
     queue_batch_size: int = 16
     queue_max_polling: float = 60.0
+    #: extensions.durableTask versioning: defaultVersion, versionMatchStrategy (None | Strict | CurrentOrOlder),
+    #: versionFailureStrategy (Reject | Fail)
+    default_version: str = ""
+    version_match: str = "CurrentOrOlder"
+    version_failure: str = "Reject"
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,19 @@ def load_host_config(script_root: Path) -> HostConfig:
     queues = ext.get("queues") or {}
     if not isinstance(queues, dict):
         raise ConfigError(f"{path}: 'extensions.queues' must be an object")
+    match = str(durable.get("versionMatchStrategy", "CurrentOrOlder"))
+    failure = str(durable.get("versionFailureStrategy", "Reject"))
+    if match.lower() not in ("none", "strict", "currentorolder"):
+        raise ConfigError(f"{path}: extensions.durableTask.versionMatchStrategy must be None, Strict or "
+                          f"CurrentOrOlder, got {match!r}")
+    if failure.lower() not in ("reject", "fail"):
+        raise ConfigError(f"{path}: extensions.durableTask.versionFailureStrategy must be Reject or Fail, got "
+                          f"{failure!r}")
     return HostConfig(
+        default_version=resolve_setting_refs(str(durable.get("defaultVersion") or ""),
+                                             f"{path}: extensions.durableTask.defaultVersion"),
+        version_match={"none": "None", "strict": "Strict", "currentorolder": "CurrentOrOlder"}[match.lower()],
+        version_failure={"reject": "Reject", "fail": "Fail"}[failure.lower()],
         max_dequeue=_positive_int(queues, "maxDequeueCount", 5, path),
         visibility_timeout=_timespan(queues, "visibilityTimeout", 0.0, path),
         queue_batch_size=min(32, _positive_int(queues, "batchSize", 16, path)),

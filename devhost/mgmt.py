@@ -125,13 +125,19 @@ class MgmtApi:
             raise RequestError(f"pollingInterval ({interval:g} s) must not be longer than timeout ({timeout:g} s)")
         input_json = await self._json_body(request, "The orchestration input")
         try:
-            iid = ops.start(self.store, orchestrator, iid, input_json)
+            iid = ops.start(self.store, orchestrator, iid, input_json, self._version(request))
         except InstanceConflict as exc:
             raise RequestError(str(exc), 409) from None
         self.engine.wake()
         if timeout is not None:
             return await self._wait(request, iid, timeout, interval)
         return self.check_status(request, iid)
+
+    def _version(self, request: web.Request) -> str:
+        version = request.query.get("version") or self.engine.config.default_version
+        if len(version) > 100 or any(ord(c) < 32 for c in version):
+            raise RequestError(f"version {clip(version, 40)!r} must be at most 100 printable characters")
+        return version
 
     async def _wait(self, request: web.Request, iid: str, timeout: float, interval: float) -> web.StreamResponse:
         """Poll until the instance ends or ``timeout`` passes; a host shutting down answers at once."""

@@ -66,6 +66,7 @@ class ChildWork:
     instance_id: str
     input_json: str
     user_id: bool
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,7 +237,8 @@ def _schedule(step: StepInput, result: StepResult, action: dict[str, Any], index
         user_id = bool(action.get("instanceId"))
         child_id = action.get("instanceId") or f"{step.execution_id}:{n}"
         _schedule_child(step, result, ChildWork(n, action["functionName"], child_id,
-                                                json.dumps(action.get("input")), user_id))
+                                                json.dumps(action.get("input")), user_id,
+                                                str(action.get("version") or "")))
         if kind == CALL_SUB_RETRY:
             state.ledger[str(n)] = {"kind": "sub", "name": action["functionName"], "input": action.get("input"),
                                     "retry": action["retryOptions"], "attempt": 1,

@@ -55,6 +55,7 @@ class Instance:
     parent_task_id: int | None
     execution_id: str
     step_state: str | None
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(instances)")}
+        if "version" not in columns:  # databases made before orchestration versioning
+            self.db.execute("ALTER TABLE instances ADD COLUMN version TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
@@ -219,7 +223,7 @@ class EntityQueries:
 
 
 _COLS = ("id, name, status, input, output, custom_status, created, updated, parent_id, parent_execution_id, "
-         "parent_task_id, execution_id, step_state")
+         "parent_task_id, execution_id, step_state, version")
 
 
 def now_ts() -> float:
