@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import azure.functions as func
 from azure.functions import meta
 
 from devhost import blobbindings, queues, tables
@@ -93,7 +94,7 @@ class Invoker:
             if not name or name == "$return":
                 continue
             if name == trigger_name:
-                kwargs[name] = trigger_value
+                kwargs[name] = _as_annotated(info, name, trigger_value)
             elif binding.get("type") == "durableClient":
                 kwargs[name] = self.client_json()
             elif str(binding.get("direction", "")).upper() == "OUT":
@@ -218,6 +219,22 @@ class Invoker:
                 "Id": meta.Datum(str(uuid.uuid4()), "string"), "DequeueCount": meta.Datum(1, "int"),
                 "InsertionTime": meta.Datum(now, "string")})
         raise ValueError(f"devhost cannot build a '{kind}' trigger from the admin API")
+
+
+def _as_annotated(info: FunctionInfo, name: str, value: Any) -> Any:
+    """A queue or blob trigger value as its parameter's annotation asks (``str`` or ``bytes``), as the worker
+    converts it; any other annotation gets the worker's object (``func.QueueMessage``, ``func.InputStream``)."""
+    param = inspect.signature(info.callable).parameters.get(name)
+    annotation = _annotation(info, param.annotation) if param is not None else None
+    if annotation not in (str, bytes):
+        return value
+    if isinstance(value, func.QueueMessage):
+        body = value.get_body()
+    elif isinstance(value, func.InputStream):
+        body = value.read()
+    else:
+        return value
+    return body.decode("utf-8") if annotation is str else body
 
 
 def _annotation(info: FunctionInfo, annotation: Any) -> Any:

@@ -1,14 +1,16 @@
 """Queue triggers and queue output bindings on Azure Queue storage (Azurite offline), with the host's semantics.
 
 From the host's queue listener (``extensions.queues`` in host.json): messages are fetched in batches of
-``batchSize`` (16) with a visibility timeout while they run; an empty queue is polled with a backoff that doubles from
-100 ms up to ``maxPollingInterval`` (1 min), a message resets it; a message whose function fails becomes visible
-again after ``visibilityTimeout`` (0); one dequeued ``maxDequeueCount`` (5) times without success goes to the
-poison queue ``<queue>-poison`` and is deleted. The trigger value is the worker's ``func.QueueMessage`` with the
+``batchSize`` (16) with a visibility timeout while they run; an empty queue is polled with a backoff that doubles
+from 100 ms up to ``maxPollingInterval`` (1 min), a message resets it; a message whose function fails becomes
+visible again after ``visibilityTimeout`` (0); one dequeued ``maxDequeueCount`` (5) times without success goes to
+the poison queue ``<queue>-poison`` and is deleted. The trigger value is the worker's ``func.QueueMessage`` with the
 host's metadata (``Id``, ``DequeueCount``, ``InsertionTime``, ``ExpirationTime``, ``NextVisibleTime``,
 ``PopReceipt``). Message bodies are base64 (the host's default ``messageEncoding``); a body that is not base64 is
-taken as text. Output bindings add each value (``str``, ``bytes``, ``func.QueueMessage`` or a list of them) as one
-base64 message, creating the queue when missing.
+taken as text. A message added by an output binding of this host wakes the listener of that queue at once (the
+WebJobs SDK's shared queue watcher), instead of waiting out the polling backoff. Output bindings add each value
+(``str``, ``bytes``, ``func.QueueMessage`` or a list of them) as one base64 message, creating the queue when
+missing.
 """
 
 from __future__ import annotations
@@ -34,6 +36,14 @@ from devhost.listener_types import Invoke
 log = logging.getLogger(__name__)
 
 MIN_POLL = 0.1
+#: queue name → (loop, event) of the listeners in this process, set when an output binding here adds a message
+_WATCHERS: dict[str, list[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = {}
+
+
+def notify(queue_name: str) -> None:
+    """Wake this process's listeners of ``queue_name`` (callable from any thread)."""
+    for loop, event in _WATCHERS.get(queue_name.lower(), []):
+        loop.call_soon_threadsafe(event.set)
 #: how long a fetched message stays invisible while its function runs
 PROCESSING_VISIBILITY = 600
 
@@ -103,6 +113,15 @@ class QueueListener:
 
     async def run(self) -> None:
         delay = MIN_POLL
+        wake = asyncio.Event()
+        watcher = (asyncio.get_running_loop(), wake)
+        _WATCHERS.setdefault(self.function.queue.lower(), []).append(watcher)
+        try:
+            await self._poll(wake, delay)
+        finally:
+            _WATCHERS[self.function.queue.lower()].remove(watcher)
+
+    async def _poll(self, wake: asyncio.Event, delay: float) -> None:
         while True:
             try:
                 batch = await asyncio.to_thread(self._receive)
@@ -113,7 +132,12 @@ class QueueListener:
                 continue
             self.outage.recovered()
             if not batch:
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(wake.wait(), delay)
+                if wake.is_set():
+                    wake.clear()
+                    delay = MIN_POLL
+                    continue
                 delay = min(self.settings.max_polling, delay * 2)
                 continue
             delay = MIN_POLL
@@ -181,4 +205,5 @@ def send_output(connection: StorageConnection, queue_name: str, value: Any) -> i
             queue.create_queue()
         for body in bodies:
             queue.send_message(body)
+    notify(queue_name)
     return len(bodies)

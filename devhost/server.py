@@ -25,6 +25,7 @@ from devhost.eventgrid import handle_delivery
 from devhost.httptriggers import HttpRoute, http_output, to_http_request, to_web_response
 from devhost.invoke import Invoker, decode_trigger
 from devhost.limits import ADMIN_BODY_LIMIT, EVENTGRID_BODY_LIMIT, HTTP_BODY_LIMIT, clip
+from devhost.loader import FunctionInfo
 from devhost.mgmt import MgmtApi
 from devhost.params import RequestError, read_body
 from devhost.routing import Route, add_routes
@@ -114,7 +115,11 @@ class Server:
             result = await self.invoker.call(route.info, req)
         except Exception as exc:
             return web.Response(status=500, text=f"Function '{route.info.name}' failed: {type(exc).__name__}")
-        return to_web_response(http_output(route.info, result.value, result.outputs))
+        value = http_output(route.info, result.value, result.outputs)
+        if value is None and _named_http_output(route.info):
+            # a named http output the function left unset: the host answers 200 with no body
+            return web.Response(status=200)
+        return to_web_response(value)
 
     async def admin(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -165,6 +170,10 @@ class Server:
             return web.Response(status=500, text=f"{failures} of {len(delivery.events)} events failed")
         # the Event Grid extension answers a processed notification with 202 Accepted
         return web.Response(status=202)
+
+
+def _named_http_output(info: FunctionInfo) -> bool:
+    return any(b.get("type") == "http" and b.get("name") not in (None, "$return") for b in info.bindings)
 
 
 def runner(application: web.Application) -> web.AppRunner:

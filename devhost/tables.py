@@ -1,8 +1,9 @@
 """Table input and output bindings on Azure Table storage (Azurite offline).
 
-Input (``@app.table_input``): with ``partitionKey`` and ``rowKey``, the entity as a JSON object (``None`` when it
-does not exist); otherwise a JSON array of the entities matching ``partitionKey`` and ``filter`` (an OData filter),
-at most ``take``. Output (``@app.table_output``): a JSON object or array (text, or a dict/list) of entities, each
+Input (``@app.table_input``): a JSON array, as the host hands table input to out-of-process workers (the Python
+worker's own end-to-end tests read it so): with ``partitionKey`` and ``rowKey``, the one entity (an empty array when
+it does not exist); otherwise the entities matching ``partitionKey`` and ``filter`` (an OData filter), at most
+``take``. Output (``@app.table_output``): a JSON object or array (text, or a dict/list) of entities, each
 inserted; ``PartitionKey``/``RowKey`` default to the binding's values; an entity that already exists is an error of
 that invocation, as the host's insert is. Binding expressions as for blobs (``devhost.blobbindings``).
 """
@@ -43,7 +44,7 @@ def _opt(binding: dict[str, Any], key: str, data: dict[str, str], where: str) ->
     return expand(str(raw), data, where) if raw not in (None, "") else None
 
 
-def read_input(info: FunctionInfo, binding: dict[str, Any], data: dict[str, str]) -> str | None:
+def read_input(info: FunctionInfo, binding: dict[str, Any], data: dict[str, str]) -> str:
     where = f"function {info.name}: table input '{binding.get('name')}'"
     table = expand(str(binding.get("tableName", "")), data, where)
     pk, rk = _opt(binding, "partitionKey", data, where), _opt(binding, "rowKey", data, where)
@@ -51,9 +52,9 @@ def read_input(info: FunctionInfo, binding: dict[str, Any], data: dict[str, str]
         client = service.get_table_client(table)
         if pk is not None and rk is not None:
             try:
-                return json.dumps(_plain(client.get_entity(pk, rk)))
+                return json.dumps([_plain(client.get_entity(pk, rk))])
             except ResourceNotFoundError:
-                return None
+                return "[]"
         clauses = [f"PartitionKey eq '{pk.replace(chr(39), chr(39) * 2)}'"] if pk is not None else []
         extra = _opt(binding, "filter", data, where)
         if extra:
