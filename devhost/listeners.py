@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,12 +138,18 @@ async def _guard(run: Runner) -> None:
             delay = min(30.0, delay * 2)
 
 
+def emulator_settings(env: Mapping[str, str]) -> list[str]:
+    """The settings that point at the local storage emulator (any of them, not only a trigger's connection: an
+    app's activities may use the storage SDK with ``AzureWebJobsStorage`` directly)."""
+    return sorted(k for k, v in env.items() if azurite.wants_local_emulator(v))
+
+
 def maybe_start_azurite(functions: dict[str, FunctionInfo], script_root: Path) -> Any:
     """Start Azurite (blob, queue and table) when any app setting is the local emulator and nothing answers on
     its ports; returns the handle or None."""
     if not functions:
         return None
-    emulated = sorted(k for k, v in os.environ.items() if azurite.wants_local_emulator(v))
+    emulated = emulator_settings(os.environ)
     if not emulated:
         return None
     return azurite.ensure_azurite(emulated, script_root / ".devhost" / "azurite", Path(__file__).resolve().parents[1])
