@@ -24,7 +24,8 @@ TEMPLATES = [
     "/admin/functions/{name}", "/runtime/webhooks/eventgrid", "/runtime/webhooks/blobs", "/admin/host/status",
     "/admin/host/ping", "/durabletask/instances", "/{name}", "/",
 ]
-NAMES = ["chain", "approval", "CHAIN", "nope", "a" * 300, "%00", "%FF%FE", "..", "%2e%2e", "x%20y", "%C3%A9", "on_event"]
+NAMES = ["chain", "approval", "CHAIN", "nope", "a" * 300, "%00", "%FF%FE", "..", "%2e%2e", "x%20y", "%C3%A9",
+         "on_event"]
 ACTIONS = ["terminate", "suspend", "resume", "rewind", "restart", "purge", "%2F"]
 VALUES = ["nan", "inf", "-inf", "1e309", "-1", "0", "99999999999999999999999", "1", "0.1", "", "true", "%FF",
           "2024-01-01T00:00:00Z", "99999-01-01T00:00:00Z", "a" * 500]
