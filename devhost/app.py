@@ -21,7 +21,7 @@ from devhost.eventstore import EventStore
 from devhost.httptriggers import build_routes
 from devhost.invoke import Invoker
 from devhost.limits import PAYLOAD_LIMIT
-from devhost.listeners import Wiring, maybe_start_azurite, start_listeners
+from devhost.listeners import Wiring, host_id, maybe_start_azurite, start_listeners
 from devhost.loader import (
     FunctionInfo,
     HostConfig,
@@ -117,7 +117,7 @@ async def start(opts: Options) -> Running:
     events = EventStore(store.db)
     webhook = BlobWebhook(functions, events)
     keys = KeyRing({"master": key, **{name: value for name, (value, _) in system_keys.items()}})
-    server = Server(invoker, public_mgmt, build_routes(functions), config.route_prefix, keys, webhook)
+    server = Server(invoker, public_mgmt, build_routes(functions), config.route_prefix, keys, webhook, host_id(root))
     azurite: Any = maybe_start_azurite(functions, root)
     public_runner = runner(server.app())
     rpc_runner = runner(channel.app(rpc_mgmt.routes(channel.prefix), PAYLOAD_LIMIT + 64 * 1024))

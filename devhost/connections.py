@@ -66,14 +66,14 @@ class StorageConnection:
         return BlobServiceClient(self.uri("blob"), credential=self.credential(), **kwargs)
 
     def queue_service(self, **kwargs: Any) -> Any:
-        from azure.storage.queue import QueueServiceClient  # type: ignore[import-untyped]
+        from azure.storage.queue import QueueServiceClient
 
         if self.connection_string is not None:
             return QueueServiceClient.from_connection_string(_expand(self.connection_string), **kwargs)
         return QueueServiceClient(self.uri("queue"), credential=self.credential(), **kwargs)
 
     def table_service(self, **kwargs: Any) -> Any:
-        from azure.data.tables import TableServiceClient  # type: ignore[import-untyped]
+        from azure.data.tables import TableServiceClient
 
         if self.connection_string is not None:
             return TableServiceClient.from_connection_string(_expand(self.connection_string), **kwargs)

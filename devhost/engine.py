@@ -13,23 +13,49 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from devhost import history as h
+from devhost import versioning
 from devhost.errors import InstanceConflict
 from devhost.invoke import Invoker, decode_trigger, encode_activity_result
 from devhost.limits import custom_status_problem, payload_problem
 from devhost.loader import FunctionInfo, HostConfig
 from devhost.ops import ParentRef, create_instance
 from devhost.replay import StepInput, StepResult, StepState, apply_actions, run_step
-from devhost.store import TERMINAL, Instance, Message, Store, WorkRow, insert_message, now_ts
+from devhost.store import (
+    TERMINAL,
+    EntityQueries,
+    Instance,
+    Message,
+    Store,
+    WorkRow,
+    insert_entity_op,
+    insert_message,
+    now_ts,
+)
 
 log = logging.getLogger(__name__)
 
 _ACTIVE = ("Pending", "Running", "ContinuedAsNew", "Suspended")
+ENTITY_CONCURRENCY = 4
+ENTITY_BATCH = 50
+
+
+class _Body:
+    """What the SDK's entity handler reads its context from (``.body``)."""
+
+    def __init__(self, body: str) -> None:
+        self.body = body
 
 
 def orchestrators_of(functions: dict[str, FunctionInfo]) -> dict[str, FunctionInfo]:
     """Orchestrator name resolution: trigger ``orchestration``, then the function name."""
     return {f.trigger.get("orchestration") or f.name: f for f in functions.values()
             if f.trigger_type == "orchestrationTrigger"}
+
+
+def entities_of(functions: dict[str, FunctionInfo]) -> dict[str, FunctionInfo]:
+    """Entity functions by lower-case name (scheduler ids carry the name in lower case)."""
+    return {str(f.trigger.get("entityName") or f.name).lower(): f for f in functions.values()
+            if f.trigger_type == "entityTrigger"}
 
 
 def activities_of(functions: dict[str, FunctionInfo]) -> dict[str, FunctionInfo]:
@@ -44,6 +70,11 @@ class Engine:
         self.store = store
         self.orchestrators = orchestrators_of(functions)
         self.activities = activities_of(functions)
+        self._lower_activities = {n.lower(): n for n in self.activities}
+        self.entities = entities_of(functions)
+        self.entity_queries = EntityQueries(store)
+        self._entity_tasks: dict[str, asyncio.Task[None]] = {}
+        self._rejected: set[str] = set()  # instances of a version this host does not run (versionFailureStrategy)
         self.invoker = invoker
         # replays get their own threads so long sync activities in the invoker's pool cannot starve them
         self.replay_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="devhost-replay")
@@ -80,7 +111,7 @@ class Engine:
         """Stop dispatching; let in-flight steps commit for up to ``grace`` seconds, then cancel (still durable)."""
         self._stopping = True
         self.wake()
-        pending = [*self._episodes.values(), *self._work.values()]
+        pending = [*self._episodes.values(), *self._work.values(), *self._entity_tasks.values()]
         if pending:
             _, still = await asyncio.wait(pending, timeout=grace)
             for task in still:
@@ -92,12 +123,16 @@ class Engine:
     def _dispatch(self) -> None:
         free = self.config.max_orchestrators - len(self._episodes)
         if free > 0:
-            for iid in self.store.ready_instances(now_ts(), set(self._episodes), free):
+            for iid in self.store.ready_instances(now_ts(), set(self._episodes) | self._rejected, free):
                 self._episodes[iid] = asyncio.create_task(self._episode_task(iid))
         free = self.config.max_activities - len(self._work)
         if free > 0:
             for row in self.store.pending_work(set(self._work), free):
                 self._work[row.id] = asyncio.create_task(self._activity_task(row))
+        free = ENTITY_CONCURRENCY - len(self._entity_tasks)
+        if free > 0 and self.entities:
+            for eid in self.entity_queries.ready(set(self._entity_tasks), free):
+                self._entity_tasks[eid] = asyncio.create_task(self._entity_task(eid))
 
     # episodes --------------------------------------------------------------------------------------------
     async def _episode_task(self, iid: str) -> None:
@@ -141,11 +176,19 @@ class Engine:
             return
         fn = self.orchestrators.get(inst.name)
         started = time.perf_counter()
+        refused = versioning.mismatch(inst.version, self.config)
+        if refused is not None and self.config.version_failure == "Reject":
+            log.warning("fn=%s instance=%s not run here: %s; its messages wait for a matching host", inst.name,
+                        iid, refused)
+            self._rejected.add(iid)
+            return
         now = h.utcnow()
         new = [h.event(h.ORCHESTRATOR_STARTED, now), *[m.event for m in batch]]
         step = StepInput(inst.name, iid, inst.execution_id, inst.parent_id, inst.input, self._history(inst), new,
                          state, now)
-        if fn is None:
+        if refused is not None:
+            result = _failed(step, refused)
+        elif fn is None:
             result = _missing_orchestrator(step)
         else:
             result = await asyncio.get_running_loop().run_in_executor(self.replay_pool, run_step, fn.callable, step)
@@ -171,6 +214,9 @@ class Engine:
             if row is None or row[0] not in _ACTIVE or row[1] != inst.execution_id:
                 self._cache.pop(inst.id, None)
                 return False
+            for op in result.entity_ops:
+                caller = (inst.id, inst.execution_id) if op.request_id else None
+                insert_entity_op(db, op.target, op.operation, op.input, caller=caller, request_id=op.request_id)
             if result.status == "ContinuedAsNew":
                 self._continue_as_new(db, inst, result)
                 return True
@@ -204,12 +250,14 @@ class Engine:
             db.execute("DELETE FROM inbox WHERE instance_id=? AND timer_id=?", (inst.id, timer_id))
         for child in result.children:
             parent = ParentRef(inst.id, inst.execution_id, child.task_id, inst.name)
-            if child.name not in self.orchestrators:
+            name = self.resolve_orchestrator(child.name)
+            if name is None:
                 reason = f"The function '{child.name}' doesn't exist, is disabled, or is not an orchestrator function."
                 _send_sub_failed(db, parent, reason)
                 continue
             try:
-                create_instance(db, child.instance_id, child.name, child.input_json, parent=parent)
+                create_instance(db, child.instance_id, name, child.input_json, parent=parent,
+                                version=child.version or self.config.default_version)
             except InstanceConflict as exc:
                 _send_sub_failed(db, parent, str(exc))
 
@@ -223,7 +271,8 @@ class Engine:
         if inst.parent_id:
             parent = {"Name": "", "TaskScheduleId": inst.parent_task_id,
                       "OrchestrationInstance": {"InstanceId": inst.parent_id, "ExecutionId": inst.parent_execution_id}}
-        started = h.execution_started(h.utcnow(), inst.id, execution_id, inst.name, input_json, parent=parent)
+        started = h.execution_started(h.utcnow(), inst.id, execution_id, inst.name, input_json, parent=parent,
+                                      version=inst.version)
         insert_message(db, inst.id, execution_id, started, now_ts())
         db.execute("UPDATE instances SET status='ContinuedAsNew', input=?, output=NULL, custom_status=?, updated=?, "
                    "execution_id=?, step_state=NULL WHERE id=?",
@@ -241,6 +290,61 @@ class Engine:
                          Details=json.dumps({"instanceId": inst.id}))
         insert_message(db, inst.parent_id, inst.parent_execution_id, ev, now_ts())
 
+    # entities --------------------------------------------------------------------------------------------
+    async def _entity_task(self, entity_id: str) -> None:
+        try:
+            await self._entity_batch(entity_id)
+        except Exception:
+            log.exception("entity=%s batch crashed; its operations will run again", entity_id)
+            await asyncio.sleep(0.5)
+        finally:
+            self._entity_tasks.pop(entity_id, None)
+            self.wake()
+
+    async def _entity_batch(self, entity_id: str) -> None:
+        """Run the pending operations of one entity through the SDK's entity handler, then commit the new state,
+        the answers to waiting orchestrations and the consumed operations in one transaction."""
+        ops = self.entity_queries.batch(entity_id, ENTITY_BATCH)
+        if not ops:
+            return
+        name, _, key = entity_id[1:].partition("@")
+        exists, state = self.entity_queries.state(entity_id)
+        info = self.entities.get(name)
+        if info is None:
+            message = f"No entity function named '{name}' is registered"
+            results = [{"isError": True, "result": json.dumps(message)} for _ in ops]
+            new_exists, new_state = exists, state
+        else:
+            context = {"self": {"name": name, "key": key}, "state": state, "exists": exists,
+                       # the extension hands each input as a JSON string holding the input's JSON text
+                       "batch": [{"name": o.operation, "input": json.dumps(o.input)} for o in ops]}
+            started = time.perf_counter()
+            raw = await asyncio.get_running_loop().run_in_executor(
+                self.replay_pool, info.callable, _Body(json.dumps(context)))
+            out = json.loads(raw)
+            results, new_exists, new_state = out["results"], bool(out.get("entityExists")), out.get("entityState")
+            log.info("entity=%s batch of %d operation(s) in %.1f ms", entity_id, len(ops),
+                     (time.perf_counter() - started) * 1000)
+        problem = payload_problem("the entity state", new_state)
+        if problem is not None:
+            results = [{"isError": True, "result": json.dumps(f"Entity '{entity_id}': {problem}")} for _ in ops]
+            new_exists, new_state = exists, state
+        with self.store.tx() as db:
+            db.executemany("DELETE FROM entity_ops WHERE id=?", [(o.id,) for o in ops])
+            if new_exists:
+                db.execute("INSERT OR REPLACE INTO entities(id, name, key, state, updated) VALUES (?,?,?,?,?)",
+                           (entity_id, name, key, new_state, now_ts()))
+            else:
+                db.execute("DELETE FROM entities WHERE id=?", (entity_id,))
+            for op, res in zip(ops, results, strict=False):
+                if op.request_id is None or op.caller_id is None:
+                    continue
+                answer: dict[str, Any] = {"result": res.get("result")}
+                if res.get("isError"):
+                    answer["exceptionType"] = "System.Exception"
+                ev = h.event(h.EVENT_RAISED, h.utcnow(), Name=op.request_id, Input=json.dumps(answer))
+                insert_message(db, op.caller_id, op.caller_execution, ev, now_ts())
+
     # activities ------------------------------------------------------------------------------------------
     async def _activity_task(self, row: WorkRow) -> None:
         try:
@@ -256,7 +360,7 @@ class Engine:
 
     async def _run_activity(self, row: WorkRow) -> h.Event:
         now = h.utcnow
-        info = self.activities.get(row.name)
+        info = self.activities.get(row.name) or self.activities.get(self._lower_activities.get(row.name.lower(), ""))
         if info is None:
             reason = f"The function '{row.name}' doesn't exist, is disabled, or is not an activity function."
             log.error("instance=%s %s", row.instance_id, reason)

@@ -20,6 +20,7 @@ TIMER_CREATED = 10
 TIMER_FIRED = 11
 ORCHESTRATOR_STARTED = 12
 ORCHESTRATOR_COMPLETED = 13
+EVENT_SENT = 14
 EVENT_RAISED = 15
 CONTINUE_AS_NEW = 16
 EXECUTION_SUSPENDED = 19
@@ -66,10 +67,10 @@ def event(event_type: int, at: datetime, event_id: int = -1, **fields: Any) -> E
 
 
 def execution_started(at: datetime, instance_id: str, execution_id: str, name: str, input_json: str,
-                      *, parent: dict[str, Any] | None = None) -> Event:
-    """``Version`` must be present: the SDK reads it unconditionally."""
+                      *, parent: dict[str, Any] | None = None, version: str = "") -> Event:
+    """``Version`` must be present: the SDK reads it unconditionally (``context.version``)."""
     return event(EXECUTION_STARTED, at, OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
-                 Name=name, Version="", Input=input_json, ParentInstance=parent)
+                 Name=name, Version=version, Input=input_json, ParentInstance=parent)
 
 
 def timer_fire_at(text: str) -> datetime:

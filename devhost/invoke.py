@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import azure.functions as func
 from azure.functions import meta
 
+from devhost import blobbindings, queues, tables
 from devhost.connections import binding_connection
 from devhost.context import InvocationContext, OutValue
 from devhost.errors import FunctionNotFound
@@ -26,6 +28,8 @@ from devhost.loader import FunctionInfo
 log = logging.getLogger(__name__)
 
 DEFAULT_CONNECTION = "AzureWebJobsStorage"
+#: triggers the host applies ``@app.retry`` to (of those devhost runs; blob and queue triggers retry by themselves)
+RETRY_TRIGGERS = ("timerTrigger",)
 Invoke = Callable[[str, object], Awaitable[object]]
 
 
@@ -90,15 +94,13 @@ class Invoker:
             if not name or name == "$return":
                 continue
             if name == trigger_name:
-                kwargs[name] = trigger_value
+                kwargs[name] = _as_annotated(info, name, trigger_value)
             elif binding.get("type") == "durableClient":
                 kwargs[name] = self.client_json()
             elif str(binding.get("direction", "")).upper() == "OUT":
                 outs[name] = kwargs[name] = OutValue()
             else:
-                log.warning("fn=%s binding %s of type %s is not supported by devhost; passing None",
-                            info.name, name, binding.get("type"))
-                kwargs[name] = None
+                kwargs[name] = None  # an input binding, read in ``_read_inputs`` (the loader refused any other)
         params = inspect.signature(info.callable).parameters
         if "context" in params and "context" not in kwargs:
             kwargs["context"] = InvocationContext(invocation_id, info.name, str(self.script_root / info.name))
@@ -112,6 +114,11 @@ class Invoker:
         log.info("%s executing (trigger=%s)", tag, info.trigger_type)
         started = time.perf_counter()
         try:
+            data = await self._read_inputs(info, trigger_value, kwargs)
+        except Exception as exc:
+            log.error("%s input bindings failed: %s: %s", tag, type(exc).__name__, clip(exc))
+            raise
+        try:
             fn = info.callable
             if inspect.iscoroutinefunction(fn):
                 value = await fn(**kwargs)
@@ -123,15 +130,75 @@ class Invoker:
             raise
         log.info("%s succeeded in %.1f ms", tag, (time.perf_counter() - started) * 1000)
         outputs = {k: o.value for k, o in outs.items()}
-        for key, val in outputs.items():
-            if val is not None:
-                log.info("%s output binding %s set (not persisted by devhost): %s", tag, key, clip(val))
+        try:
+            await self._write_outputs(info, data, outputs, value, tag)
+        except Exception as exc:
+            log.error("%s output bindings failed: %s: %s", tag, type(exc).__name__, clip(exc, 400))
+            raise
         return InvocationResult(value, outputs)
 
+    def _blob_bindings(self, info: FunctionInfo, direction: str) -> list[dict[str, Any]]:
+        """The storage bindings (blob, queue, table) of ``direction``."""
+        return [b for b in info.bindings
+                if b.get("type") in ("blob", "queue", "table") and str(b.get("direction", "")).upper() == direction]
+
+    async def _read_inputs(self, info: FunctionInfo, trigger_value: Any, kwargs: dict[str, Any]) -> dict[str, str]:
+        """Fill the blob input bindings; returns the invocation's binding data (for the outputs' paths)."""
+        data = blobbindings.binding_data(info, trigger_value)
+        inputs = self._blob_bindings(info, "IN")
+        if inputs:
+            params = inspect.signature(info.callable).parameters
+            loop = asyncio.get_running_loop()
+            for b in inputs:
+                param = params.get(str(b["name"]))
+                annotation = param.annotation if param is not None else None
+                if b["type"] == "table":
+                    kwargs[str(b["name"])] = await loop.run_in_executor(self.pool, tables.read_input, info, b, data)
+                    continue
+                kwargs[str(b["name"])] = await loop.run_in_executor(
+                    self.pool, blobbindings.read_input, info, b, data, _annotation(info, annotation))
+        return data
+
+    async def _write_outputs(self, info: FunctionInfo, data: dict[str, str], outputs: dict[str, Any], value: Any,
+                             tag: str) -> None:
+        loop = asyncio.get_running_loop()
+        for b in self._blob_bindings(info, "OUT"):
+            name = str(b["name"])
+            out = value if name == "$return" else outputs.get(name)
+            if b["type"] == "queue":
+                queue = blobbindings.expand(str(b.get("queueName", "")), data, f"function {info.name}: {name}")
+                sent = await loop.run_in_executor(self.pool, queues.send_output, binding_connection(b), queue, out)
+                if sent:
+                    log.info("%s queue output %s: %d message(s) to %s", tag, name, sent, clip(queue))
+                continue
+            if b["type"] == "table":
+                rows = await loop.run_in_executor(self.pool, tables.write_output, info, b, data, out)
+                if rows:
+                    log.info("%s table output %s: %d entit(ies)", tag, name, rows)
+                continue
+            written = await loop.run_in_executor(self.pool, blobbindings.write_output, info, b, data, out)
+            if written:
+                log.info("%s blob output %s written to %s", tag, name, clip(written))
+
     async def invoke(self, name: str, trigger: object) -> object:
-        """The ``Invoke`` the listeners use: (function name, decoded trigger object) -> return value."""
-        result = await self.call(self.get(name), trigger)
-        return result.value
+        """The ``Invoke`` the listeners use: (function name, decoded trigger object) -> return value. A function
+        with ``@app.retry`` on a trigger the host applies retry policies to (timer) runs again after a failure."""
+        info = self.get(name)
+        policy = info.extra.get("retry") if info.trigger_type in RETRY_TRIGGERS else None
+        retry = 0
+        while True:
+            try:
+                result = await self.call(info, trigger)
+                return result.value
+            except Exception:
+                if policy is None or (policy.max_retry_count != -1 and retry >= policy.max_retry_count):
+                    raise
+                retry += 1
+                wait = policy.wait(retry)
+                log.warning("fn=%s failed; retry %d of %s in %.1f s (%s)", info.name, retry,
+                            policy.max_retry_count if policy.max_retry_count >= 0 else "unlimited", wait,
+                            policy.strategy)
+                await asyncio.sleep(wait)
 
     async def admin_trigger(self, info: FunctionInfo, text: str) -> Any:
         """Build the trigger object for ``POST /admin/functions/{name}`` from its ``input`` string."""
@@ -146,9 +213,36 @@ class Invoker:
         if kind == "blobTrigger":
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.pool, read_blob_trigger, info, text)
-        if kind in ("queueTrigger", "serviceBusTrigger", "eventHubTrigger"):
-            return decode_trigger(kind, text, "string")
+        if kind == "queueTrigger":
+            now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+            return decode_trigger(kind, text, "string", {
+                "Id": meta.Datum(str(uuid.uuid4()), "string"), "DequeueCount": meta.Datum(1, "int"),
+                "InsertionTime": meta.Datum(now, "string")})
         raise ValueError(f"devhost cannot build a '{kind}' trigger from the admin API")
+
+
+def _as_annotated(info: FunctionInfo, name: str, value: Any) -> Any:
+    """A queue or blob trigger value as its parameter's annotation asks (``str`` or ``bytes``), as the worker
+    converts it; any other annotation gets the worker's object (``func.QueueMessage``, ``func.InputStream``)."""
+    param = inspect.signature(info.callable).parameters.get(name)
+    annotation = _annotation(info, param.annotation) if param is not None else None
+    if annotation not in (str, bytes):
+        return value
+    if isinstance(value, func.QueueMessage):
+        body = value.get_body()
+    elif isinstance(value, func.InputStream):
+        body = value.read()
+    else:
+        return value
+    return body.decode("utf-8") if annotation is str else body
+
+
+def _annotation(info: FunctionInfo, annotation: Any) -> Any:
+    """A parameter annotation as a type (string annotations resolved in the function's module)."""
+    if isinstance(annotation, str):
+        scope = getattr(info.callable, "__globals__", {})
+        return {"str": str, "bytes": bytes}.get(annotation, scope.get(annotation.split(".")[-1], annotation))
+    return annotation
 
 
 def read_blob_trigger(info: FunctionInfo, blob_path: str) -> Any:

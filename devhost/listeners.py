@@ -11,13 +11,13 @@ import asyncio
 import hashlib
 import logging
 import os
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from devhost import azurite, blobs, timers
+from devhost import azurite, blobs, queues, timers
 from devhost.blobevents import WEBHOOK, BlobQueueProcessor, BlobWebhook, is_eventgrid_source
 from devhost.connections import DEFAULT_CONNECTION, binding_connection, resolve
 from devhost.errors import ConfigError
@@ -80,6 +80,14 @@ def _blob_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Run
     return blobs.BlobListener(specs, invoke, hid).run
 
 
+def _queue_runners(functions: list[FunctionInfo], invoke: Invoke, config: HostConfig) -> list[Runner]:
+    settings = queues.QueueSettings(config.queue_batch_size, config.queue_max_polling, config.visibility_timeout,
+                                    config.max_dequeue)
+    return [queues.QueueListener(queues.QueueFunction(
+        f.name, resolve_setting_refs(str(f.trigger.get("queueName", "")), f"function {f.name}: queueName"),
+        binding_connection(f.trigger)), invoke, settings).run for f in functions]
+
+
 def subscriptions(functions: list[FunctionInfo], public_base: str, blobs_key: str) -> list[TopicSubscription]:
     """One Event Grid subscription per Event Grid-source blob trigger, as the deployment creates them."""
     out = []
@@ -112,6 +120,7 @@ def start_listeners(w: Wiring) -> list[asyncio.Task[None]]:
         _timer_runner([f for f in fns if f.trigger_type == "timerTrigger"], w.invoke, hid),
         _blob_runner([f for f in blob_fns if not is_eventgrid_source(f)], w.invoke, hid),
         *_eventgrid_runners([f for f in blob_fns if is_eventgrid_source(f)], w, hid),
+        *_queue_runners([f for f in fns if f.trigger_type == "queueTrigger"], w.invoke, w.config),
     ]
     return [asyncio.create_task(_guard(r)) for r in runners if r is not None]
 
@@ -131,12 +140,18 @@ async def _guard(run: Runner) -> None:
             delay = min(30.0, delay * 2)
 
 
+def emulator_settings(env: Mapping[str, str]) -> list[str]:
+    """The settings that point at the local storage emulator (any of them, not only a trigger's connection: an
+    app's activities may use the storage SDK with ``AzureWebJobsStorage`` directly)."""
+    return sorted(k for k, v in env.items() if azurite.wants_local_emulator(v))
+
+
 def maybe_start_azurite(functions: dict[str, FunctionInfo], script_root: Path) -> Any:
     """Start Azurite (blob, queue and table) when any app setting is the local emulator and nothing answers on
     its ports; returns the handle or None."""
     if not functions:
         return None
-    emulated = sorted(k for k, v in os.environ.items() if azurite.wants_local_emulator(v))
+    emulated = emulator_settings(os.environ)
     if not emulated:
         return None
     return azurite.ensure_azurite(emulated, script_root / ".devhost" / "azurite", Path(__file__).resolve().parents[1])

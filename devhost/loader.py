@@ -34,6 +34,11 @@ class HostConfig:
     visibility_timeout: float = 0.0
     queue_batch_size: int = 16
     queue_max_polling: float = 60.0
+    #: extensions.durableTask versioning: defaultVersion, versionMatchStrategy (None | Strict | CurrentOrOlder),
+    #: versionFailureStrategy (Reject | Fail)
+    default_version: str = ""
+    version_match: str = "CurrentOrOlder"
+    version_failure: str = "Reject"
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,10 @@ def load_local_settings(script_root: Path) -> dict[str, str]:
     """Export ``local.settings.json`` Values to os.environ (existing variables win); return what was read."""
     path = script_root / "local.settings.json"
     if not path.exists():
-        raise ConfigError(f"{path}: missing (create it; the minimum is {{\"Values\": {{}}}})")
+        # as ``func start``: the file is git-ignored, so a cloned app often has none; settings then come from the
+        # environment alone
+        log.warning("%s not found: app settings come from the environment only", path)
+        return {}
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -117,7 +125,19 @@ def load_host_config(script_root: Path) -> HostConfig:
     queues = ext.get("queues") or {}
     if not isinstance(queues, dict):
         raise ConfigError(f"{path}: 'extensions.queues' must be an object")
+    match = str(durable.get("versionMatchStrategy", "CurrentOrOlder"))
+    failure = str(durable.get("versionFailureStrategy", "Reject"))
+    if match.lower() not in ("none", "strict", "currentorolder"):
+        raise ConfigError(f"{path}: extensions.durableTask.versionMatchStrategy must be None, Strict or "
+                          f"CurrentOrOlder, got {match!r}")
+    if failure.lower() not in ("reject", "fail"):
+        raise ConfigError(f"{path}: extensions.durableTask.versionFailureStrategy must be Reject or Fail, got "
+                          f"{failure!r}")
     return HostConfig(
+        default_version=resolve_setting_refs(str(durable.get("defaultVersion") or ""),
+                                             f"{path}: extensions.durableTask.defaultVersion"),
+        version_match={"none": "None", "strict": "Strict", "currentorolder": "CurrentOrOlder"}[match.lower()],
+        version_failure={"reject": "Reject", "fail": "Fail"}[failure.lower()],
         max_dequeue=_positive_int(queues, "maxDequeueCount", 5, path),
         visibility_timeout=_timespan(queues, "visibilityTimeout", 0.0, path),
         queue_batch_size=min(32, _positive_int(queues, "batchSize", 16, path)),
@@ -158,23 +178,38 @@ def _binding_dict(binding: Any) -> dict[str, Any]:
     return {k: _enum_text(v) for k, v in raw.items()}
 
 
+SCRIPT_FILE_SETTING = "PYTHON_SCRIPT_FILE_NAME"
+
+
+def script_file(script_root: Path) -> Path:
+    """The app's script: ``PYTHON_SCRIPT_FILE_NAME`` (the worker's setting; a .py file in the script root) or
+    ``function_app.py``."""
+    name = os.environ.get(SCRIPT_FILE_SETTING, "").strip() or "function_app.py"
+    if "/" in name or "\\" in name or not name.endswith(".py") or not name[:-3].isidentifier():
+        raise ConfigError(f"{SCRIPT_FILE_SETTING} must name a .py file in the script root (a module name), got "
+                          f"{name!r}")
+    return script_root / name
+
+
 def import_function_app(script_root: Path) -> Any:
-    """Import ``function_app.py`` as module ``function_app`` (custom-object decoding relies on that name)."""
-    if not (script_root / "function_app.py").exists():
-        raise AppLoadError(f"{script_root}: no function_app.py")
+    """Import the script (``function_app.py`` unless ``PYTHON_SCRIPT_FILE_NAME`` says otherwise) as a module named
+    after it, as the worker does."""
+    path = script_file(script_root)
+    if not path.exists():
+        raise AppLoadError(f"{script_root}: no {path.name}")
     root = str(script_root.resolve())
     if root not in sys.path:
         sys.path.insert(0, root)
     try:
-        module = importlib.import_module("function_app")
+        module = importlib.import_module(path.stem)
     except Exception as exc:
-        raise AppLoadError(f"{script_root / 'function_app.py'}: import failed: {type(exc).__name__}: {exc}") from exc
+        raise AppLoadError(f"{path}: import failed: {type(exc).__name__}: {exc}") from exc
     app = getattr(module, "app", None)
     if app is None or not hasattr(app, "get_functions"):
         candidates = [v for v in vars(module).values()
                       if hasattr(v, "get_functions") and hasattr(v, "register_functions")]
         if not candidates:
-            raise AppLoadError(f"{script_root / 'function_app.py'}: no FunctionApp instance found")
+            raise AppLoadError(f"{path}: no FunctionApp instance found")
         app = candidates[0]
     return app
 
@@ -186,5 +221,73 @@ def index_functions(app: Any) -> dict[str, FunctionInfo]:
         bindings = [_binding_dict(b) for b in fn.get_bindings()]
         trigger = _binding_dict(fn.get_trigger())
         name = fn.get_function_name()
-        out[name] = FunctionInfo(name, trigger["type"], trigger, bindings, fn.get_user_function())
+        _check_supported(name, bindings)
+        retry = fn.get_settings_dict("retry_policy") if hasattr(fn, "get_settings_dict") else None
+        extra = {"retry": retry_policy(name, retry)} if retry else {}
+        out[name] = FunctionInfo(name, trigger["type"], trigger, bindings, fn.get_user_function(), extra)
     return out
+
+
+#: what devhost runs: trigger types, and the other bindings by type and direction
+SUPPORTED_TRIGGERS = ("httpTrigger", "timerTrigger", "blobTrigger", "eventGridTrigger", "orchestrationTrigger",
+                      "activityTrigger", "warmupTrigger", "queueTrigger", "entityTrigger")
+SUPPORTED_BINDINGS = (("http", "OUT"), ("durableClient", "IN"), ("blob", "IN"), ("blob", "OUT"), ("queue", "OUT"),
+                      ("table", "IN"), ("table", "OUT"))
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """``@app.retry``: ``fixed_delay`` (``delay``) or ``exponential_backoff`` (``minimum`` doubling up to
+    ``maximum``), ``max_retry_count`` retries after the first run (-1: until it succeeds, as the host)."""
+
+    strategy: str
+    max_retry_count: int
+    delay: float = 0.0
+    minimum: float = 0.0
+    maximum: float = 0.0
+
+    def wait(self, retry: int) -> float:
+        if self.strategy == "fixed_delay":
+            return self.delay
+        return float(min(self.maximum, self.minimum * 2 ** min(retry - 1, 30)))
+
+
+def _seconds(text: Any, what: str) -> float:
+    try:
+        hours, minutes, seconds = str(text).split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        raise ConfigError(f"{what} must be a time span such as 00:00:05, got {text!r}") from None
+
+
+def retry_policy(function: str, doc: dict[str, Any]) -> RetryPolicy:
+    where = f"function {function}: @app.retry"
+    strategy = str(doc.get("strategy", ""))
+    try:
+        count = int(str(doc.get("max_retry_count")))
+    except ValueError:
+        raise ConfigError(f"{where}: max_retry_count must be a whole number, got {doc.get('max_retry_count')!r}") \
+            from None
+    if count < -1:
+        raise ConfigError(f"{where}: max_retry_count must be -1 (no limit) or more, got {count}")
+    if strategy == "fixed_delay":
+        return RetryPolicy(strategy, count, delay=_seconds(doc.get("delay_interval"), f"{where}: delay_interval"))
+    if strategy == "exponential_backoff":
+        low = _seconds(doc.get("minimum_interval"), f"{where}: minimum_interval")
+        high = _seconds(doc.get("maximum_interval"), f"{where}: maximum_interval")
+        if high < low:
+            raise ConfigError(f"{where}: maximum_interval is shorter than minimum_interval")
+        return RetryPolicy(strategy, count, minimum=low, maximum=high)
+    raise ConfigError(f"{where}: strategy must be fixed_delay or exponential_backoff, got {strategy!r}")
+
+
+def _check_supported(name: str, bindings: list[dict[str, Any]]) -> None:
+    """One clear start-up error for a binding devhost does not implement (never a silent None or a lost write)."""
+    for b in bindings:
+        kind, direction = str(b.get("type")), str(b.get("direction", "")).upper()
+        trigger = kind.endswith("Trigger")
+        supported_here = kind in SUPPORTED_TRIGGERS if trigger else (kind, direction) in SUPPORTED_BINDINGS
+        if not supported_here:
+            supported = ", ".join([*SUPPORTED_TRIGGERS, *(f"{k} {d.lower()}put" for k, d in SUPPORTED_BINDINGS)])
+            raise AppLoadError(f"function '{name}': binding '{b.get('name')}' of type '{kind}' ({direction.lower()})"
+                               f" is not supported by devhost; devhost supports: {supported}")

@@ -23,8 +23,8 @@ from devhost.errors import InstanceConflict
 from devhost.limits import PAYLOAD_LIMIT, clip
 from devhost.params import RequestError, query_float, query_int, query_time, read_body
 from devhost.routing import Route
-from devhost.status import RUNNING_LIKE, status_payload
-from devhost.store import TERMINAL, Instance, InstanceFilter, Store
+from devhost.status import RUNNING_LIKE, fmt_status_time, status_payload
+from devhost.store import TERMINAL, Instance, InstanceFilter, Store, insert_entity_op
 
 PAGE_SIZE = 100
 #: keys of the public management API: the master key, or the extension's system key (what its URLs carry on Azure)
@@ -86,6 +86,9 @@ class MgmtApi:
             r("POST", "instances/{instanceId}/resume", self.resume),
             r("POST", "instances/{instanceId}/rewind", self.rewind),
             r("POST", "instances/{instanceId}/restart", self.restart),
+            r("GET", "entities/{entityName?}", self.list_entities),
+            r("GET", "entities/{entityName}/{entityKey}", self.read_entity),
+            r("POST", "entities/{entityName}/{entityKey}", self.signal_entity),
         ]
 
     def _base(self, request: web.Request) -> str:
@@ -122,13 +125,19 @@ class MgmtApi:
             raise RequestError(f"pollingInterval ({interval:g} s) must not be longer than timeout ({timeout:g} s)")
         input_json = await self._json_body(request, "The orchestration input")
         try:
-            iid = ops.start(self.store, orchestrator, iid, input_json)
+            iid = ops.start(self.store, orchestrator, iid, input_json, self._version(request))
         except InstanceConflict as exc:
             raise RequestError(str(exc), 409) from None
         self.engine.wake()
         if timeout is not None:
             return await self._wait(request, iid, timeout, interval)
         return self.check_status(request, iid)
+
+    def _version(self, request: web.Request) -> str:
+        version = request.query.get("version") or self.engine.config.default_version
+        if len(version) > 100 or any(ord(c) < 32 for c in version):
+            raise RequestError(f"version {clip(version, 40)!r} must be at most 100 printable characters")
+        return version
 
     async def _wait(self, request: web.Request, iid: str, timeout: float, interval: float) -> web.StreamResponse:
         """Poll until the instance ends or ``timeout`` passes; a host shutting down answers at once."""
@@ -237,6 +246,38 @@ class MgmtApi:
             return web.Response(status=404)
         raise RequestError("rewind is not supported by devhost", 501)
 
+    async def signal_entity(self, request: web.Request) -> web.Response:
+        """``POST entities/{name}/{key}?op=...``: queue one operation (202). The SDK's client sends the operation
+        input JSON-encoded once more (a JSON string holding the JSON text); both forms are accepted."""
+        entity_id = _entity_id(self, request)
+        raw = await read_body(request, PAYLOAD_LIMIT, "The operation input")
+        input_text: str | None = None
+        if raw.strip():
+            value = jsonio.parse(raw, "The operation input")
+            input_text = value if isinstance(value, str) else jsonio.dumps(value)
+        with self.store.tx() as db:
+            insert_entity_op(db, entity_id, request.query.get("op", ""), input_text)
+        self.engine.wake()
+        return web.Response(status=202)
+
+    async def read_entity(self, request: web.Request) -> web.Response:
+        exists, state = self.engine.entity_queries.state(_entity_id(self, request))
+        if not exists:
+            return web.Response(status=404)
+        return web.Response(text=state or "null", content_type="application/json")
+
+    async def list_entities(self, request: web.Request) -> web.Response:
+        name = request.match_info.get("entityName")
+        top = query_int(request.query, "top", PAGE_SIZE, 1, MAX_PAGE_SIZE)
+        token = request.headers.get("x-ms-continuation-token", "")
+        offset = query_int({"x-ms-continuation-token": token}, "x-ms-continuation-token", 0, 0, MAX_CONTINUATION)
+        rows = self.engine.entity_queries.listing(name, top + 1, offset)
+        doc = [{"entityId": {"name": n, "key": k}, "lastOperationTime": fmt_status_time(t),
+                "state": jsonio.loads_stored(s) if _flag(request.query, "fetchState", False) else None}
+               for n, k, s, t in rows[:top]]
+        headers = {"x-ms-continuation-token": str(offset + top)} if len(rows) > top else {}
+        return json_response(doc, headers=headers)
+
     async def restart(self, request: web.Request) -> web.Response:
         inst = self._instance(request)
         if inst is None:
@@ -248,6 +289,13 @@ class MgmtApi:
         iid = ops.restart(self.store, inst, new_id)
         self.engine.wake()
         return json_response(iid, 202)
+
+
+def _entity_id(api: MgmtApi, request: web.Request) -> str:
+    name, key = request.match_info["entityName"], request.match_info["entityKey"]
+    if name.lower() not in api.engine.entities:
+        raise RequestError(f"No entity function named '{clip(name, 100)}' is registered", 404)
+    return f"@{name.lower()}@{key}"
 
 
 def _flag(q: Any, name: str, default: bool) -> bool:

@@ -24,7 +24,7 @@ class ParentRef:
 
 
 def create_instance(db: Any, instance_id: str, name: str, input_json: str, *, parent: ParentRef | None = None,
-                    replace_running: bool = False) -> None:
+                    replace_running: bool = False, version: str = "") -> None:
     """Insert a Pending instance and its ExecutionStarted message; terminal instances with that id are replaced."""
     row = db.execute("SELECT status FROM instances WHERE id=?", (instance_id,)).fetchone()
     if row is not None:
@@ -35,22 +35,23 @@ def create_instance(db: Any, instance_id: str, name: str, input_json: str, *, pa
     now = now_ts()
     db.execute(
         "INSERT INTO instances(id, name, status, input, output, custom_status, created, updated, parent_id, "
-        "parent_execution_id, parent_task_id, execution_id, step_state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        "parent_execution_id, parent_task_id, execution_id, step_state, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (instance_id, name, "Pending", input_json, None, None, now, now,
          parent.instance_id if parent else None, parent.execution_id if parent else None,
-         parent.task_id if parent else None, execution_id, None))
+         parent.task_id if parent else None, execution_id, None, version))
     parent_doc = None
     if parent:
         parent_doc = {"Name": parent.name, "TaskScheduleId": parent.task_id,
                       "OrchestrationInstance": {"InstanceId": parent.instance_id, "ExecutionId": parent.execution_id}}
-    ev = h.execution_started(h.utcnow(), instance_id, execution_id, name, input_json, parent=parent_doc)
+    ev = h.execution_started(h.utcnow(), instance_id, execution_id, name, input_json, parent=parent_doc,
+                             version=version)
     insert_message(db, instance_id, execution_id, ev, now)
 
 
-def start(store: Store, name: str, instance_id: str | None, input_json: str) -> str:
+def start(store: Store, name: str, instance_id: str | None, input_json: str, version: str = "") -> str:
     iid = instance_id or uuid.uuid4().hex
     with store.tx() as db:
-        create_instance(db, iid, name, input_json)
+        create_instance(db, iid, name, input_json, version=version)
     return iid
 
 
@@ -101,7 +102,7 @@ def resume(store: Store, instance_id: str, reason: str) -> bool:
 def restart(store: Store, inst: Instance, new_id: bool) -> str:
     iid = uuid.uuid4().hex if new_id else inst.id
     with store.tx() as db:
-        create_instance(db, iid, inst.name, inst.input, replace_running=not new_id)
+        create_instance(db, iid, inst.name, inst.input, replace_running=not new_id, version=inst.version)
     return iid
 
 

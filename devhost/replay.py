@@ -9,6 +9,7 @@ rescheduled task after that timer). No I/O: everything it needs comes in, everyt
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -21,7 +22,7 @@ OUT_OF_PROC_MARKER = "\n\n$OutOfProcData$:"
 
 CALL_ACTIVITY, CALL_ACTIVITY_RETRY, CALL_SUB, CALL_SUB_RETRY, CONTINUE_AS_NEW, CREATE_TIMER, WAIT_EVENT = range(7)
 CALL_ENTITY, CALL_HTTP, SIGNAL_ENTITY = 7, 8, 9
-_UNSUPPORTED = {CALL_ENTITY: "durable entities", CALL_HTTP: "call_http", SIGNAL_ENTITY: "durable entities"}
+_UNSUPPORTED = {CALL_HTTP: "call_http"}
 
 Handle = Callable[[Any], str]
 
@@ -65,6 +66,18 @@ class ChildWork:
     instance_id: str
     input_json: str
     user_id: bool
+    version: str = ""
+
+
+@dataclass(frozen=True)
+class EntityOp:
+    """An operation for entity ``target`` (its scheduler id ``@name@key``); ``request_id`` set when the caller waits
+    for the answer (``call_entity``), which comes back as an EventRaised named after it."""
+
+    target: str
+    operation: str
+    input: str | None
+    request_id: str | None
 
 
 @dataclass
@@ -81,6 +94,7 @@ class StepResult:
     timers: list[TimerWork] = field(default_factory=list)
     children: list[ChildWork] = field(default_factory=list)
     cancelled_timers: list[int] = field(default_factory=list)
+    entity_ops: list[EntityOp] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -111,7 +125,7 @@ def flatten(actions: Any) -> list[dict[str, Any]]:
 
 
 def _sig_name(action: dict[str, Any]) -> str | None:
-    return action.get("functionName") or action.get("externalEventName")
+    return action.get("functionName") or action.get("externalEventName") or action.get("operation")
 
 
 def build_context(step: StepInput) -> str:
@@ -223,7 +237,8 @@ def _schedule(step: StepInput, result: StepResult, action: dict[str, Any], index
         user_id = bool(action.get("instanceId"))
         child_id = action.get("instanceId") or f"{step.execution_id}:{n}"
         _schedule_child(step, result, ChildWork(n, action["functionName"], child_id,
-                                                json.dumps(action.get("input")), user_id))
+                                                json.dumps(action.get("input")), user_id,
+                                                str(action.get("version") or "")))
         if kind == CALL_SUB_RETRY:
             state.ledger[str(n)] = {"kind": "sub", "name": action["functionName"], "input": action.get("input"),
                                     "retry": action["retryOptions"], "attempt": 1,
@@ -233,6 +248,19 @@ def _schedule(step: StepInput, result: StepResult, action: dict[str, Any], index
         result.events.append(h.event(h.TIMER_CREATED, step.now, n, FireAt=action["fireAt"]))
         if not action.get("isCanceled"):
             result.timers.append(TimerWork(n, fire_at))
+    elif kind in (CALL_ENTITY, SIGNAL_ENTITY):
+        target = str(action.get("instanceId") or "")
+        if not target.startswith("@") or target.count("@") < 2:
+            return f"entity id {target!r} is not of the form @name@key"
+        # deterministic per execution and event id: a replay re-derives the same request id
+        request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{step.instance_id}/{step.execution_id}/{n}"))
+        waits = kind == CALL_ENTITY
+        request = {"id": request_id, "op": action.get("operation"), "signal": not waits,
+                   "input": action.get("input"), "parent": step.instance_id if waits else None}
+        result.events.append(h.event(h.EVENT_SENT, step.now, n, Name=action.get("operation"), InstanceId=target,
+                                     Input=json.dumps(request)))
+        result.entity_ops.append(EntityOp(target, str(action.get("operation")), action.get("input"),
+                                          request_id if waits else None))
     elif kind == CONTINUE_AS_NEW:
         result.continue_input_json = json.dumps(action.get("input"))
     return None

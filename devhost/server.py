@@ -9,7 +9,8 @@ routes before parameterised ones. The worker-only Durable rpc base is not here: 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from aiohttp import web
 from azure.core.exceptions import AzureError
@@ -22,8 +23,9 @@ from devhost.clientjson import WEBHOOK_PATH
 from devhost.errors import FunctionNotFound
 from devhost.eventgrid import handle_delivery
 from devhost.httptriggers import HttpRoute, http_output, to_http_request, to_web_response
-from devhost.invoke import Invoker
+from devhost.invoke import Invoker, decode_trigger
 from devhost.limits import ADMIN_BODY_LIMIT, EVENTGRID_BODY_LIMIT, HTTP_BODY_LIMIT, clip
+from devhost.loader import FunctionInfo
 from devhost.mgmt import MgmtApi
 from devhost.params import RequestError, read_body
 from devhost.routing import Route, add_routes
@@ -34,6 +36,10 @@ EVENTGRID_PATH = "/runtime/webhooks/eventgrid"
 #: seconds a connection may take to send a request's headers (and stay idle between requests) before it is closed;
 #: Kestrel, under the Functions host, allows 30 s for headers; devhost serves one machine and is stricter
 HEADER_TIMEOUT = 10.0
+HOST_VERSION = "4.1000.0"
+HOME_PAGE = ("<!DOCTYPE html><html><head><title>Your Functions app is up and running</title></head><body>"
+             "<h1>Your Functions 4.0 app is up and running</h1><p>Served by devhost, a local Azure Functions host."
+             "</p></body></html>")
 #: seconds in-flight requests get to finish when devhost stops
 SHUTDOWN_GRACE = 5.0
 
@@ -46,6 +52,8 @@ class Server:
     route_prefix: str
     keys: KeyRing
     blob_webhook: BlobWebhook
+    host_id: str = "devhost"
+    started: float = field(default_factory=time.monotonic)
 
     def route_table(self) -> list[Route]:
         host = [
@@ -54,7 +62,14 @@ class Server:
             Route(("POST",), EVENTGRID_PATH.strip("/"), self.eventgrid, ("eventgrid_extension", "master")),
             Route(("POST",), BLOBS_WEBHOOK, self.blob_webhook.handle, ("blobs_extension", "master")),
         ]
-        return host + [self._trigger_route(r) for r in self.routes]
+        admin = [
+            Route(("POST", "GET"), "admin/host/ping", self.ping, ()),
+            Route(("GET",), "admin/host/status", self.status),
+            Route(("POST", "GET"), "admin/warmup", self.warmup),
+        ]
+        # the host's default page comes last: an HTTP trigger on the root route takes it over
+        home = [Route(("GET",), "", self.home, ())]
+        return host + admin + [self._trigger_route(r) for r in self.routes] + home
 
     def _trigger_route(self, route: HttpRoute) -> Route:
         async def handle(request: web.Request) -> web.StreamResponse:
@@ -70,6 +85,29 @@ class Server:
         add_routes(application.router, self.route_table(), self.keys)
         return application
 
+    async def home(self, request: web.Request) -> web.Response:
+        """The host's default page (``GET /``)."""
+        return web.Response(text=HOME_PAGE, content_type="text/html")
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return web.Response(status=200)
+
+    async def status(self, request: web.Request) -> web.Response:
+        """``GET /admin/host/status`` (master key), shaped as the host's answer."""
+        return web.json_response({"id": self.host_id, "state": "Running", "version": HOST_VERSION,
+                                  "versionDetails": f"{HOST_VERSION} (devhost)",
+                                  "processUptime": int((time.monotonic() - self.started) * 1000),
+                                  "functions": sorted(self.invoker.functions)})
+
+    async def warmup(self, request: web.Request) -> web.Response:
+        """``/admin/warmup``: run every warmup-trigger function, as the platform's warmup request does."""
+        for info in [f for f in self.invoker.functions.values() if f.trigger_type == "warmupTrigger"]:
+            try:
+                await self.invoker.call(info, decode_trigger("warmupTrigger", "{}", "json"))
+            except Exception as exc:
+                return web.Response(status=500, text=f"Function '{info.name}' failed: {type(exc).__name__}")
+        return web.Response(status=200)
+
     async def http_trigger(self, route: HttpRoute, request: web.Request) -> web.StreamResponse:
         body = await read_body(request, HTTP_BODY_LIMIT)
         req = to_http_request(request, body, dict(request.match_info))
@@ -77,7 +115,11 @@ class Server:
             result = await self.invoker.call(route.info, req)
         except Exception as exc:
             return web.Response(status=500, text=f"Function '{route.info.name}' failed: {type(exc).__name__}")
-        return to_web_response(http_output(route.info, result.value, result.outputs))
+        value = http_output(route.info, result.value, result.outputs)
+        if value is None and _named_http_output(route.info):
+            # a named http output the function left unset: the host answers 200 with no body
+            return web.Response(status=200)
+        return to_web_response(value)
 
     async def admin(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
@@ -126,7 +168,12 @@ class Server:
                 failures += 1
         if failures:
             return web.Response(status=500, text=f"{failures} of {len(delivery.events)} events failed")
-        return web.Response(status=200)
+        # the Event Grid extension answers a processed notification with 202 Accepted
+        return web.Response(status=202)
+
+
+def _named_http_output(info: FunctionInfo) -> bool:
+    return any(b.get("type") == "http" and b.get("name") not in (None, "$return") for b in info.bindings)
 
 
 def runner(application: web.Application) -> web.AppRunner:

@@ -28,6 +28,12 @@ CREATE TABLE IF NOT EXISTS inbox (
   visible_at REAL NOT NULL, timer_id INTEGER);
 CREATE INDEX IF NOT EXISTS inbox_visible ON inbox(visible_at);
 CREATE INDEX IF NOT EXISTS inbox_instance ON inbox(instance_id, id);
+CREATE TABLE IF NOT EXISTS entities (
+  id TEXT PRIMARY KEY, name TEXT NOT NULL, key TEXT NOT NULL, state TEXT, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS entity_ops (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, entity_id TEXT NOT NULL, operation TEXT NOT NULL, input TEXT,
+  caller_id TEXT, caller_execution TEXT, request_id TEXT);
+CREATE INDEX IF NOT EXISTS entity_ops_entity ON entity_ops(entity_id, id);
 CREATE TABLE IF NOT EXISTS work (
   id INTEGER PRIMARY KEY AUTOINCREMENT, instance_id TEXT NOT NULL, execution_id TEXT NOT NULL,
   task_id INTEGER NOT NULL, name TEXT NOT NULL, input TEXT NOT NULL);
@@ -49,6 +55,7 @@ class Instance:
     parent_task_id: int | None
     execution_id: str
     step_state: str | None
+    version: str = ""
 
 
 @dataclass(frozen=True)
@@ -105,6 +112,9 @@ class Store:
         self.db.execute("PRAGMA journal_mode=WAL")
         self.db.execute("PRAGMA synchronous=NORMAL")
         self.db.executescript(_SCHEMA)
+        columns = {r[1] for r in self.db.execute("PRAGMA table_info(instances)")}
+        if "version" not in columns:  # databases made before orchestration versioning
+            self.db.execute("ALTER TABLE instances ADD COLUMN version TEXT NOT NULL DEFAULT ''")
 
     def close(self) -> None:
         self.db.close()
@@ -163,8 +173,57 @@ class Store:
         return self.db.execute("SELECT 1 FROM work WHERE id=?", (work_id,)).fetchone() is not None
 
 
+@dataclass(frozen=True)
+class EntityOpRow:
+    id: int
+    entity_id: str
+    operation: str
+    input: str | None
+    caller_id: str | None
+    caller_execution: str | None
+    request_id: str | None
+
+
+def insert_entity_op(db: sqlite3.Connection, entity_id: str, operation: str, input_json: str | None, *,
+                     caller: tuple[str, str] | None = None, request_id: str | None = None) -> None:
+    db.execute("INSERT INTO entity_ops(entity_id, operation, input, caller_id, caller_execution, request_id) "
+               "VALUES (?,?,?,?,?,?)", (entity_id, operation, input_json, caller[0] if caller else None,
+                                         caller[1] if caller else None, request_id))
+
+
+class EntityQueries:
+    """Reads of entity state and pending operations (the writes happen in the engine's transactions)."""
+
+    def __init__(self, store: Store) -> None:
+        self.db = store.db
+
+    def ready(self, busy: set[str], limit: int) -> list[str]:
+        rows = self.db.execute("SELECT entity_id FROM entity_ops GROUP BY entity_id ORDER BY MIN(id) LIMIT ?",
+                               (limit + len(busy),))
+        return [r[0] for r in rows if r[0] not in busy][:limit]
+
+    def batch(self, entity_id: str, limit: int) -> list[EntityOpRow]:
+        rows = self.db.execute("SELECT id, entity_id, operation, input, caller_id, caller_execution, request_id "
+                               "FROM entity_ops WHERE entity_id=? ORDER BY id LIMIT ?", (entity_id, limit))
+        return [EntityOpRow(*r) for r in rows]
+
+    def state(self, entity_id: str) -> tuple[bool, str | None]:
+        """(exists, state JSON text) of an entity."""
+        row = self.db.execute("SELECT state FROM entities WHERE id=?", (entity_id,)).fetchone()
+        return (row is not None, row[0] if row else None)
+
+    def listing(self, name: str | None, limit: int, offset: int) -> list[tuple[str, str, str | None, float]]:
+        sql = "SELECT name, key, state, updated FROM entities"
+        args: list[Any] = []
+        if name:
+            sql += " WHERE name=?"
+            args.append(name.lower())
+        sql += " ORDER BY id LIMIT ? OFFSET ?"
+        return [(r[0], r[1], r[2], float(r[3])) for r in self.db.execute(sql, [*args, limit, offset])]
+
+
 _COLS = ("id, name, status, input, output, custom_status, created, updated, parent_id, parent_execution_id, "
-         "parent_task_id, execution_id, step_state")
+         "parent_task_id, execution_id, step_state, version")
 
 
 def now_ts() -> float:

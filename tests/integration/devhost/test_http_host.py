@@ -84,7 +84,7 @@ def test_eventgrid_webhook(http_host: DevhostProcess) -> None:
     headers = {"aeg-event-type": "Notification"}
     assert http_host.request("POST", path, [event], headers=headers).status == 401
     ok = http_host.request("POST", f"{path}&code={KEY}", [event], headers=headers)
-    assert ok.status == 200, ok.body
+    assert ok.status == 202, ok.body  # the Event Grid extension answers a processed notification with 202
     assert "wh-1 Custom.Thing" in (http_host.counts / "events").read_text()
     failing = http_host.request("POST", f"{path}&code={KEY}", [{**event, "id": "wh-2", "subject": "fail"}],
                                 headers=headers)

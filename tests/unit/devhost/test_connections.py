@@ -40,3 +40,13 @@ def test_credentials() -> None:
 def test_nothing_configured_names_the_forms() -> None:
     with pytest.raises(ConfigError, match=r"'Data' is not configured: set Data .* Data__accountName"):
         resolve("Data", {})
+
+
+def test_any_setting_naming_the_emulator_starts_azurite() -> None:
+    from devhost.listeners import emulator_settings
+
+    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "Other": "x",
+           "Data": "DefaultEndpointsProtocol=http;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;",
+           "Remote": "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net"}
+    assert emulator_settings(env) == ["AzureWebJobsStorage", "Data"]
+    assert emulator_settings({"AzureWebJobsStorage__accountName": "acct"}) == []
