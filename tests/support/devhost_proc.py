@@ -86,7 +86,7 @@ class DevhostProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-            raise
+            raise AssertionError(f"devhost did not stop within 15 s of SIGTERM:\n{self.output()[-4000:]}") from None
 
     def count(self, name: str) -> int:
         path = self.counts / name
