@@ -94,7 +94,7 @@ def test_event_grid_redelivery_starts_one_release(edge: Host) -> None:
     for body in deliveries:
         response = edge.http.post("/runtime/webhooks/eventgrid", params={"functionName": "on_model_registered"},
                                   json=body, headers={"aeg-event-type": "Notification"})
-        assert response.status_code == 200, response.text
+        assert response.status_code == 202, response.text  # the Event Grid extension accepts deliveries with 202
     release = ids["release_id"](MODEL, "41")
     run = edge.wait_finished(release, timeout=60)
     assert run["outcome"] == "deployed" and run["model_version"] == "41" and run["trigger"] == "event"

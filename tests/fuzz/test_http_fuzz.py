@@ -31,60 +31,159 @@ from tests.support.scoring import Server, save_model, start_server
 ANSWER_WITHIN_S = 10.0
 MAX_RSS_GROWTH_MB = 150
 MAX_STATE_GROWTH_MB = 64
-FUZZ = settings(max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")), deadline=None, derandomize=True,
-                database=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FUZZ = settings(
+    max_examples=int(os.environ.get("FUZZ_EXAMPLES", "300")),
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # --- what is generated -----------------------------------------------------------------------------------------
 
-NUMBERS = st.sampled_from(["nan", "NaN", "inf", "-inf", "-1", "-2", "0", "1", "1e309", "99999999999999999999",
-                           "0x10", "1.5", "", " 3", "９"])
+NUMBERS = st.sampled_from(
+    ["nan", "NaN", "inf", "-inf", "-1", "-2", "0", "1", "1e309", "99999999999999999999", "0x10", "1.5", "", " 3", "９"]
+)
 TEXT = st.text(max_size=40)
 LONG = st.builds(lambda n: "x" * n, st.integers(300, 5000))
-SEGMENT = st.one_of(TEXT, LONG, st.sampled_from(["..", ".", "%2e%2e", "a/../b", "run-1", "retrain", "release",
-                                                 "on_blob_drop", "Host.Functions.on_blob_drop", "\u00e9\u00e8", "%00"]))
-PARAM_NAMES = st.sampled_from(["limit", "top", "timeout", "pollingInterval", "showHistory", "showHistoryOutput",
-                               "showInput", "createdTimeFrom", "createdTimeTo", "runtimeStatus", "reason",
-                               "continuationToken", "functionName", "code", "instanceId", "model", "x"])
+SEGMENT = st.one_of(
+    TEXT,
+    LONG,
+    st.sampled_from(
+        [
+            "..",
+            ".",
+            "%2e%2e",
+            "a/../b",
+            "run-1",
+            "retrain",
+            "release",
+            "on_blob_drop",
+            "Host.Functions.on_blob_drop",
+            "\u00e9\u00e8",
+            "%00",
+        ]
+    ),
+)
+PARAM_NAMES = st.sampled_from(
+    [
+        "limit",
+        "top",
+        "timeout",
+        "pollingInterval",
+        "showHistory",
+        "showHistoryOutput",
+        "showInput",
+        "createdTimeFrom",
+        "createdTimeTo",
+        "runtimeStatus",
+        "reason",
+        "continuationToken",
+        "functionName",
+        "code",
+        "instanceId",
+        "model",
+        "x",
+    ]
+)
 QUERY = st.dictionaries(PARAM_NAMES, st.one_of(NUMBERS, TEXT), max_size=4)
-JSON_VALUES = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
-                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
-                           max_leaves=20)
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | TEXT,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(TEXT, inner, max_size=4),
+    max_leaves=20,
+)
 BODIES = st.one_of(
     st.just(b""),
     st.binary(max_size=300),
     JSON_VALUES.map(lambda v: json.dumps(v).encode()),
     st.builds(lambda n: b"[" * n + b"]" * n, st.integers(1000, 20000)),
-    st.sampled_from([b'{"data": NaN}', b'{"data": Infinity}', b"\xff\xfe{}", b'{"data": "incoming/../x"}',
-                     b'{"data": "incoming/a.csv"}', b'[{"eventType": "Microsoft.MachineLearningServices.ModelRegistered",'
-                     b' "id": "1", "subject": "models/diabetes-ridge:99", "data": {}, "eventTime": "2026-01-01T00:00:00Z",'
-                     b' "dataVersion": "1"}]', b'{"input": "x"}', b'{"data": [[1,2,3,4,5,6,7,8,9,1e308]]}']),
+    st.sampled_from(
+        [
+            b'{"data": NaN}',
+            b'{"data": Infinity}',
+            b"\xff\xfe{}",
+            b'{"data": "incoming/../x"}',
+            b'{"data": "incoming/a.csv"}',
+            b'[{"eventType": "Microsoft.MachineLearningServices.ModelRegistered",'
+            b' "id": "1", "subject": "models/diabetes-ridge:99", "data": {}, "eventTime": "2026-01-01T00:00:00Z",'
+            b' "dataVersion": "1"}]',
+            b'{"input": "x"}',
+            b'{"data": [[1,2,3,4,5,6,7,8,9,1e308]]}',
+        ]
+    ),
 )
-KEYS = st.one_of(st.just(KEY.encode()), st.just(KEY.encode()), st.just(KEY.encode()), st.binary(max_size=40),
-                 st.just(b"\xff\xfe\x80"), st.just(b""))
-CONTENT_TYPES = st.sampled_from([b"application/json", b"text/plain", b"application/x-www-form-urlencoded",
-                                 b"application/cloudevents-batch+json; charset=utf-8", b"\xff", b""])
+KEYS = st.one_of(
+    st.just(KEY.encode()),
+    st.just(KEY.encode()),
+    st.just(KEY.encode()),
+    st.binary(max_size=40),
+    st.just(b"\xff\xfe\x80"),
+    st.just(b""),
+)
+CONTENT_TYPES = st.sampled_from(
+    [
+        b"application/json",
+        b"text/plain",
+        b"application/x-www-form-urlencoded",
+        b"application/cloudevents-batch+json; charset=utf-8",
+        b"\xff",
+        b"",
+    ]
+)
 METHODS = st.sampled_from([b"GET", b"POST", b"PUT", b"DELETE", b"PATCH", b"HEAD", b"OPTIONS"])
 
 #: (route, the methods it answers): most requests use one of them, so they reach the handlers, not a 405
 DEVHOST_ROUTES = [
-    ("/api/retrain", "POST"), ("/api/runs", "GET"), ("/api/runs/{}", "GET"), ("/api/models", "GET"),
-    ("/api/models/{}", "GET"), ("/api/dashboard", "GET"), ("/api/{}", "GET"),
-    ("/runtime/webhooks/durabletask/instances", "GET DELETE"), ("/runtime/webhooks/durabletask/instances/{}", "GET DELETE"),
+    ("/api/retrain", "POST"),
+    ("/api/runs", "GET"),
+    ("/api/runs/{}", "GET"),
+    ("/api/models", "GET"),
+    ("/api/models/{}", "GET"),
+    ("/api/dashboard", "GET"),
+    ("/api/{}", "GET"),
+    ("/runtime/webhooks/durabletask/instances", "GET DELETE"),
+    ("/runtime/webhooks/durabletask/instances/{}", "GET DELETE"),
     ("/runtime/webhooks/durabletask/instances/{}/raiseEvent/{}", "POST"),
     ("/runtime/webhooks/durabletask/instances/{}/terminate", "POST"),
     ("/runtime/webhooks/durabletask/instances/{}/suspend", "POST"),
     ("/runtime/webhooks/durabletask/instances/{}/restart", "POST"),
     ("/runtime/webhooks/durabletask/orchestrators/{}", "POST"),
     ("/runtime/webhooks/durabletask/orchestrators/{}/{}", "POST"),
-    ("/runtime/webhooks/eventgrid", "POST"), ("/runtime/webhooks/blobs", "POST"), ("/admin/functions/{}", "POST"),
-    ("/admin/host/status", "GET"), ("/admin/host/ping", "POST"), ("/", "GET"), ("/durabletask/instances", "GET"),
-    ("/durabletask/orchestrators/{}", "POST"), ("/{}", "GET"),
+    ("/runtime/webhooks/eventgrid", "POST"),
+    ("/runtime/webhooks/blobs", "POST"),
+    ("/admin/functions/{}", "POST"),
+    ("/admin/host/status", "GET"),
+    ("/admin/host/ping", "POST"),
+    ("/", "GET"),
+    ("/durabletask/instances", "GET"),
+    ("/durabletask/orchestrators/{}", "POST"),
+    ("/{}", "GET"),
 ]
-SCORING_ROUTES = [("/score", "POST"), ("/", "GET"), ("/health", "GET"), ("/metrics", "GET"), ("/admin/state", "GET"),
-                  ("/admin/deployments/{}", "PUT DELETE"), ("/admin/traffic", "PUT"), ("/{}", "GET")]
+SCORING_ROUTES = [
+    ("/score", "POST"),
+    ("/", "GET"),
+    ("/health", "GET"),
+    ("/metrics", "GET"),
+    ("/admin/state", "GET"),
+    ("/admin/deployments/{}", "PUT DELETE"),
+    ("/admin/traffic", "PUT"),
+    ("/{}", "GET"),
+]
 #: segments that name real things (functions, instances, events) half the time, so handlers get past their look-ups
-NAMES = st.sampled_from(["retrain", "release", "on_blob_drop", "on_model_registered", "nightly_retrain",
-                         "Host.Functions.on_blob_drop", "retrain-manual-x", "blue", "green", "approve"])
+NAMES = st.sampled_from(
+    [
+        "retrain",
+        "release",
+        "on_blob_drop",
+        "on_model_registered",
+        "nightly_retrain",
+        "Host.Functions.on_blob_drop",
+        "retrain-manual-x",
+        "blue",
+        "green",
+        "approve",
+    ]
+)
 
 
 @st.composite
@@ -105,8 +204,7 @@ def requests(draw: st.DrawFn, routes: list[tuple[str, str]], key_header: bytes) 
         headers.append((b"Content-Type", draw(CONTENT_TYPES)))
     if draw(st.integers(0, 9)) == 0:
         headers.append((b"Origin", b"http://evil.example"))
-    return {"method": method, "target": target.encode("ascii", "replace"), "headers": headers,
-            "body": draw(BODIES)}
+    return {"method": method, "target": target.encode("ascii", "replace"), "headers": headers, "body": draw(BODIES)}
 
 
 # --- the hosts under test --------------------------------------------------------------------------------------
@@ -139,8 +237,9 @@ def _state_bytes(root: Path) -> int:
 
 
 def _check(port: int, request: dict[str, Any], seen: dict[int, int]) -> None:
-    answer = send(port, request["method"], request["target"], request["headers"], body=request["body"],
-                  timeout_s=ANSWER_WITHIN_S)
+    answer = send(
+        port, request["method"], request["target"], request["headers"], body=request["body"], timeout_s=ANSWER_WITHIN_S
+    )
     assert 0 < answer.status < 500, (answer.status, request, answer.head[:300])
     seen[answer.status] = seen.get(answer.status, 0) + 1
 
@@ -177,9 +276,12 @@ def test_the_scoring_server_answers_every_generated_request_below_500(scoring: S
     @FUZZ
     @given(requests(SCORING_ROUTES, b"Authorization"))
     def fuzz(request: dict[str, Any]) -> None:
-        request["headers"] = [(b"Authorization", b"Bearer " + scoring.key.encode()) if name == b"Authorization"
-                              and value == b"Bearer " + KEY.encode() else (name, value)
-                              for name, value in request["headers"]]
+        request["headers"] = [
+            (b"Authorization", b"Bearer " + scoring.key.encode())
+            if name == b"Authorization" and value == b"Bearer " + KEY.encode()
+            else (name, value)
+            for name, value in request["headers"]
+        ]
         _check(port, request, seen)
 
     fuzz()

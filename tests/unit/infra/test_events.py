@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+from devhost.blobevents import subject_filter
 from tests.unit.infra.bicep import app_settings, config, resources, role_assignments, template, text, variable
 from triggers.blob import on_blob_drop
 from triggers.events import on_model_registered
@@ -25,12 +26,11 @@ def _url(subscription: dict) -> str:
 
 
 def _expected_subject(path: str, settings: dict[str, str]) -> str:
-    """The subject prefix a blob trigger path stands for: its literal part before the first '{'."""
+    """The subject prefix devhost's system-topic stand-in derives from the trigger path (one rule offline and on
+    Azure), with the path's %SETTING% resolved as Bicep sets it."""
     containers = variable("main.bicep", "containers")
     resolved = re.sub(r"%(\w+)%", lambda m: containers[settings[m.group(1)].removeprefix("containers.")], path)
-    literal = resolved.split("{", 1)[0]
-    container, _, blob_prefix = literal.partition("/")
-    return f"/blobServices/default/containers/{container}/blobs/{blob_prefix}"
+    return subject_filter(resolved)
 
 
 def test_blob_created_goes_to_the_blob_extension_webhook_of_on_blob_drop() -> None:
