@@ -19,7 +19,7 @@ from devhost.clientjson import client_binding_json
 from devhost.engine import Engine
 from devhost.eventstore import EventStore
 from devhost.httptriggers import build_routes
-from devhost.invoke import Invoker
+from devhost.invoke import Invoker, decode_trigger
 from devhost.limits import PAYLOAD_LIMIT
 from devhost.listeners import Wiring, host_id, maybe_start_azurite, start_listeners
 from devhost.loader import (
@@ -107,6 +107,16 @@ async def _bounded(what: str, step: Any) -> None:
         log.debug("stop: %s done in %.1f s", what, time.monotonic() - started)
 
 
+async def warm_up(invoker: Invoker) -> None:
+    """Run the warmup-trigger functions once as the host comes up, as the platform does for a new instance; a
+    failure is logged and changes nothing else (the platform does not retry it either)."""
+    for info in [f for f in invoker.functions.values() if f.trigger_type == "warmupTrigger"]:
+        try:
+            await invoker.call(info, decode_trigger("warmupTrigger", "{}", "json"))
+        except Exception:
+            log.exception("warmup function %s failed", info.name)
+
+
 async def start(opts: Options) -> Running:
     started_at = time.time()  # before anything listens: a blob written once devhost answers is always new
     root = opts.script_root.resolve()
@@ -146,7 +156,8 @@ async def start(opts: Options) -> Running:
         print(f"devhost: system key {name} ({source}): {value}", flush=True)
     print(f"devhost: listening on {base}", flush=True)
     tasks = [asyncio.create_task(engine.run()), *start_listeners(Wiring(
-        functions, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config, started_at))]
+        functions, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config, started_at)),
+        asyncio.create_task(warm_up(invoker))]
     return Running(site, [public_runner, rpc_runner], stopping, engine, tasks, azurite, pool, store)
 
 

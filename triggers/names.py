@@ -9,5 +9,6 @@ LIST_MODELS = "list_models"
 DASHBOARD = "dashboard"
 ON_MODEL_REGISTERED = "on_model_registered"
 SUPERVISE_ENDPOINTS = "supervise_endpoints"
+WARMUP = "warmup"
 
 STORAGE_CONNECTION = "AzureWebJobsStorage"

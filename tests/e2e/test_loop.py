@@ -207,3 +207,4 @@ def test_every_kind_of_bad_drop_is_quarantined_with_its_reason(host: Host, relea
 def test_no_release_episode_leaves_a_generator_error_in_the_log(host: Host, released: Released) -> None:
     log = host.log.read_text(errors="replace")
     assert "generator ignored GeneratorExit" not in log
+    assert "warm: MlflowRegistry backends built" in log, "the warmup trigger did not run as the host came up"

@@ -79,9 +79,10 @@ def test_host_endpoints_and_warmup(v2: DevhostProcess) -> None:
     assert v2.request("GET", "/admin/host/status").status == 401
     status = v2.request("GET", f"/admin/host/status?code={KEY}")
     assert status.status == 200 and status.json()["state"] == "Running"
+    v2.wait_for(lambda: v2.count("warmup") == 1, what="the warmup trigger run as the host came up")
     assert v2.request("POST", "/admin/warmup").status == 401
     assert v2.request("POST", f"/admin/warmup?code={KEY}").status == 200
-    assert v2.count("warmup") == 1
+    assert v2.count("warmup") == 2
 
 
 def test_retry_policy_on_a_timer(v2: DevhostProcess) -> None:
