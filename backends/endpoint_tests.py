@@ -18,6 +18,8 @@ from ml.sample import diabetes_frame
 from ml.schema import ACTIVE_SCHEMA
 
 TIMEOUT_S = 10.0
+#: requests sent before the measured ones: their answers are checked, their latency is not measured
+WARMUP_REQUESTS = 5
 BAD_BODIES: tuple[tuple[str, bytes], ...] = (
     ("malformed JSON", b"{not json"),
     ("wrong row width", b'{"data": [[1, 2, 3]]}'),
@@ -56,7 +58,7 @@ def run(state: EndpointState, version: str, thresholds: dict[str, Any]) -> dict[
     auth = {"Authorization": f"Bearer {state.key}", "Content-Type": "application/json"}
     count = max(1, int(thresholds.get("requests", 50)))
     latencies, failures = [], []
-    for i in range(count):
+    for i in range(-WARMUP_REQUESTS, count):
         rows = 1 if i % 5 else 10
         started = time.perf_counter()
         try:
@@ -64,12 +66,14 @@ def run(state: EndpointState, version: str, thresholds: dict[str, Any]) -> dict[
             problem = _check_answer(response, rows, version)
         except requests.RequestException as exc:
             problem = f"{type(exc).__name__}: {exc}"
-        latencies.append((time.perf_counter() - started) * 1000)
+        if i >= 0:  # the warm-up's answers must be right too; its latency (connection set-up, first calls) is not
+            latencies.append((time.perf_counter() - started) * 1000)  # what the limit is about
         if problem:
             failures.append(problem)
-    reasons = _threshold_reasons(latencies, failures, count, thresholds)
+    sent = count + WARMUP_REQUESTS
+    reasons = _threshold_reasons(latencies, failures, sent, thresholds)
     reasons += _bad_request_reasons(session, state.scoring_url, auth)
-    p99, error_rate = _p99(latencies), len(failures) / count
+    p99, error_rate = _p99(latencies), len(failures) / sent
     summary = (f"{count} requests, p99 {p99:.1f} ms, error rate {error_rate:.1%}" +
                ("; " + "; ".join(reasons) if reasons else "; all checks passed"))
     return {"passed": not reasons, "summary": summary[:2000], "reasons": reasons[:20], "requests": count,

@@ -21,7 +21,7 @@ from devhost.eventstore import EventStore
 from devhost.httptriggers import build_routes
 from devhost.invoke import Invoker, decode_trigger
 from devhost.limits import PAYLOAD_LIMIT
-from devhost.listeners import Wiring, host_id, maybe_start_azurite, start_listeners
+from devhost.listeners import Wiring, create_subscriptions, host_id, maybe_start_azurite, start_listeners
 from devhost.loader import (
     FunctionInfo,
     HostConfig,
@@ -146,6 +146,9 @@ async def start(opts: Options) -> Running:
     rpc_runner = runner(channel.app(rpc_mgmt.routes(channel.prefix), PAYLOAD_LIMIT + 64 * 1024))
     await public_runner.setup()
     await rpc_runner.setup()
+    wiring = Wiring(functions, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config,
+                    started_at)
+    await create_subscriptions(wiring)  # before anything is served: a deployment makes them before the app runs
     site = web.TCPSite(public_runner, opts.host, opts.port)
     await site.start()
     await web.SockSite(rpc_runner, channel.sock).start()
@@ -155,9 +158,7 @@ async def start(opts: Options) -> Running:
     for name, (value, source) in system_keys.items():
         print(f"devhost: system key {name} ({source}): {value}", flush=True)
     print(f"devhost: listening on {base}", flush=True)
-    tasks = [asyncio.create_task(engine.run()), *start_listeners(Wiring(
-        functions, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config, started_at)),
-        asyncio.create_task(warm_up(invoker))]
+    tasks = [asyncio.create_task(engine.run()), *start_listeners(wiring), asyncio.create_task(warm_up(invoker))]
     return Running(site, [public_runner, rpc_runner], stopping, engine, tasks, azurite, pool, store)
 
 

@@ -22,6 +22,7 @@ from devhost.blobevents import WEBHOOK, BlobQueueProcessor, BlobWebhook, is_even
 from devhost.connections import DEFAULT_CONNECTION, binding_connection, resolve
 from devhost.errors import ConfigError
 from devhost.eventstore import EventStore
+from devhost.limits import clip
 from devhost.listener_types import Invoke
 from devhost.loader import FunctionInfo, HostConfig, resolve_setting_refs
 from devhost.systemtopic import SystemTopic, TopicSubscription
@@ -99,6 +100,22 @@ def subscriptions(functions: list[FunctionInfo], public_base: str, blobs_key: st
         out.append(TopicSubscription(f"{f.name}-blobcreated".lower(), container, literal, endpoint,
                                      binding_connection(f.trigger)))
     return out
+
+
+async def create_subscriptions(w: Wiring, timeout_s: float = 10.0) -> None:
+    """Make the system topic's subscriptions before devhost serves, so a blob written once it answers is always
+    delivered and one written before never is. If storage cannot be reached now, the topic makes them later."""
+    functions = [f for f in w.functions.values() if f.trigger_type == "blobTrigger" and is_eventgrid_source(f)]
+    if not functions:
+        return
+    topic = SystemTopic(subscriptions(functions, w.public_base, w.blobs_key), w.events,
+                        w.script_root / ".devhost" / "eventgrid-deadletter.jsonl", created_at=w.started_at)
+    for sub in topic.subscriptions.values():
+        try:
+            await asyncio.wait_for(topic.create(sub), timeout_s)
+        except Exception as exc:  # storage down or slow: poll() makes the subscription once it answers
+            log.warning("system topic: subscription %s not made at start (%s); it will be made when storage answers",
+                        sub.name, clip(str(exc)))
 
 
 def _eventgrid_runners(functions: list[FunctionInfo], w: Wiring, hid: str) -> list[Runner]:

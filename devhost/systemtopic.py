@@ -163,19 +163,33 @@ class SystemTopic:
             raise
         return str(client.account_name), found
 
+    async def create(self, sub: TopicSubscription) -> None:
+        """Make the subscription now (devhost does it before it serves, as a deployment makes it before the app runs):
+        the blobs that exist now never raise an event. A no-op when it exists; storage errors propagate."""
+        if self.events.subscription_created(sub.name) is None:
+            _, listed = await asyncio.to_thread(self._list, sub)
+            self._create(sub, {name: str(p.etag).strip('"') for name, p in listed.items()}, listed)
+
+    def _create(self, sub: TopicSubscription, current: dict[str, str], listed: dict[str, Any]) -> dict[str, str]:
+        """Record the subscription with the blob versions that existed before it; returns them."""
+        cutoff = math.floor(self.created_at) if self.created_at is not None else math.inf
+        existing = {n: e for n, e in current.items()
+                    if listed[n].last_modified is None or listed[n].last_modified.timestamp() < cutoff}
+        self.events.create_subscription(sub.name, existing)
+        log.info("system topic: subscription %s created (%s, %d existing blob(s) not delivered)", sub.name,
+                 sub.subject_begins_with, len(existing))
+        return existing
+
     async def poll(self, sub: TopicSubscription) -> int:
-        """Queue an event for each new blob version under the subscription's filter; returns how many."""
+        """Queue an event for each new blob version under the subscription's filter; returns how many.
+
+        A subscription still to be made (storage was down when devhost started) is made here; then a blob counts as
+        existing only if it was last modified in a second before devhost started (``created_at``)."""
         account, listed = await asyncio.to_thread(self._list, sub)
         current = {name: str(p.etag).strip('"') for name, p in listed.items()}
-        if self.events.subscription_created(sub.name) is None:
-            cutoff = math.floor(self.created_at) if self.created_at is not None else math.inf
-            existing = {n: e for n, e in current.items()
-                        if listed[n].last_modified is None or listed[n].last_modified.timestamp() < cutoff}
-            self.events.create_subscription(sub.name, existing)
-            log.info("system topic: subscription %s created (%s, %d existing blob(s) not delivered)", sub.name,
-                     sub.subject_begins_with, len(existing))
-            if len(existing) == len(current):
-                return 0
+        if self.events.subscription_created(sub.name) is None and len(self._create(sub, current, listed)) == len(
+                current):
+            return 0
         seen = self.events.seen(sub.name)
         changed = {n: e for n, e in current.items() if seen.get(n) != e}
         gone = [n for n in seen if n not in current]
