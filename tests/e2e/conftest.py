@@ -16,8 +16,11 @@ from typing import Any
 import httpx
 import pytest
 
+from cli.storage import upload
+from orchestrators.ids import retrain_id_for_blob
 from tests.support.app import KEY, app_values, child_env, copy_app
 from tests.support.azurite import Azurite, free_port
+from triggers.blobs import canonical_etag
 
 
 def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.5,
@@ -76,6 +79,18 @@ class Host:
         result: dict[str, Any] = wait_for(f"run {instance_id} finishing", done, timeout,
                                           on_timeout=lambda: json.dumps(self.run(instance_id)) + log_tail(self.log))
         return result
+
+
+def drop(host: Host, name: str, data: bytes, container: str = "incoming") -> str:
+    """Upload to the incoming container and return the retrain id the blob trigger must use."""
+    etag = upload(host.values["AzureWebJobsStorage"], container, name, data)
+    return retrain_id_for_blob(name, canonical_etag(etag))
+
+
+def production(host: Host) -> tuple[str, str]:
+    """(base URL, key) of the local production endpoint, from ``endpoints.json``."""
+    entry = json.loads((host.home / "endpoints.json").read_text())["production"]
+    return str(entry["url"]).rstrip("/"), str(entry["key"])
 
 
 @contextlib.contextmanager

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -13,14 +12,12 @@ from azure.storage.blob import BlobServiceClient
 
 from backends.storage import API_VERSION
 from cli.commands import sample_rows
-from cli.storage import upload
 from ml.sample import diabetes_frame
-from orchestrators.ids import release_id, retrain_id_for_blob
-from tests.e2e.conftest import Host, wait_for
+from orchestrators.ids import release_id
+from tests.e2e.conftest import Host, drop, production, wait_for
 from tests.e2e.drops import bad_drops, csv, noisier
 from tests.support.app import KEY
 from tests.support.browser import rendered_dom
-from triggers.blobs import canonical_etag
 
 pytestmark = pytest.mark.slow
 MODEL = "diabetes-ridge"
@@ -32,17 +29,6 @@ class Released:
     retrain: dict[str, Any]
     release: dict[str, Any]
     version: str
-
-
-def drop(host: Host, name: str, data: bytes) -> str:
-    """Upload to incoming/ and return the retrain id the blob trigger must use."""
-    etag = upload(host.values["AzureWebJobsStorage"], "incoming", name, data)
-    return retrain_id_for_blob(name, canonical_etag(etag))
-
-
-def production(host: Host) -> tuple[str, str]:
-    entry = json.loads((host.home / "endpoints.json").read_text())["production"]
-    return str(entry["url"]).rstrip("/"), str(entry["key"])
 
 
 def champion(host: Host) -> str | None:

@@ -20,14 +20,12 @@ from azure.storage.blob import BlobServiceClient
 
 from backends.storage import API_VERSION
 from cli.commands import sample_rows
-from cli.storage import upload
 from ml.sample import synthetic
-from orchestrators.ids import release_id, retrain_id_for_blob
-from tests.e2e.conftest import Host, running_devhost, wait_for
+from orchestrators.ids import release_id
+from tests.e2e.conftest import Host, drop, production, running_devhost, wait_for
 from tests.e2e.drops import bad_drops
 from tests.support.app import app_values, copy_app
 from tests.support.azurite import Azurite, free_port, start_azurite
-from triggers.blobs import canonical_etag
 
 pytestmark = pytest.mark.slow
 OUTAGE_S = 30.0
@@ -48,16 +46,6 @@ def host(storage: list[Azurite], tmp_path_factory: pytest.TempPathFactory) -> It
     port = free_port()
     with running_devhost(root, app_values(storage[0].connection_string, root / ".mlops", port), port) as running:
         yield running
-
-
-def drop(host: Host, name: str, data: bytes) -> str:
-    etag = upload(host.values["AzureWebJobsStorage"], "incoming", name, data)
-    return retrain_id_for_blob(name, canonical_etag(etag))
-
-
-def production(host: Host) -> tuple[str, str]:
-    entry = json.loads((host.home / "endpoints.json").read_text())["production"]
-    return str(entry["url"]).rstrip("/"), str(entry["key"])
 
 
 class Traffic(threading.Thread):
