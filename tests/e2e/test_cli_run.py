@@ -31,7 +31,8 @@ class CliRun:
     """``python -m cli run`` as a subprocess, its output collected line by line."""
 
     def __init__(self, root: Path, port: int, values: dict[str, str]) -> None:
-        self.root, self.seen = root, []
+        self.root = root
+        self.seen: list[str] = []
         self.process = subprocess.Popen([sys.executable, "-m", "cli", "--root", str(root), "--port", str(port), "run"],
                                         cwd=root, env=child_env(root, values), stdout=subprocess.PIPE,
                                         stderr=subprocess.STDOUT, text=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from typing import Any
 
 import azure.functions as func
 import pytest
@@ -44,7 +45,7 @@ def test_bad_schedule_is_named(expr: str, message: str) -> None:
         Schedule.parse(expr)
 
 
-MODEL_REGISTERED = {
+MODEL_REGISTERED: dict[str, Any] = {
     "topic": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws",
     "subject": "models/diabetes-ridge:3", "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
     "eventTime": "2026-11-24T18:41:00.9584103Z", "id": "831e1650-001e-001b-66ab-eeb76e069631",
