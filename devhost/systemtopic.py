@@ -168,11 +168,16 @@ class SystemTopic:
         the blobs that exist now never raise an event. A no-op when it exists; storage errors propagate."""
         if self.events.subscription_created(sub.name) is None:
             _, listed = await asyncio.to_thread(self._list, sub)
-            self._create(sub, {name: str(p.etag).strip('"') for name, p in listed.items()}, listed)
+            self._create(sub, {name: str(p.etag).strip('"') for name, p in listed.items()}, listed, late=False)
 
-    def _create(self, sub: TopicSubscription, current: dict[str, str], listed: dict[str, Any]) -> dict[str, str]:
-        """Record the subscription with the blob versions that existed before it; returns them."""
-        cutoff = math.floor(self.created_at) if self.created_at is not None else math.inf
+    def _create(self, sub: TopicSubscription, current: dict[str, str], listed: dict[str, Any], *,
+                late: bool) -> dict[str, str]:
+        """Record the subscription with the blob versions that existed before it; returns them.
+
+        Made on time (before devhost serves), every blob listed existed before it. Made late (storage was down at
+        start), a blob existed only if last modified in a second before ``created_at``: storage times have whole
+        seconds, so a blob of devhost's first second is delivered rather than lost."""
+        cutoff = math.floor(self.created_at) if late and self.created_at is not None else math.inf
         existing = {n: e for n, e in current.items()
                     if listed[n].last_modified is None or listed[n].last_modified.timestamp() < cutoff}
         self.events.create_subscription(sub.name, existing)
@@ -187,8 +192,8 @@ class SystemTopic:
         existing only if it was last modified in a second before devhost started (``created_at``)."""
         account, listed = await asyncio.to_thread(self._list, sub)
         current = {name: str(p.etag).strip('"') for name, p in listed.items()}
-        if self.events.subscription_created(sub.name) is None and len(self._create(sub, current, listed)) == len(
-                current):
+        late = self.events.subscription_created(sub.name) is None
+        if late and len(self._create(sub, current, listed, late=True)) == len(current):
             return 0
         seen = self.events.seen(sub.name)
         changed = {n: e for n, e in current.items() if seen.get(n) != e}
