@@ -5,28 +5,30 @@ from __future__ import annotations
 from typing import Any
 
 from activities.runtime import backends
-from backends import drops
-from backends.datasets import Datasets
+from messages.steps import DatasetRequest, DropRequest
+from services import drops
+from services.datasets import Datasets
 
 
 def validate_drop(payload: dict[str, Any]) -> dict[str, Any]:
-    b = backends()
-    return drops.check_drop(b.storage, b.registry, payload["config"], payload["data"])
+    b, request = backends(), DropRequest.from_dict(payload)
+    return drops.check_drop(b.storage, b.registry, request.config.to_dict(), request.data)
 
 
 def quarantine_drop(payload: dict[str, Any]) -> dict[str, Any]:
-    return drops.quarantine_drop(backends().storage, payload["config"], payload["data"], payload["report"])
+    request = DropRequest.from_dict(payload)
+    return drops.quarantine_drop(backends().storage, request.config.to_dict(), request.data, request.report)
 
 
 def accept_drop(payload: dict[str, Any]) -> dict[str, Any]:
-    dataset = drops.accept_drop(backends().storage, payload["config"], payload["data"], payload.get("etag") or "")
-    return dataset.to_dict()
+    request = DropRequest.from_dict(payload)
+    return drops.accept_drop(backends().storage, request.config.to_dict(), request.data, request.etag).to_dict()
 
 
 def snapshot_dataset(payload: dict[str, Any]) -> dict[str, Any]:
     """The latest dataset version and the one the champion was trained on (the timer skips when equal)."""
-    b, cfg = backends(), payload["config"]
-    latest = Datasets(b.storage, cfg["datasets"]).latest()
-    champion = b.registry.champion(cfg["model_name"])
+    b, cfg = backends(), DatasetRequest.from_dict(payload).config
+    latest = Datasets(b.storage, cfg.datasets).latest()
+    champion = b.registry.champion(cfg.model_name)
     found = latest.to_dict() if latest else {"version": None, "drops": [], "paths": [], "rows": 0}
     return {**found, "champion_dataset_version": champion.tags.get("dataset_version") if champion else None}

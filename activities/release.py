@@ -5,42 +5,47 @@ from __future__ import annotations
 from typing import Any
 
 from activities.runtime import backends
-from backends import deployments, endpoint_tests
-from backends.release_lock import ReleaseLock
 from backends.settings import current
+from messages.steps import ApiTestRequest, DeployRequest, OperationPoll, ReleaseClaim, RemoveRequest, TrafficRequest
+from services import api_tests, deployments
+from services.release_lock import ReleaseLock
 
 
-def _lock(payload: dict[str, Any]) -> ReleaseLock:
-    return ReleaseLock(backends().storage, current().DATASETS_CONTAINER, str(payload["model_name"]))
+def _lock(claim: ReleaseClaim) -> ReleaseLock:
+    return ReleaseLock(backends().storage, current().DATASETS_CONTAINER, claim.model_name)
 
 
 def claim_release(payload: dict[str, Any]) -> dict[str, Any]:
-    return _lock(payload).claim(str(payload["version"]), str(payload["owner"])).to_dict()
+    claim = ReleaseClaim.from_dict(payload)
+    return _lock(claim).claim(claim.version, claim.owner).to_dict()
 
 
 def free_release(payload: dict[str, Any]) -> dict[str, Any]:
-    return {"freed": _lock(payload).free(str(payload["owner"]))}
+    claim = ReleaseClaim.from_dict(payload)
+    return {"freed": _lock(claim).free(claim.owner)}
 
 
 def deploy_model(payload: dict[str, Any]) -> dict[str, Any]:
     """Begin the deployment (returns at once); ``endpoint_operation_status`` follows it."""
-    b = backends()
-    return deployments.begin_deploy(b.endpoints, b.registry, str(payload["endpoint"]), str(payload["model_name"]),
-                                    str(payload["version"]))
+    b, request = backends(), DeployRequest.from_dict(payload)
+    return deployments.begin_deploy(b.endpoints, b.registry, request.endpoint, request.model_name, request.version)
 
 
 def set_traffic(payload: dict[str, Any]) -> dict[str, Any]:
-    return deployments.begin_traffic(backends().endpoints, str(payload["endpoint"]), dict(payload["traffic"]))
+    request = TrafficRequest.from_dict(payload)
+    return deployments.begin_traffic(backends().endpoints, request.endpoint, request.traffic)
 
 
 def remove_deployment(payload: dict[str, Any]) -> dict[str, Any]:
-    return deployments.begin_remove(backends().endpoints, str(payload["endpoint"]), str(payload["slot"]))
+    request = RemoveRequest.from_dict(payload)
+    return deployments.begin_remove(backends().endpoints, request.endpoint, request.slot)
 
 
 def endpoint_operation_status(payload: dict[str, Any]) -> dict[str, Any]:
-    return deployments.operation_status(backends().endpoints, dict(payload["operation"]))
+    return deployments.operation_status(backends().endpoints, OperationPoll.from_dict(payload).operation.to_dict())
 
 
 def api_test(payload: dict[str, Any]) -> dict[str, Any]:
-    state = backends().endpoints.state(str(payload["endpoint"]))
-    return endpoint_tests.run(state, str(payload["version"]), dict(payload.get("thresholds") or {}))
+    request = ApiTestRequest.from_dict(payload)
+    state = backends().endpoints.state(request.endpoint)
+    return api_tests.run(state, request.version, request.thresholds.to_dict())

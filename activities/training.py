@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from activities.runtime import backends
-from backends.ports import TrainingRequest
+from messages.steps import JobRef
+from messages.work import TrainingRequest
 
 
 def submit_training(payload: dict[str, Any]) -> dict[str, Any]:
@@ -13,9 +14,10 @@ def submit_training(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def training_status(payload: dict[str, Any]) -> dict[str, Any]:
-    return backends().jobs.status(str(payload["job_id"])).to_dict()
+    return backends().jobs.status(JobRef.from_dict(payload).job_id).to_dict()
 
 
 def cancel_training(payload: dict[str, Any]) -> dict[str, Any]:
-    backends().jobs.cancel(str(payload["job_id"]))
-    return {"job_id": payload["job_id"], "canceled": True}
+    job = JobRef.from_dict(payload)
+    backends().jobs.cancel(job.job_id)
+    return {"job_id": job.job_id, "canceled": True}

@@ -2,15 +2,29 @@
 
 The Azure (``backends/azure/``) and local (``backends/local/``) implementations stand side by side
 and are picked once from settings (``backends/factory.py``). Every value here is JSON-able through
-``to_dict`` / ``from_dict`` so activities can return it to an orchestrator unchanged.
+``to_dict`` / ``from_dict`` so activities can return it to an orchestrator unchanged; those an orchestrator reads
+(training requests and job statuses, endpoint operations) are messages (``messages.work``), re-exported here.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
+
+from messages.enums import JobState, ModelStage
+from messages.work import (
+    DeploymentRequest,
+    JobStatus,
+    Operation,
+    OperationKind,
+    OperationState,
+    OperationStatus,
+    TrainingRequest,
+)
+
+__all__ = ["DeploymentRequest", "JobStatus", "Operation", "OperationKind", "OperationState", "OperationStatus",
+           "TrainingRequest"]
 
 # --- values ---------------------------------------------------------------------------------
 
@@ -28,42 +42,6 @@ class BlobInfo:
         return asdict(self)
 
 
-JOB_STATES = ("queued", "running", "completed", "failed", "canceled")
-
-
-@dataclass(frozen=True)
-class TrainingRequest:
-    """What to train. ``job_name`` is deterministic (derived from the run), so a resubmit is a no-op."""
-
-    job_name: str
-    dataset_version: str
-    data: list[str]
-    params: dict[str, str] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> TrainingRequest:
-        return cls(d["job_name"], str(d["dataset_version"]), list(d["data"]), dict(d.get("params") or {}))
-
-
-@dataclass(frozen=True)
-class JobStatus:
-    job_id: str
-    state: str
-    message: str = ""
-    log_tail: str = ""
-    url: str = ""
-
-    @property
-    def finished(self) -> bool:
-        return self.state in ("completed", "failed", "canceled")
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
 @dataclass(frozen=True)
 class TrainingOutputs:
     """A local copy of a finished job's outputs: the MLflow model folder, metrics and holdout rows."""
@@ -74,7 +52,8 @@ class TrainingOutputs:
     holdout_path: Path
 
 
-MODEL_STAGES = ("champion", "qa", "production", "archived", "rejected")
+JOB_STATES = tuple(state.value for state in JobState)
+MODEL_STAGES = tuple(stage.value for stage in ModelStage)
 
 #: Allowed stage moves. A new version starts in ``qa``; ``production`` means deployed to production and
 #: under test; ``champion`` is the one version serving production after a successful release.
@@ -133,85 +112,6 @@ class EndpointState:
         """The version receiving the most traffic, if any."""
         live = [(pct, slot) for slot, pct in self.traffic.items() if pct > 0 and slot in self.deployments]
         return self.deployments[max(live)[1]] if live else None
-
-
-class OperationKind(StrEnum):
-    """What a long endpoint operation changes."""
-
-    DEPLOY = "deploy"
-    TRAFFIC = "traffic"
-    REMOVE = "remove"
-
-
-class OperationState(StrEnum):
-    """Where a long endpoint operation stands (ARM's Creating/Updating/Deleting are all ``running``)."""
-
-    RUNNING = "running"
-    SUCCEEDED = "succeeded"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class DeploymentRequest:
-    """Put ``model_name`` version ``version`` in ``slot`` of ``endpoint`` (``qa`` or ``production``)."""
-
-    endpoint: str
-    slot: str
-    model_name: str
-    version: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> DeploymentRequest:
-        return cls(str(d["endpoint"]), str(d["slot"]), str(d["model_name"]), str(d["version"]))
-
-
-@dataclass(frozen=True)
-class Operation:
-    """A long endpoint operation begun by one activity and polled by later ones (no secret in it).
-
-    ``status_url`` is where the implementation polls (ARM's ``Azure-AsyncOperation``); it is a hint only: an
-    implementation finds an operation's outcome from the resource itself when the hint is missing or stale.
-    """
-
-    kind: OperationKind
-    endpoint: str
-    slot: str = ""
-    version: str = ""
-    traffic: dict[str, int] = field(default_factory=dict)
-    status_url: str = ""
-    model_name: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "kind": self.kind.value}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Operation:
-        return cls(OperationKind(d["kind"]), str(d["endpoint"]), str(d.get("slot") or ""),
-                   str(d.get("version") or ""), {str(k): int(v) for k, v in dict(d.get("traffic") or {}).items()},
-                   str(d.get("status_url") or ""), str(d.get("model_name") or ""))
-
-
-@dataclass(frozen=True)
-class OperationStatus:
-    """An operation and where it stands; ``message`` holds the platform's error when it failed."""
-
-    operation: Operation
-    state: OperationState
-    message: str = ""
-
-    @property
-    def finished(self) -> bool:
-        return self.state is not OperationState.RUNNING
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"operation": self.operation.to_dict(), "state": self.state.value, "message": self.message}
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> OperationStatus:
-        return cls(Operation.from_dict(dict(d["operation"])), OperationState(d["state"]), str(d.get("message") or ""))
 
 
 # --- ports ----------------------------------------------------------------------------------

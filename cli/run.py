@@ -32,7 +32,6 @@ from cli.follow import RunPrinter, finished
 from cli.storage import upload
 from ml.sample import diabetes_frame
 from orchestrators.ids import retrain_id_for_blob
-from triggers.blobs import canonical_etag
 
 SAMPLE_BLOB = "diabetes-sample.csv"
 READY_TIMEOUT_S = 180.0
@@ -193,7 +192,7 @@ def run(root: Path, port: int) -> int:
             etag = upload(settings.storage, settings.INCOMING_CONTAINER, SAMPLE_BLOB, csv)
             say(f"uploaded the diabetes sample ({len(csv)} bytes) to {settings.INCOMING_CONTAINER}/{SAMPLE_BLOB}; "
                 "waiting for the blob trigger…")
-            session.sample_run = retrain_id_for_blob(SAMPLE_BLOB, canonical_etag(etag))
+            session.sample_run = retrain_id_for_blob(SAMPLE_BLOB, etag)
             while True:
                 if process.poll() is not None:
                     raise config.CliError(f"devhost stopped (code {process.returncode}); "

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from ml.validation import ValidationReport
+
+class Report(Protocol):
+    """What an error needs of a validation report (``ml.validation.ValidationReport``), declared here so that this
+    module, imported by every stage, imports none of them."""
+
+    def messages(self) -> list[str]: ...
+
+    def summary(self) -> str: ...
 
 
 class TableFormatError(ValueError):
@@ -15,7 +21,7 @@ class TableFormatError(ValueError):
 class DataValidationError(ValueError):
     """Data broke the contract; carries the full report so callers can show every problem."""
 
-    def __init__(self, report: ValidationReport) -> None:
+    def __init__(self, report: Report) -> None:
         super().__init__("; ".join(report.messages()) or report.summary())
         self.report = report
 

@@ -37,6 +37,7 @@ import pyarrow.parquet as pq
 
 from ml.data import sniff
 from ml.errors import TableFormatError
+from ml.parsing import parse_text_column
 from ml.schema import Schema
 
 NULLS = ["", "NA", "N/A", "na", "n/a", "null", "NULL", "None", "none"]
@@ -74,8 +75,6 @@ class Batch:
         return cls({name: batch.column(i) for i, name in enumerate(batch.schema.names)}, batch.num_rows, offset)
 
     def parse(self, column: str) -> Parsed:
-        from ml.validation import parse_text_column
-
         values = self.columns[column]
         if isinstance(values, pa.Array | pa.ChunkedArray):
             if pa.types.is_floating(values.type) or pa.types.is_integer(values.type):

@@ -27,8 +27,6 @@ from ml.row_hash import row_hashes
 from ml.schema import ACTIVE_SCHEMA, Column, Schema
 from ml.streaming import Batch, Parsed, iter_file_batches
 
-_MISSING = {"", "na", "n/a", "null", "none"}
-_NONFINITE = {"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"}
 _SHOWN = 10
 _KEPT_ROWS = 50
 # Drift is judged on a uniform sample: against a reference of a few hundred to a few thousand rows, KS's power is
@@ -341,22 +339,3 @@ def validate_frame(frame: pd.DataFrame, name: str, *, schema: Schema = ACTIVE_SC
     """Validate an in-memory table (e.g. a combined training set) with the same rules."""
     return validate(frame.to_csv(index=False).encode(), name, schema=schema)
 
-
-def parse_text_column(values: pd.Series) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]], np.ndarray]:
-    """Floats for a column of text, plus 1-based rows that are missing, unparseable (with the text), non-finite."""
-    out = np.full(len(values), np.nan)
-    missing: list[int] = []
-    nonfinite: list[int] = []
-    bad: list[tuple[int, str]] = []
-    for i, cell in enumerate(values.astype(str).str.strip()):
-        low = cell.lower()
-        if low in _MISSING:
-            missing.append(i + 1)
-        elif low in _NONFINITE:
-            nonfinite.append(i + 1)
-        else:
-            try:
-                out[i] = float(cell)
-            except ValueError:
-                bad.append((i + 1, cell))
-    return out, np.array(missing, dtype=int), bad, np.array(nonfinite, dtype=int)

@@ -13,6 +13,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import names as act
+from messages.enums import Outcome, RunKind, Trigger
 from orchestrators import names
 from orchestrators.release import release
 from orchestrators.retrain import retrain
@@ -21,23 +22,23 @@ from orchestrators.steps import Orchestration, call, short_error
 bp = df.Blueprint()
 
 #: the outcome of a run whose orchestration failed (kept equal to ``backends.telemetry.FAILED_OUTCOME``)
-FAILED = "failed"
-_DEFAULT_TRIGGER = {"retrain": "http", "release": "event"}
+FAILED = Outcome.FAILED.value
+_DEFAULT_TRIGGER = {RunKind.RETRAIN: Trigger.HTTP.value, RunKind.RELEASE: Trigger.EVENT.value}
 
 
 @bp.function_name(names.RETRAIN)
 @bp.orchestration_trigger(context_name="context")
 def retrain_orchestrator(context: df.DurableOrchestrationContext) -> Orchestration:
-    return (yield from recorded(context, "retrain", retrain(context)))
+    return (yield from recorded(context, RunKind.RETRAIN, retrain(context)))
 
 
 @bp.function_name(names.RELEASE)
 @bp.orchestration_trigger(context_name="context")
 def release_orchestrator(context: df.DurableOrchestrationContext) -> Orchestration:
-    return (yield from recorded(context, "release", release(context)))
+    return (yield from recorded(context, RunKind.RELEASE, release(context)))
 
 
-def recorded(context: df.DurableOrchestrationContext, kind: str, recipe: Orchestration) -> Orchestration:
+def recorded(context: df.DurableOrchestrationContext, kind: RunKind, recipe: Orchestration) -> Orchestration:
     """Run ``recipe`` to its end, record how it ended, then return its output or re-raise its failure."""
     started = context.current_utc_datetime
     run: dict[str, Any] = context.get_input() or {}
@@ -51,7 +52,7 @@ def recorded(context: df.DurableOrchestrationContext, kind: str, recipe: Orchest
     return result
 
 
-def outcome(context: df.DurableOrchestrationContext, kind: str, run: dict[str, Any], started: datetime,
+def outcome(context: df.DurableOrchestrationContext, kind: RunKind, run: dict[str, Any], started: datetime,
             result: dict[str, Any]) -> dict[str, Any]:
     """The ``record_outcome`` payload: the run's headline fields from its output, its input where they are absent."""
     config = run.get("config") or {}
@@ -59,7 +60,7 @@ def outcome(context: df.DurableOrchestrationContext, kind: str, run: dict[str, A
     version = result.get("model_version") or run.get("version") or ""
     return {
         "run_id": context.instance_id,
-        "kind": kind,
+        "kind": RunKind(kind).value,
         "outcome": str(result.get("outcome") or "unrecorded"),
         "model": str(model),
         "version": str(version),

@@ -6,14 +6,17 @@ from __future__ import annotations
 from collections.abc import Generator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import azure.durable_functions as df
 
 from activities.names import RETRYABLE
+from messages.enums import Stage, StageStatus
+from messages.wire import Message
 from orchestrators.status import Timeline
 
 Orchestration = Generator[Any, Any, dict[str, Any]]
+M = TypeVar("M", bound=Message)
 
 
 @dataclass(frozen=True)
@@ -37,7 +40,10 @@ TRANSIENT = Backoff()
 def call(context: df.DurableOrchestrationContext, activity: str, payload: Any,
          backoff: Backoff = TRANSIENT) -> Generator[Any, Any, Any]:
     """Call ``activity``; a failure its activity marked retryable is retried after a durable timer, any other fails
-    the caller at once with its message (a bad input or a missing model never waits through retries)."""
+    the caller at once with its message (a bad input or a missing model never waits through retries). A message
+    goes as its JSON form."""
+    if isinstance(payload, Message):
+        payload = payload.to_dict()
     attempt = 1
     while True:
         try:
@@ -49,7 +55,14 @@ def call(context: df.DurableOrchestrationContext, activity: str, payload: Any,
         attempt += 1
 
 
-def begin(context: df.DurableOrchestrationContext, timeline: Timeline, stage: str, detail: str) -> None:
+def ask(context: df.DurableOrchestrationContext, activity: str, payload: Message,
+        result: type[M]) -> Generator[Any, Any, M]:
+    """``call`` that reads the activity's answer as the message ``result``."""
+    answer = yield from call(context, activity, payload)
+    return result.from_dict(answer)
+
+
+def begin(context: df.DurableOrchestrationContext, timeline: Timeline, stage: Stage, detail: str) -> None:
     """Start a stage and publish the timeline (the run views read it from the custom status)."""
     timeline.begin(stage, context.current_utc_datetime, detail)
     context.set_custom_status(timeline.status())
@@ -64,7 +77,7 @@ def done(context: df.DurableOrchestrationContext, timeline: Timeline, **details:
 
 def fail_running_stage(context: df.DurableOrchestrationContext, timeline: Timeline, exc: Exception) -> None:
     """Record an unexpected failure on the running stage before the orchestration fails."""
-    if timeline.stages and timeline.stages[-1]["status"] == "running":
+    if timeline.stages and timeline.stages[-1]["status"] == StageStatus.RUNNING:
         timeline.fail(context.current_utc_datetime, short_error(exc))
     context.set_custom_status(timeline.status())
 

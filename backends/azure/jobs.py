@@ -15,11 +15,13 @@ from backends.azure.client import enum_text
 from backends.errors import NotFoundError, TransientBackendError
 from backends.ports import JobStatus, TrainingOutputs, TrainingRequest
 from backends.settings import Settings
+from messages.enums import JobState
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = "model_output"
-STATES = {"Completed": "completed", "Failed": "failed", "NotResponding": "failed", "Paused": "failed",
-          "Canceled": "canceled", "CancelRequested": "canceled", "Running": "running", "Finalizing": "running"}
+STATES = {"Completed": JobState.COMPLETED, "Failed": JobState.FAILED, "NotResponding": JobState.FAILED,
+          "Paused": JobState.FAILED, "Canceled": JobState.CANCELED, "CancelRequested": JobState.CANCELED,
+          "Running": JobState.RUNNING, "Finalizing": JobState.RUNNING}
 
 
 def job_inputs(request: TrainingRequest, datastore: str) -> dict[str, Input]:
@@ -86,8 +88,8 @@ class AzureJobs:
 
     def _status(self, job: Any) -> JobStatus:
         raw = enum_text(job.status)
-        state = STATES.get(raw, "queued")
-        message = f"Azure ML status {raw}" if state != "completed" else ""
+        state = STATES.get(raw, JobState.QUEUED)
+        message = f"Azure ML status {raw}" if state is not JobState.COMPLETED else ""
         return JobStatus(str(job.name), state, message, "", str(getattr(job, "studio_url", "") or ""))
 
 

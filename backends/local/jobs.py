@@ -35,6 +35,7 @@ from backends.errors import BackendError, NotFoundError, TrainingJobFailed
 from backends.local.job_runner import EXIT_FILE, JOB_FILE, LOG_FILE, PID_FILE, write_atomic
 from backends.local.procs import alive, read_int
 from backends.ports import JobStatus, Storage, TrainingOutputs, TrainingRequest
+from messages.enums import JobState
 
 log = logging.getLogger(__name__)
 
@@ -109,31 +110,32 @@ class LocalJobs:
         spec_path = job_dir / JOB_FILE
         if not spec_path.exists():
             if job_dir.exists():
-                return JobStatus(job_id, "queued", "being staged", url=job_dir.as_uri())
+                return JobStatus(job_id, JobState.QUEUED, "being staged", url=job_dir.as_uri())
             raise NotFoundError(f"no training job {job_id!r} under {self.root}")
         url = (job_dir / LOG_FILE).as_uri()
         if (job_dir / CANCEL_FILE).exists():
-            return JobStatus(job_id, "canceled", "canceled on request", tail(job_dir / LOG_FILE), url)
+            return JobStatus(job_id, JobState.CANCELED, "canceled on request", tail(job_dir / LOG_FILE), url)
         exit_code = read_int(job_dir / EXIT_FILE)
         if exit_code is not None:
             if exit_code == 0:
-                return JobStatus(job_id, "completed", "exit code 0", url=url)
+                return JobStatus(job_id, JobState.COMPLETED, "exit code 0", url=url)
             log_tail = tail(job_dir / LOG_FILE)
-            return JobStatus(job_id, "failed", f"ml.train exited with code {exit_code}\n{log_tail}", log_tail, url)
+            return JobStatus(job_id, JobState.FAILED, f"ml.train exited with code {exit_code}\n{log_tail}", log_tail,
+                             url)
         pid = read_int(job_dir / PID_FILE)
         if pid is None:
             submitted = json.loads(spec_path.read_text(encoding="utf-8")).get("submitted_epoch", 0.0)
             if time.time() - float(submitted) < START_GRACE_S:
-                return JobStatus(job_id, "queued", "starting", url=url)
+                return JobStatus(job_id, JobState.QUEUED, "starting", url=url)
             log_tail = tail(job_dir / LOG_FILE)
-            return JobStatus(job_id, "failed", f"the job never started\n{log_tail}", log_tail, url)
+            return JobStatus(job_id, JobState.FAILED, f"the job never started\n{log_tail}", log_tail, url)
         if alive(pid, f"job_runner run {job_dir}"):
-            return JobStatus(job_id, "running", f"pid {pid}", url=url)
+            return JobStatus(job_id, JobState.RUNNING, f"pid {pid}", url=url)
         if (job_dir / EXIT_FILE).exists():  # finished between the two reads
             return self.status(job_id)
         log_tail = tail(job_dir / LOG_FILE)
-        return JobStatus(job_id, "failed", f"the job's process {pid} died without an exit code (killed?)\n{log_tail}",
-                         log_tail, url)
+        return JobStatus(job_id, JobState.FAILED,
+                         f"the job's process {pid} died without an exit code (killed?)\n{log_tail}", log_tail, url)
 
     def cancel(self, job_id: str) -> None:
         """Stop the job's process group (SIGTERM, then SIGKILL after a few seconds); a finished job is left alone."""
@@ -156,9 +158,9 @@ class LocalJobs:
     def fetch_outputs(self, job_id: str, dest: Path) -> TrainingOutputs:
         """Copy a completed job's outputs to ``dest``; a failed one raises ``TrainingJobFailed``."""
         current = self.status(job_id)
-        if current.state in ("failed", "canceled"):
+        if current.state in (JobState.FAILED, JobState.CANCELED):
             raise TrainingJobFailed(job_id, current.state + ": " + current.message.splitlines()[0], current.log_tail)
-        if current.state != "completed":
+        if current.state is not JobState.COMPLETED:
             raise JobNotFinishedError(f"training job {job_id} is {current.state}; its outputs are not ready")
         outputs = self.job_dir(job_id) / "outputs"
         dest.mkdir(parents=True, exist_ok=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 import uuid
 
-from backends.datasets import Datasets
-from backends.release_lock import ReleaseLock
 from backends.storage import BlobStorage
 from ml.sample import diabetes_frame
+from services.datasets import Datasets
+from services.release_lock import ReleaseLock
 from tests.support.azurite import Azurite
 
 

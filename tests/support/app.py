@@ -19,6 +19,8 @@ APP_PARTS = (
     "triggers",
     "orchestrators",
     "activities",
+    "services",
+    "messages",
     "backends",
     "ml",
     "scoring",

@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 from sklearn.linear_model import Ridge
 
-from backends import endpoint_tests
 from backends.ports import EndpointState
+from services import api_tests as endpoint_tests
 from tests.support.scoring import Server, save_model, start_server
 
 KEY = "stand-in-key"

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 import pytest
 
 from backends import telemetry as app_telemetry
+from messages.enums import Outcome
 from orchestrators import blueprint
 from scoring import telemetry as scoring_telemetry
 from tests.unit.infra.bicep import ROOT, config, interpolate, resources, template
 
 #: the outcomes the recipes record (their finish(...) calls) and the one of a failed orchestration
 _RECIPES = " ".join(p.read_text() for p in (ROOT / "orchestrators").glob("*.py"))
-OUTCOMES = set(re.findall(r'finish\("([a-z_]+)"', _RECIPES))
+OUTCOMES = {Outcome[name].value for name in re.findall(r"finish\(Outcome\.([A-Z_]+)", _RECIPES)}
 EMITTED_VALUES = {
     "kind": set(app_telemetry.RUN_KINDS),
     "outcome": OUTCOMES | {app_telemetry.FAILED_OUTCOME},

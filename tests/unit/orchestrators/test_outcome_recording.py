@@ -17,6 +17,7 @@ from backends.telemetry import RunFinished
 from devhost import history as h
 from devhost.loader import index_functions
 from devhost.replay import StepInput, StepResult, StepState, run_step
+from messages.enums import RunKind
 from orchestrators import blueprint, names
 from orchestrators.retrain import retrain
 from orchestrators.steps import TRANSIENT
@@ -25,7 +26,7 @@ from tests.unit.orchestrators.test_recipes import CONFIG, retrain_script, start
 
 
 def _recorded_retrain(context: Any) -> Any:
-    return blueprint.recorded(context, "retrain", retrain(context))
+    return blueprint.recorded(context, RunKind.RETRAIN, retrain(context))
 
 
 def script(**overrides: Any) -> dict[str, Any]:
@@ -68,7 +69,7 @@ def test_a_failing_recording_changes_neither_the_output_nor_the_failure() -> Non
 
 def test_a_release_records_its_model_and_version_from_its_input() -> None:
     context = Context({"model_name": "diabetes-ridge", "version": "5", "config": {}}, instance_id="release-x-5")
-    payload = blueprint.outcome(context, "release", context.input, context.now, {"outcome": "superseded"})
+    payload = blueprint.outcome(context, RunKind.RELEASE, context.input, context.now, {"outcome": "superseded"})
     assert (payload["model"], payload["version"], payload["trigger"]) == ("diabetes-ridge", "5", "event")
     assert payload["duration_s"] == 0
 

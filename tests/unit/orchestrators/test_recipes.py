@@ -13,7 +13,8 @@ from orchestrators.release import EndpointOperationFailed, release
 from orchestrators.retrain import poll_after, retrain
 from tests.unit.orchestrators.driver import Context, Script, names, run
 
-CONFIG = {"model_name": "diabetes-ridge", "incoming": "incoming", "quarantine": "quarantine",
+MODEL = "diabetes-ridge"
+CONFIG = {"model_name": MODEL, "incoming": "incoming", "quarantine": "quarantine",
           "datasets": "datasets", "promotion": {"metric": "rmse"}, "drift": {"psi": 0.25, "ks_pvalue": 0.001},
           "poll_seconds": 5, "timeout_minutes": 1}
 DATASET = {"version": "2", "rows": 442, "drops": [{"blob": "incoming/a.csv", "etag": "e"}],
@@ -210,7 +211,7 @@ def test_release_deploys_blue_green_and_promotes() -> None:
     stages = [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE]
     assert stages == ["production", "champion"]
     assert [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT] == [{"endpoint": "production",
-                                                                               "slot": "blue"}]
+                                                                               "slot": "blue", "model_name": MODEL}]
     assert names(calls)[-1] == act.FREE_RELEASE
 
 
@@ -250,7 +251,7 @@ def test_a_failed_production_deployment_is_removed_and_traffic_never_moves() -> 
     assert "production deployment failed: Quota exceeded; version 2 still serves" in output["reason"]
     assert [c.payload["endpoint"] for c in calls if c.name == act.SET_TRAFFIC] == ["qa"]
     assert [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT] == [{"endpoint": "production",
-                                                                               "slot": "green"}]
+                                                                               "slot": "green", "model_name": MODEL}]
     assert [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE] == ["rejected"]
 
 
@@ -291,7 +292,9 @@ def test_production_is_tested_against_its_own_thresholds() -> None:
     context.input["config"]["api_test_production"] = {"max_p99_ms": 50}
     _, calls = run(release, context, release_script())
     tested = {c.payload["endpoint"]: c.payload["thresholds"] for c in calls if c.name == act.API_TEST}
-    assert tested == {"qa": {"max_p99_ms": 500}, "production": {"max_p99_ms": 50}}
+    # the thresholds travel whole: what the input leaves out takes the defaults declared once, on the message
+    assert tested == {"qa": {"requests": 50, "max_p99_ms": 500.0, "max_error_rate": 0.01},
+                      "production": {"requests": 50, "max_p99_ms": 50.0, "max_error_rate": 0.01}}
 
 
 def test_qa_failure_leaves_production_untouched() -> None:
@@ -307,7 +310,8 @@ def test_production_failure_rolls_back_to_the_previous_version() -> None:
     assert output["outcome"] == "rolled_back" and "version 2 serves again" in output["reason"]
     traffic = [c.payload["traffic"] for c in calls if c.name == act.SET_TRAFFIC and c.payload["endpoint"] != "qa"]
     assert traffic == [{"green": 100, "blue": 0}, {"blue": 100, "green": 0}]
-    assert {"endpoint": "production", "slot": "green"} in [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT]
+    removed = [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT]
+    assert {"endpoint": "production", "slot": "green", "model_name": MODEL} in removed
     assert [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE] == ["production", "rejected"]
     assert output["stages"][-1]["name"] == "rollback"
 

@@ -12,12 +12,12 @@ from typing import Any
 
 import pandas as pd
 
-from backends.datasets import Datasets, DatasetVersion, split_ref
 from backends.errors import NotFoundError
 from backends.ports import ModelRegistry, Storage
 from ml.drift import DriftThresholds
 from ml.sample import reference_frame
 from ml.validation import Problem, ValidationReport, validate
+from services.datasets import Datasets, DatasetVersion, split_ref
 
 log = logging.getLogger(__name__)
 _MESSAGES = 20
