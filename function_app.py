@@ -10,9 +10,11 @@ import azure.functions as func
 from activities.blueprint import bp as activities
 from backends import settings
 from orchestrators.blueprint import bp as orchestrators
+from services.catalog import catalog
 from triggers import blueprints
 
 settings.current()  # a missing or malformed setting stops start-up here, naming it
+catalog()  # the model specs: a bad one disables that model (its problems logged), never the app
 # the storage SDK logs every request and response at INFO: keep the app's log about runs, not HTTP headers
 logging.getLogger("azure.core.pipeline.policies.http_logging_policy").setLevel(logging.WARNING)
 

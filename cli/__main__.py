@@ -29,7 +29,14 @@ def parser() -> argparse.ArgumentParser:
     runs.add_argument("--limit", type=int, default=20)
     follow = sub.add_parser("follow", help="print each stage of a run until it finishes")
     follow.add_argument("id")
-    sub.add_parser("models", help="list model versions with stages and metrics")
+    models = sub.add_parser("models", help="list model versions with stages and metrics; `models new` onboards one")
+    models_sub = models.add_subparsers(dest="models_command")
+    new = models_sub.add_parser("new", help="write models/NAME/model.yaml inferred from a sample, for review")
+    new.add_argument("name")
+    new.add_argument("--from", dest="sample", type=Path, required=True, help="a CSV or Parquet sample")
+    new.add_argument("--label", required=True, help="the column to predict")
+    new.add_argument("--margin", type=float, default=0.5, help="each range widened by this share of its span")
+    new.add_argument("--force", action="store_true", help="replace an existing spec")
     score = sub.add_parser("score", help="score sample rows on a local endpoint")
     score.add_argument("--endpoint", choices=("production", "qa"), default="production")
     score.add_argument("--rows", type=int, default=2)
@@ -42,6 +49,12 @@ def dispatch(args: argparse.Namespace) -> int:
     if args.command == "drift":
         return drift.run(args)
     root = args.root.resolve()
+    if args.command == "models" and args.models_command == "new":
+        from cli.onboard import new_model
+
+        written = new_model(root, args.name, args.sample, args.label, margin=args.margin, force=args.force)
+        print(f"wrote {written}: review it (ranges, allowed values, nullability), then commit the folder")
+        return 0
     port = args.port or config.host_port(root)
     if args.command == "run":
         from cli.run import run

@@ -118,10 +118,19 @@ class JobState(StrEnum):
 JOB_FINISHED = (JobState.COMPLETED, JobState.FAILED, JobState.CANCELED)
 
 
+class SpecStatus(StrEnum):
+    """A model's spec as the app loaded it: ``ok`` (the model runs) or ``error`` (the model is disabled)."""
+
+    OK = "ok"
+    ERROR = "error"
+
+
 #: how the dashboard colours a value: good endings, bad endings, work under way (the rest is neutral)
-GOOD = (Outcome.REGISTERED, Outcome.DEPLOYED, StageStatus.SUCCEEDED, RuntimeStatus.COMPLETED, ModelStage.CHAMPION)
+GOOD = (Outcome.REGISTERED, Outcome.DEPLOYED, StageStatus.SUCCEEDED, RuntimeStatus.COMPLETED, ModelStage.CHAMPION,
+        SpecStatus.OK)
 BAD = (Outcome.INVALID_DATA, Outcome.TRAINING_FAILED, Outcome.QA_FAILED, Outcome.ROLLED_BACK, Outcome.FAILED,
-       StageStatus.FAILED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED, ModelStage.REJECTED)
+       StageStatus.FAILED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED, ModelStage.REJECTED,
+       SpecStatus.ERROR)
 BUSY = (StageStatus.RUNNING, RuntimeStatus.RUNNING, RuntimeStatus.PENDING, ModelStage.QA, ModelStage.PRODUCTION)
 
 

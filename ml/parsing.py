@@ -9,6 +9,9 @@ import pandas as pd
 
 MISSING = frozenset({"", "na", "n/a", "null", "none"})
 NONFINITE = frozenset({"nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity"})
+#: the spellings of a truth value in a text cell
+TRUE = frozenset({"true", "1", "1.0", "yes"})
+FALSE = frozenset({"false", "0", "0.0", "no"})
 
 
 

@@ -1,4 +1,5 @@
-"""The shipped sample: scikit-learn's diabetes data in raw units, as the data contract names it.
+"""The shipped samples: scikit-learn's diabetes data in raw units and its breast cancer data (Wisconsin diagnostic),
+as the two shipped models' contracts name them (``models/diabetes-ridge``, ``models/breast-cancer``).
 
 ``python -m ml.sample --out FILE [--rows START:STOP] [--format csv|parquet]`` writes a drop;
 ``--synthetic N [--seed S] [--shift X] [--scale Y]`` writes N synthetic patients instead (see ``synthetic``).
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.datasets import load_diabetes
+from sklearn.datasets import load_breast_cancer, load_diabetes
 
 from ml.schema import ACTIVE_SCHEMA
 
@@ -35,6 +36,16 @@ def diabetes_frame() -> pd.DataFrame:
 
 def reference_frame() -> pd.DataFrame:
     return diabetes_frame()
+
+
+@cache
+def _cancer() -> pd.DataFrame:
+    return load_breast_cancer(as_frame=True).frame.astype({"target": "int64"})
+
+
+def breast_cancer_frame() -> pd.DataFrame:
+    """569 tumours, 30 measurements each, and ``target``: 0 malignant, 1 benign."""
+    return _cancer().copy()
 
 
 def synthetic(rows: int, seed: int, *, shift: float = 0.0, scale: float = 1.0) -> pd.DataFrame:

@@ -24,6 +24,7 @@ APP_PARTS = (
     "backends",
     "ml",
     "scoring",
+    "models",
 )
 KEY = "e2e-master-key"
 

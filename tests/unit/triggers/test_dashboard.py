@@ -1,4 +1,5 @@
-"""The dashboard page: served as-is (nothing from the request is written into it) and its renderers escape."""
+"""The dashboard page: served as-is but for the app's enums (nothing from the request is written into it), and its
+renderers escape."""
 
 from __future__ import annotations
 
@@ -10,13 +11,14 @@ import subprocess
 import azure.functions as func
 import pytest
 
-from triggers.dashboard import PAGE, dashboard
+from messages.enums import Outcome, for_page
+from triggers.dashboard import ENUMS_MARK, PAGE, dashboard, page
 
 HOSTILE = '<img src=x onerror="alert(1)">\'`&'
 
 
 def script() -> str:
-    match = re.search(r"<script>(.*)</script>", PAGE.read_text(encoding="utf-8"), re.S)
+    match = re.search(r"<script>(.*)</script>", page(), re.S)
     assert match
     return match.group(1)
 
@@ -37,7 +39,9 @@ def test_request_values_never_reach_the_page() -> None:
     assert response.status_code == 200
     assert response.mimetype == "text/html"
     body = response.get_body().decode()
-    assert body == PAGE.read_text(encoding="utf-8")
+    assert body == page()
+    enums = json.dumps(for_page(), sort_keys=True)
+    assert body == PAGE.read_text(encoding="utf-8").replace(ENUMS_MARK, enums)
     assert "onerror" not in body
     assert "default-src 'none'" in response.headers["Content-Security-Policy"]
 
@@ -73,3 +77,14 @@ def test_a_run_whose_detail_failed_keeps_its_row() -> None:
     html = render(f"renderRuns({json.dumps(runs)}, {json.dumps(details)})")
     assert html.count("<tr><td") == 2
     assert "stages unavailable: /api/runs/a: HTTP 400" in html
+
+
+def test_the_page_colours_outcomes_from_the_apps_enums() -> None:
+    assert ENUMS_MARK in PAGE.read_text(encoding="utf-8") and ENUMS_MARK not in page()
+    assert "rolled_back" not in PAGE.read_text(encoding="utf-8")  # no list of its own to fall out of step
+    shown = json.loads(render(json.dumps([[o.value for o in Outcome]]) + ".map((v) => v.map(badgeClass))"
+                              ".map(JSON.stringify).join('')"))
+    classes = dict(zip([o.value for o in Outcome], shown, strict=True))
+    assert classes["registered"] == classes["deployed"] == "ok"
+    assert classes["rolled_back"] == classes["qa_failed"] == classes["failed"] == "bad"
+    assert classes["not_better"] == classes["superseded"] == "skip"
