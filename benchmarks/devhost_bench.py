@@ -1,7 +1,7 @@
 """devhost benchmark: chains, a 1,000-activity fan-out, 100 orchestrations at once, and the SDK's own replay cost.
 
 Usage: .venv/bin/python benchmarks/devhost_bench.py [--sizes 10 50 100] [--runs 2] [--fanout 1000] [--many 100]
-- chain of N no-op activities, start POST → status Completed (compared with the prototype, durable-host-spec.md §7);
+- chain of N no-op activities, start POST → status Completed (against the first prototype, ``PROTOTYPE``);
 - fan-out/fan-in (``task_all``) of ``--fanout`` activities;
 - ``--many`` chains of 10 started at once;
 - entity operations per second: ``--entity-ops`` signals to one entity (management API), until its state has them;
@@ -32,9 +32,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "tests" / "fixtures" / "apps" / "bench_app"
 KEY = "bench-key"
-# prototype figures (spec section 7): N -> (run 1 s, run 2 s)
 #: devhost's own cost per activity (total minus the SDK's replay), the goal the durable host was built to
 OVERHEAD_GOAL_MS = 3.0
+#: the first prototype of the durable host: N activities -> (run 1 s, run 2 s)
 PROTOTYPE = {10: (0.057, 0.057), 25: (0.23, 0.17), 50: (0.73, 0.50), 100: (2.14, 1.54), 200: (7.6, 6.3)}
 
 
