@@ -48,6 +48,7 @@ run: install
 
 lint: install
 	$(VENV)/bin/ruff check --no-cache .
+	$(VENV)/bin/ruff format --check --no-cache .
 	$(VENV)/bin/mypy
 	infra/lint.sh
 

@@ -47,8 +47,10 @@ class ActivityFailed(RuntimeError):
 
 def retryable(exc: BaseException) -> bool:
     """A failure a later attempt can get past: storage or a service unreachable or busy, a lost race."""
-    return isinstance(exc, TransientBackendError | ConnectionError | TimeoutError | OSError |
-                      ServiceRequestError | ServiceResponseError) or bool(getattr(exc, "retryable", False))
+    return isinstance(
+        exc,
+        TransientBackendError | ConnectionError | TimeoutError | OSError | ServiceRequestError | ServiceResponseError,
+    ) or bool(getattr(exc, "retryable", False))
 
 
 def _logged(name: str, activity: Activity) -> Callable[[dict[str, Any]], dict[str, Any]]:

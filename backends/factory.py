@@ -78,7 +78,11 @@ def build_local_backends(settings: Settings, storage: Storage) -> Backends:
     home = Path(settings.MLOPS_HOME).resolve()
     registry = MlflowRegistry(home, ModelEventSink.for_home(settings.MODEL_EVENTS_URL, home))
     jobs = LocalJobs(home, storage, env=registry.job_environment())
-    endpoints = LocalEndpoints(home, registry, {"qa": settings.QA_ENDPOINT_PORT,
-                                                "production": settings.PROD_ENDPOINT_PORT},
-                               settings.storage, settings.SCORING_LOGS_CONTAINER)
+    endpoints = LocalEndpoints(
+        home,
+        registry,
+        {"qa": settings.QA_ENDPOINT_PORT, "production": settings.PROD_ENDPOINT_PORT},
+        settings.storage,
+        settings.SCORING_LOGS_CONTAINER,
+    )
     return Backends(storage, jobs, registry, endpoints)

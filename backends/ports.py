@@ -23,8 +23,15 @@ from messages.work import (
     TrainingRequest,
 )
 
-__all__ = ["DeploymentRequest", "JobStatus", "Operation", "OperationKind", "OperationState", "OperationStatus",
-           "TrainingRequest"]
+__all__ = [
+    "DeploymentRequest",
+    "JobStatus",
+    "Operation",
+    "OperationKind",
+    "OperationState",
+    "OperationStatus",
+    "TrainingRequest",
+]
 
 # --- values ---------------------------------------------------------------------------------
 
@@ -80,8 +87,14 @@ class ModelVersion:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ModelVersion:
-        return cls(d["name"], str(d["version"]), d.get("stage", ""), dict(d.get("tags") or {}),
-                   d.get("source", ""), d.get("registered", ""))
+        return cls(
+            d["name"],
+            str(d["version"]),
+            d.get("stage", ""),
+            dict(d.get("tags") or {}),
+            d.get("source", ""),
+            d.get("registered", ""),
+        )
 
 
 @dataclass(frozen=True)
@@ -127,8 +140,16 @@ class Storage(Protocol):
 
     def info(self, container: str, name: str) -> BlobInfo: ...
 
-    def write(self, container: str, name: str, data: bytes, *, metadata: dict[str, str] | None = None,
-              overwrite: bool = True, if_match: str | None = None) -> BlobInfo: ...
+    def write(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        *,
+        metadata: dict[str, str] | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> BlobInfo: ...
 
     def list(self, container: str, prefix: str = "") -> list[BlobInfo]: ...
 

@@ -93,15 +93,28 @@ class Spec:
 
 
 SPECS: tuple[Spec, ...] = (
-    Spec("AzureWebJobsStorage", "", _text,
-         "storage connection string for data drops, quarantine, datasets, scoring logs and blob receipts; leave it "
-         "empty and set `AzureWebJobsStorage__accountName` (or `__blobServiceUri` …) for identity-based access (see "
-         "below); with neither, the local backend uses `UseDevelopmentStorage=true` (Azurite)", secret=True),
-    Spec("DURABLE_TASK_HUB", "MlopsHubLocal", _pattern(_HUB, "3-45 letters or digits, starting with a letter"),
-         "Durable Functions task hub name"),
+    Spec(
+        "AzureWebJobsStorage",
+        "",
+        _text,
+        "storage connection string for data drops, quarantine, datasets, scoring logs and blob receipts; leave it "
+        "empty and set `AzureWebJobsStorage__accountName` (or `__blobServiceUri` …) for identity-based access (see "
+        "below); with neither, the local backend uses `UseDevelopmentStorage=true` (Azurite)",
+        secret=True,
+    ),
+    Spec(
+        "DURABLE_TASK_HUB",
+        "MlopsHubLocal",
+        _pattern(_HUB, "3-45 letters or digits, starting with a letter"),
+        "Durable Functions task hub name",
+    ),
     Spec("MLOPS_BACKEND", "local", _choice("local", "azureml"), "`local` or `azureml`"),
-    Spec("MODEL_NAME", "diabetes-ridge", _pattern(_MODEL, "a model name of letters, digits, '-', '_' or '.'"),
-         "registry name of the model"),
+    Spec(
+        "MODEL_NAME",
+        "diabetes-ridge",
+        _pattern(_MODEL, "a model name of letters, digits, '-', '_' or '.'"),
+        "registry name of the model",
+    ),
     Spec("INCOMING_CONTAINER", "incoming", _container, "container watched for data drops"),
     Spec("QUARANTINE_CONTAINER", "quarantine", _container, "where rejected drops go, with their report"),
     Spec("DATASETS_CONTAINER", "datasets", _container, "accepted drops and versioned dataset manifests"),
@@ -110,59 +123,126 @@ SPECS: tuple[Spec, ...] = (
     Spec("MLOPS_HOME", ".mlops", _text, "local backend only: jobs, MLflow registry and endpoint state"),
     Spec("QA_ENDPOINT_PORT", "7081", _port, "local backend only: port of the QA scoring endpoint"),
     Spec("PROD_ENDPOINT_PORT", "7082", _port, "local backend only: port of the production scoring endpoint"),
-    Spec("MODEL_EVENTS_URL",
-         "http://127.0.0.1:7071/runtime/webhooks/eventgrid?functionName=on_model_registered", _text,
-         "local backend only: where the registry posts ModelRegistered events (devhost's Event Grid webhook)"),
+    Spec(
+        "MODEL_EVENTS_URL",
+        "http://127.0.0.1:7071/runtime/webhooks/eventgrid?functionName=on_model_registered",
+        _text,
+        "local backend only: where the registry posts ModelRegistered events (devhost's Event Grid webhook)",
+    ),
     Spec("PROMOTION_METRIC", "rmse", _choice("rmse", "mae"), "error metric the promotion rule compares"),
     Spec("PROMOTION_CONFIDENCE", "0.95", _number(0.5, 0.999), "confidence of the paired bootstrap interval"),
-    Spec("PROMOTION_MIN_IMPROVEMENT", "0.0", _number(0.0, 1.0),
-         "relative error reduction the challenger must show beyond noise"),
+    Spec(
+        "PROMOTION_MIN_IMPROVEMENT",
+        "0.0",
+        _number(0.0, 1.0),
+        "relative error reduction the challenger must show beyond noise",
+    ),
     Spec("PROMOTION_R2_FLOOR", "0.3", _number(-1.0, 1.0), "R² a first model must reach to be registered"),
     Spec("DRIFT_PSI_THRESHOLD", "0.25", _number(0.0, 10.0), "population stability index above which a feature drifted"),
     Spec("DRIFT_KS_PVALUE", "0.001", _number(0.0, 1.0), "KS test p-value below which a feature drifted"),
-    Spec("TRAINING_POLL_SECONDS", "", _number(0.2, 3600),
-         "longest wait between training-job status checks; they start at 1/20 of it and grow with the job's age "
-         "(default: 5 s local, 60 s azureml)"),
+    Spec(
+        "TRAINING_POLL_SECONDS",
+        "",
+        _number(0.2, 3600),
+        "longest wait between training-job status checks; they start at 1/20 of it and grow with the job's age "
+        "(default: 5 s local, 60 s azureml)",
+    ),
     Spec("TRAINING_TIMEOUT_MINUTES", "60", _number(1, 10080, int), "a training job running longer is failed"),
     Spec("API_TEST_MAX_P99_MS", "500", _number(0.001, 60000), "release API test: p99 latency limit"),
-    Spec("PROD_API_TEST_MAX_P99_MS", "", _number(0.001, 60000),
-         "release API test on production: p99 latency limit (default: `API_TEST_MAX_P99_MS`)"),
+    Spec(
+        "PROD_API_TEST_MAX_P99_MS",
+        "",
+        _number(0.001, 60000),
+        "release API test on production: p99 latency limit (default: `API_TEST_MAX_P99_MS`)",
+    ),
     Spec("API_TEST_MAX_ERROR_RATE", "0.01", _number(0.0, 1.0), "release API test: error rate limit"),
     Spec("AZURE_SUBSCRIPTION_ID", "", _text, "Azure subscription of the workspace", azure_only=True),
     Spec("AZURE_RESOURCE_GROUP", "", _text, "resource group of the workspace", azure_only=True),
     Spec("AZUREML_WORKSPACE", "", _text, "Azure ML workspace name", azure_only=True),
     Spec("AZUREML_COMPUTE", "cpu-cluster", _text, "compute cluster for training jobs", azure_only=True),
-    Spec("AZUREML_ENVIRONMENT", "mlops-train:1", _text, "registered environment (name:version) for training",
-         azure_only=True),
-    Spec("AZUREML_DATASTORE", "workspaceblobstore", _text, "datastore bound to the app's datasets container",
-         azure_only=True),
+    Spec(
+        "AZUREML_ENVIRONMENT",
+        "mlops-train:1",
+        _text,
+        "registered environment (name:version) for training",
+        azure_only=True,
+    ),
+    Spec(
+        "AZUREML_DATASTORE",
+        "workspaceblobstore",
+        _text,
+        "datastore bound to the app's datasets container",
+        azure_only=True,
+    ),
     Spec("AZUREML_QA_ENDPOINT", "diabetes-qa", _text, "managed online endpoint used for QA", azure_only=True),
-    Spec("AZUREML_PROD_ENDPOINT", "diabetes-prod", _text, "Kubernetes online endpoint used for production",
-         azure_only=True),
+    Spec(
+        "AZUREML_PROD_ENDPOINT",
+        "diabetes-prod",
+        _text,
+        "Kubernetes online endpoint used for production",
+        azure_only=True,
+    ),
     Spec("AZUREML_AKS_COMPUTE", "aks-prod", _text, "attached Kubernetes compute for production", azure_only=True),
     Spec("AZUREML_INSTANCE_TYPE", "Standard_DS3_v2", _text, "VM size of QA deployments", azure_only=True),
     Spec("AZURE_CLIENT_ID", "", _text, "client id of a user-assigned managed identity (optional)", azure_only=True),
-    Spec("APPLICATIONINSIGHTS_CONNECTION_STRING", "", _text,
-         "Application Insights for run outcomes, traces and the scoring endpoints' metrics (no telemetry when empty)",
-         secret=True),
-    Spec("DEPLOY_POLL_SECONDS", "", _number(0.05, 600),
-         "longest wait between checks of a deployment, traffic change or removal; they start at 1/20 of it and "
-         "grow with the operation's age (default: 2 s local, 30 s azureml)"),
-    Spec("DEPLOY_TIMEOUT_MINUTES", "60", _number(1, 1440, int),
-         "an endpoint deployment, traffic change or removal still running after this fails its release stage"),
-    Spec("AZUREML_ARM_ENDPOINT", "https://management.azure.com", _https_url,
-         "Azure Resource Manager endpoint (another for a sovereign cloud)", azure_only=True),
-    Spec("AZUREML_SCORING_ENVIRONMENT", "mlops-scoring", _text,
-         "environment (built from the scoring server's build context) the endpoints run; its version is the "
-         "context's content hash", azure_only=True),
-    Spec("AZUREML_ENDPOINT_IDENTITY_ID", "", _text,
-         "resource id of the user-assigned identity the endpoints run as (pulls the image, reads the model, "
-         "writes prediction logs); empty: system-assigned", azure_only=True),
-    Spec("AZUREML_ENDPOINT_IDENTITY_CLIENT_ID", "", _text,
-         "client id of that identity (the scoring server's prediction-log credential)", azure_only=True),
-    Spec("AZUREML_JOB_IDENTITY_CLIENT_ID", "", _text,
-         "client id of the compute cluster's user-assigned identity that training jobs run as; empty: the "
-         "cluster's default", azure_only=True),
+    Spec(
+        "APPLICATIONINSIGHTS_CONNECTION_STRING",
+        "",
+        _text,
+        "Application Insights for run outcomes, traces and the scoring endpoints' metrics (no telemetry when empty)",
+        secret=True,
+    ),
+    Spec(
+        "DEPLOY_POLL_SECONDS",
+        "",
+        _number(0.05, 600),
+        "longest wait between checks of a deployment, traffic change or removal; they start at 1/20 of it and "
+        "grow with the operation's age (default: 2 s local, 30 s azureml)",
+    ),
+    Spec(
+        "DEPLOY_TIMEOUT_MINUTES",
+        "60",
+        _number(1, 1440, int),
+        "an endpoint deployment, traffic change or removal still running after this fails its release stage",
+    ),
+    Spec(
+        "AZUREML_ARM_ENDPOINT",
+        "https://management.azure.com",
+        _https_url,
+        "Azure Resource Manager endpoint (another for a sovereign cloud)",
+        azure_only=True,
+    ),
+    Spec(
+        "AZUREML_SCORING_ENVIRONMENT",
+        "mlops-scoring",
+        _text,
+        "environment (built from the scoring server's build context) the endpoints run; its version is the "
+        "context's content hash",
+        azure_only=True,
+    ),
+    Spec(
+        "AZUREML_ENDPOINT_IDENTITY_ID",
+        "",
+        _text,
+        "resource id of the user-assigned identity the endpoints run as (pulls the image, reads the model, "
+        "writes prediction logs); empty: system-assigned",
+        azure_only=True,
+    ),
+    Spec(
+        "AZUREML_ENDPOINT_IDENTITY_CLIENT_ID",
+        "",
+        _text,
+        "client id of that identity (the scoring server's prediction-log credential)",
+        azure_only=True,
+    ),
+    Spec(
+        "AZUREML_JOB_IDENTITY_CLIENT_ID",
+        "",
+        _text,
+        "client id of the compute cluster's user-assigned identity that training jobs run as; empty: the "
+        "cluster's default",
+        azure_only=True,
+    ),
 )
 
 STORAGE = "AzureWebJobsStorage"
@@ -237,8 +317,11 @@ class Settings:
                 shown = "***" if spec.secret else repr(raw)
                 problems.append(f"setting {spec.name}={shown} is malformed: {exc}")
         if values.get("MLOPS_BACKEND") == "azureml":
-            problems += [f"setting {name} is required when MLOPS_BACKEND=azureml"
-                         for name in _REQUIRED_FOR_AZURE if not values.get(name)]
+            problems += [
+                f"setting {name} is required when MLOPS_BACKEND=azureml"
+                for name in _REQUIRED_FOR_AZURE
+                if not values.get(name)
+            ]
         try:
             # the emulator only stands in offline: on Azure a missing storage setting is an error, never 127.0.0.1
             emulator = DEVELOPMENT_STORAGE if values.get("MLOPS_BACKEND") == "local" else ""
@@ -278,8 +361,12 @@ class Settings:
 
     @property
     def containers(self) -> tuple[str, ...]:
-        return (self.INCOMING_CONTAINER, self.QUARANTINE_CONTAINER, self.DATASETS_CONTAINER,
-                self.SCORING_LOGS_CONTAINER)
+        return (
+            self.INCOMING_CONTAINER,
+            self.QUARANTINE_CONTAINER,
+            self.DATASETS_CONTAINER,
+            self.SCORING_LOGS_CONTAINER,
+        )
 
 
 @functools.cache

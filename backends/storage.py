@@ -57,8 +57,13 @@ METADATA_MAX_BYTES = 8 * 1024
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _ENCODED = re.compile(r"^=\?utf-8\?b\?([A-Za-z0-9+/=]*)\?=$")
 _T = TypeVar("_T")
-_CONTENT_TYPES = ((".csv", "text/csv"), (".jsonl", "application/x-ndjson"), (".json", "application/json"),
-                  (".parquet", "application/vnd.apache.parquet"), (".txt", "text/plain"))
+_CONTENT_TYPES = (
+    (".csv", "text/csv"),
+    (".jsonl", "application/x-ndjson"),
+    (".json", "application/json"),
+    (".parquet", "application/vnd.apache.parquet"),
+    (".txt", "text/plain"),
+)
 
 
 def encode_metadata_value(value: str) -> str:
@@ -87,8 +92,10 @@ def _encode_metadata(metadata: dict[str, str] | None) -> dict[str, str] | None:
     encoded = {key: encode_metadata_value(str(value)) for key, value in metadata.items()}
     size = sum(len(key) + len(value) for key, value in encoded.items())
     if size > METADATA_MAX_BYTES:
-        raise InvalidMetadataError(f"blob metadata is {size} bytes once encoded; Azure Storage allows "
-                                   f"{METADATA_MAX_BYTES} (keys: {', '.join(encoded)})")
+        raise InvalidMetadataError(
+            f"blob metadata is {size} bytes once encoded; Azure Storage allows "
+            f"{METADATA_MAX_BYTES} (keys: {', '.join(encoded)})"
+        )
     return encoded
 
 
@@ -128,17 +135,25 @@ def blob_service(connection: StorageConnection | str, *, credential: Any = None,
     options.setdefault("api_version", API_VERSION)
     if connection.connection_string:
         return BlobServiceClient.from_connection_string(connection.connection_string, **options)
-    return BlobServiceClient(connection.service_uri("blob"), credential=credential or connection.credential(),
-                             **options)
+    return BlobServiceClient(
+        connection.service_uri("blob"), credential=credential or connection.credential(), **options
+    )
 
 
 class BlobStorage:
     """Blob storage of one account: Azurite's or an Azure Storage account's, by key or by identity."""
 
-    def __init__(self, connection: StorageConnection | str, *, retry_total: int = 3, timeout: float = 20.0,
-                 credential: Any = None) -> None:
-        self._service = blob_service(connection, credential=credential, retry_total=retry_total,
-                                     connection_timeout=timeout, read_timeout=timeout)
+    def __init__(
+        self,
+        connection: StorageConnection | str,
+        *,
+        retry_total: int = 3,
+        timeout: float = 20.0,
+        credential: Any = None,
+    ) -> None:
+        self._service = blob_service(
+            connection, credential=credential, retry_total=retry_total, connection_timeout=timeout, read_timeout=timeout
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, **options: Any) -> BlobStorage:
@@ -173,8 +188,16 @@ class BlobStorage:
         blob = self._service.get_blob_client(container, name)
         return _call(f"info {container}/{name}", lambda: _info(container, blob.get_blob_properties()))
 
-    def write(self, container: str, name: str, data: bytes, *, metadata: dict[str, str] | None = None,
-              overwrite: bool = True, if_match: str | None = None) -> BlobInfo:
+    def write(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        *,
+        metadata: dict[str, str] | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> BlobInfo:
         """Upload ``data``; ``overwrite=False`` writes only if the blob does not exist yet, ``if_match`` only if
         the blob still has that etag (optimistic concurrency: ``BlobChangedError`` otherwise)."""
         encoded = _encode_metadata(metadata)
@@ -184,8 +207,14 @@ class BlobStorage:
 
         def upload() -> object:
             if if_match:  # only then: an etag=None keyword would reach the HTTP transport and fail there
-                return blob.upload_blob(data, overwrite=True, metadata=encoded, content_settings=settings,
-                                        etag=f'"{_etag(if_match)}"', match_condition=MatchConditions.IfNotModified)
+                return blob.upload_blob(
+                    data,
+                    overwrite=True,
+                    metadata=encoded,
+                    content_settings=settings,
+                    etag=f'"{_etag(if_match)}"',
+                    match_condition=MatchConditions.IfNotModified,
+                )
             return blob.upload_blob(data, overwrite=overwrite, metadata=encoded, content_settings=settings)
 
         try:

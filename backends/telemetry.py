@@ -60,8 +60,12 @@ def configure_telemetry(service_name: str, env: Mapping[str, str] | None = None)
 
     if values.get("FUNCTIONS_WORKER_RUNTIME"):  # on Functions: no Azure VM metadata probe at cold start
         os.environ.setdefault(RESOURCE_DETECTORS_SETTING, "azure_app_service")
-    configure_azure_monitor(connection_string=connection, logger_name=EXPORTED_LOGGER, enable_live_metrics=False,
-                            resource=_resource(service_name))
+    configure_azure_monitor(
+        connection_string=connection,
+        logger_name=EXPORTED_LOGGER,
+        enable_live_metrics=False,
+        resource=_resource(service_name),
+    )
     _configured = True
     log.info("telemetry: exporting to Application Insights as %s", service_name)
     return True
@@ -114,22 +118,38 @@ class RunFinished:
             duration = float(d["duration_s"])
         except (TypeError, ValueError):
             raise ValueError(f"RunFinished: duration_s must be a number, got {d['duration_s']!r}") from None
-        text = {name: "" if d.get(name) is None else str(d[name])
-                for name in ("run_id", "kind", "outcome", "model", "version", "trigger", "reason")}
+        text = {
+            name: "" if d.get(name) is None else str(d[name])
+            for name in ("run_id", "kind", "outcome", "model", "version", "trigger", "reason")
+        }
         return cls(duration_s=duration, **{**text, "reason": text["reason"][:_REASON_LIMIT]})
 
     def dimensions(self) -> dict[str, str]:
         values = self.to_dict()
-        return {name: f"{values[name]:.3f}" if name == "duration_s" else str(values[name])
-                for name in RUN_FINISHED_DIMENSIONS}
+        return {
+            name: f"{values[name]:.3f}" if name == "duration_s" else str(values[name])
+            for name in RUN_FINISHED_DIMENSIONS
+        }
 
 
 def record_run_finished(event: RunFinished) -> None:
     """Emit the ``RunFinished`` custom event (a no-op beyond a log line when telemetry is not configured)."""
-    extra: dict[str, Any] = {CUSTOM_EVENT_NAME_ATTRIBUTE: RUN_FINISHED_EVENT, **event.dimensions(),
-                             CUSTOM_MEASUREMENTS_ATTRIBUTE: json.dumps({"duration_s": event.duration_s})}
+    extra: dict[str, Any] = {
+        CUSTOM_EVENT_NAME_ATTRIBUTE: RUN_FINISHED_EVENT,
+        **event.dimensions(),
+        CUSTOM_MEASUREMENTS_ATTRIBUTE: json.dumps({"duration_s": event.duration_s}),
+    }
     events = logging.getLogger(EVENTS_LOGGER)
     if events.level == logging.NOTSET:  # the root logger's default (WARNING) would drop the event
         events.setLevel(logging.INFO)
-    events.info("%s run %s ended %s (model %s version %s, trigger %s, %.1f s)", event.kind, event.run_id,
-                event.outcome, event.model, event.version or "-", event.trigger, event.duration_s, extra=extra)
+    events.info(
+        "%s run %s ended %s (model %s version %s, trigger %s, %.1f s)",
+        event.kind,
+        event.run_id,
+        event.outcome,
+        event.model,
+        event.version or "-",
+        event.trigger,
+        event.duration_s,
+        extra=extra,
+    )

@@ -92,8 +92,7 @@ def _wait_done(base: str, iid: str) -> dict[str, object]:
 
 def run_fanout(base: str, n: int) -> float:
     started = time.perf_counter()
-    _, doc = _call("POST", f"{base}/runtime/webhooks/durabletask/orchestrators/noop_fanout?code={KEY}",
-                   json.dumps(n))
+    _, doc = _call("POST", f"{base}/runtime/webhooks/durabletask/orchestrators/noop_fanout?code={KEY}", json.dumps(n))
     status = _wait_done(base, doc["id"])  # type: ignore[index]
     if status["output"] != n * (n - 1) // 2:
         raise RuntimeError(f"fan-out {n} gave {status['output']}")
@@ -102,8 +101,8 @@ def run_fanout(base: str, n: int) -> float:
 
 def run_many(base: str, count: int, length: int = 10) -> float:
     started = time.perf_counter()
-    ids = [_call("POST", f"{base}/runtime/webhooks/durabletask/orchestrators/noop_chain?code={KEY}",
-                 json.dumps(length))[1]["id"] for _ in range(count)]  # type: ignore[index]
+    url = f"{base}/runtime/webhooks/durabletask/orchestrators/noop_chain?code={KEY}"
+    ids = [_call("POST", url, json.dumps(length))[1]["id"] for _ in range(count)]  # type: ignore[index]
     for iid in ids:
         if _wait_done(base, iid)["output"] != length:
             raise RuntimeError(f"{iid} did not complete correctly")
@@ -115,8 +114,9 @@ def run_entity_ops(base: str, count: int) -> float:
     wh = f"{base}/runtime/webhooks/durabletask/entities/tally/bench"
     started = time.perf_counter()
     for _ in range(count):
-        req = urllib.request.Request(f"{wh}?op=add&code={KEY}", data=b"1", method="POST",
-                                     headers={"Content-Type": "application/json"})
+        req = urllib.request.Request(
+            f"{wh}?op=add&code={KEY}", data=b"1", method="POST", headers={"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(req, timeout=60):
             pass
     deadline = time.monotonic() + 300
@@ -154,18 +154,40 @@ def run_queue(connection: str, counts: Path, count: int) -> float:
 def start_azurite(work: Path) -> tuple[subprocess.Popen[bytes], str]:
     ports = [_free_port() for _ in range(3)]
     proc = subprocess.Popen(
-        [str(ROOT / "node_modules" / ".bin" / "azurite"), "--blobHost", "127.0.0.1", "--blobPort", str(ports[0]),
-         "--queueHost", "127.0.0.1", "--queuePort", str(ports[1]), "--tableHost", "127.0.0.1", "--tablePort",
-         str(ports[2]), "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent",
-         "--loose"], cwd=work, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(ROOT / "node_modules" / ".bin" / "azurite"),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(ports[0]),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(ports[1]),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(ports[2]),
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+            "--loose",
+        ],
+        cwd=work,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     account = "devstoreaccount1"
     key = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
     for port in ports:
         _wait_port(port, proc)
-    return proc, (f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
-                  f"BlobEndpoint=http://127.0.0.1:{ports[0]}/{account};"
-                  f"QueueEndpoint=http://127.0.0.1:{ports[1]}/{account};"
-                  f"TableEndpoint=http://127.0.0.1:{ports[2]}/{account};")
+    return proc, (
+        f"DefaultEndpointsProtocol=http;AccountName={account};AccountKey={key};"
+        f"BlobEndpoint=http://127.0.0.1:{ports[0]}/{account};"
+        f"QueueEndpoint=http://127.0.0.1:{ports[1]}/{account};"
+        f"TableEndpoint=http://127.0.0.1:{ports[2]}/{account};"
+    )
 
 
 def sdk_replay_ms(k: int, repeats: int = 5) -> float:
@@ -186,12 +208,24 @@ def sdk_replay_ms(k: int, repeats: int = 5) -> float:
     at = datetime(2026, 1, 1, tzinfo=UTC)
     events = [h.event(h.ORCHESTRATOR_STARTED, at), h.execution_started(at, "i", "e", "chain", json.dumps(str(k + 1)))]
     for i in range(k):
-        events += [h.event(h.TASK_SCHEDULED, at, i, Name="noop", Input=str(i)), h.event(h.ORCHESTRATOR_COMPLETED, at),
-                   h.event(h.ORCHESTRATOR_STARTED, at), h.event(h.TASK_COMPLETED, at, TaskScheduledId=i, Result=str(i))]
+        events += [
+            h.event(h.TASK_SCHEDULED, at, i, Name="noop", Input=str(i)),
+            h.event(h.ORCHESTRATOR_COMPLETED, at),
+            h.event(h.ORCHESTRATOR_STARTED, at),
+            h.event(h.TASK_COMPLETED, at, TaskScheduledId=i, Result=str(i)),
+        ]
     history = [{**e, "IsPlayed": e["EventType"] != h.ORCHESTRATOR_STARTED} for e in events]
-    context = json.dumps({"history": history, "input": json.dumps(str(k + 1)), "instanceId": "i",
-                          "parentInstanceId": None, "isReplaying": True, "upperSchemaVersion": 1,
-                          "upperSchemaVersionNew": 2})
+    context = json.dumps(
+        {
+            "history": history,
+            "input": json.dumps(str(k + 1)),
+            "instanceId": "i",
+            "parentInstanceId": None,
+            "isReplaying": True,
+            "upperSchemaVersion": 1,
+            "upperSchemaVersionNew": 2,
+        }
+    )
     best = float("inf")
     for _ in range(repeats):
         started = time.perf_counter()
@@ -217,11 +251,30 @@ def main() -> int:
     (work / "counts").mkdir()
     azurite, connection = start_azurite(work)
     port = _free_port()
-    env = {**os.environ, "DEVHOST_MASTER_KEY": KEY, "AzureWebJobsStorage": connection,
-           "COUNT_DIR": str(work / "counts")}
-    proc = subprocess.Popen([sys.executable, "-m", "devhost", "start", "--script-root", str(work / "app"),
-                             "--port", str(port), "--log-level", "WARNING"], cwd=ROOT, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "DEVHOST_MASTER_KEY": KEY,
+        "AzureWebJobsStorage": connection,
+        "COUNT_DIR": str(work / "counts"),
+    }
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "devhost",
+            "start",
+            "--script-root",
+            str(work / "app"),
+            "--port",
+            str(port),
+            "--log-level",
+            "WARNING",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     rows: list[dict[str, Any]] = []
     try:
         _wait_port(port, proc)
@@ -231,17 +284,30 @@ def main() -> int:
             times = [run_chain(base, n) for _ in range(args.runs)]
             best = min(times)
             proto = min(PROTOTYPE[n]) if n in PROTOTYPE else None
-            rows.append({"n": n, "runs_s": [round(t, 4) for t in times], "best_s": round(best, 4),
-                         "ms_per_activity": round(best * 1000 / n, 2), "prototype_best_s": proto,
-                         "ratio_vs_prototype": round(best / proto, 2) if proto else None})
+            rows.append(
+                {
+                    "n": n,
+                    "runs_s": [round(t, 4) for t in times],
+                    "best_s": round(best, 4),
+                    "ms_per_activity": round(best * 1000 / n, 2),
+                    "prototype_best_s": proto,
+                    "ratio_vs_prototype": round(best / proto, 2) if proto else None,
+                }
+            )
         extra["fanout"] = {"n": args.fanout, "seconds": round(run_fanout(base, args.fanout), 3)}
         extra["many"] = {"orchestrations": args.many, "chain": 10, "seconds": round(run_many(base, args.many), 3)}
         seconds = run_entity_ops(base, args.entity_ops)
-        extra["entity"] = {"operations": args.entity_ops, "seconds": round(seconds, 3),
-                           "ops_per_second": round(args.entity_ops / seconds, 1)}
+        extra["entity"] = {
+            "operations": args.entity_ops,
+            "seconds": round(seconds, 3),
+            "ops_per_second": round(args.entity_ops / seconds, 1),
+        }
         seconds = run_queue(connection, work / "counts", args.messages)
-        extra["queue"] = {"messages": args.messages, "seconds": round(seconds, 3),
-                          "messages_per_second": round(args.messages / seconds, 1)}
+        extra["queue"] = {
+            "messages": args.messages,
+            "seconds": round(seconds, 3),
+            "messages_per_second": round(args.messages / seconds, 1),
+        }
     finally:
         proc.terminate()
         proc.wait(timeout=20)
@@ -251,8 +317,19 @@ def main() -> int:
     replay = report(rows, extra, args)
     out = ROOT / "benchmarks" / "results" / f"devhost_bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"benchmark": "devhost noop chain", "python": sys.version.split()[0],
-                               "cpus": os.cpu_count(), "rows": rows, "sdk_replay_ms": replay, **extra}, indent=2))
+    out.write_text(
+        json.dumps(
+            {
+                "benchmark": "devhost noop chain",
+                "python": sys.version.split()[0],
+                "cpus": os.cpu_count(),
+                "rows": rows,
+                "sdk_replay_ms": replay,
+                **extra,
+            },
+            indent=2,
+        )
+    )
     print(f"saved {out}")
     return 0
 
@@ -262,8 +339,10 @@ def report(rows: list[dict[str, Any]], extra: dict[str, Any], args: argparse.Nam
     print(f"{'N':>5} {'runs (s)':>22} {'best s':>8} {'ms/act':>8} {'proto s':>8} {'ratio':>6}")
     for r in rows:
         runs = " / ".join(f"{t:.3f}" for t in r["runs_s"])
-        print(f"{r['n']:>5} {runs:>22} {r['best_s']:>8.3f} {r['ms_per_activity']:>8.2f} "
-              f"{r['prototype_best_s'] or float('nan'):>8.3f} {r['ratio_vs_prototype'] or float('nan'):>6.2f}")
+        print(
+            f"{r['n']:>5} {runs:>22} {r['best_s']:>8.3f} {r['ms_per_activity']:>8.2f} "
+            f"{r['prototype_best_s'] or float('nan'):>8.3f} {r['ratio_vs_prototype'] or float('nan'):>6.2f}"
+        )
     replay = {k: round(sdk_replay_ms(k), 3) for k in (25, 50, 100, 200, 400)}
     for r in rows:
         n, best_s = int(r["n"]), float(r["best_s"])
@@ -279,15 +358,21 @@ def report(rows: list[dict[str, Any]], extra: dict[str, Any], args: argparse.Nam
         print(f"  N={r['n']:>4}: SDK {r['sdk_replay_ms']:8.1f} ms, devhost {overhead:6.2f} ms/activity")
     print(f"\nfan-out/fan-in of {args.fanout}: {extra['fanout']['seconds']} s")
     print(f"{args.many} chains of 10 started at once: {extra['many']['seconds']} s")
-    print(f"entity: {args.entity_ops} signals in {extra['entity']['seconds']} s "
-          f"({extra['entity']['ops_per_second']} operations/s, one HTTP call each)")
-    print(f"queue trigger: {args.messages} messages in {extra['queue']['seconds']} s "
-          f"({extra['queue']['messages_per_second']} messages/s)")
+    print(
+        f"entity: {args.entity_ops} signals in {extra['entity']['seconds']} s "
+        f"({extra['entity']['ops_per_second']} operations/s, one HTTP call each)"
+    )
+    print(
+        f"queue trigger: {args.messages} messages in {extra['queue']['seconds']} s "
+        f"({extra['queue']['messages_per_second']} messages/s)"
+    )
     worst = max(float(r["devhost_overhead_ms_per_activity"]) for r in rows)
     extra["overhead_goal_ms_per_activity"] = OVERHEAD_GOAL_MS
     extra["overhead_within_goal"] = worst <= OVERHEAD_GOAL_MS
-    print(f"devhost overhead per activity: worst {worst:.2f} ms (goal <= {OVERHEAD_GOAL_MS} ms): "
-          f"{'within' if worst <= OVERHEAD_GOAL_MS else 'OVER'} the goal")
+    print(
+        f"devhost overhead per activity: worst {worst:.2f} ms (goal <= {OVERHEAD_GOAL_MS} ms): "
+        f"{'within' if worst <= OVERHEAD_GOAL_MS else 'OVER'} the goal"
+    )
     return replay
 
 

@@ -100,8 +100,9 @@ class ProductionWatch:
     def _score(self, http: httpx.Client, rows: list[list[float]]) -> str | None:
         try:
             entry = json.loads((self.home / "endpoints.json").read_text())["production"]
-            response = http.post(f"{entry['url']}/score", json={"data": rows},
-                                 headers={"Authorization": f"Bearer {entry['key']}"})
+            response = http.post(
+                f"{entry['url']}/score", json={"data": rows}, headers={"Authorization": f"Bearer {entry['key']}"}
+            )
         except (OSError, KeyError, ValueError, httpx.HTTPError):
             return None
         return str(response.json()["model_version"]) if response.status_code == 200 else None
@@ -121,8 +122,9 @@ class Host:
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-functions-key": KEY}, timeout=30)
 
     def status(self, instance_id: str, history: bool = False) -> dict[str, Any] | None:
-        response = self.http.get(f"/runtime/webhooks/durabletask/instances/{instance_id}",
-                                 params={"showHistory": str(history).lower()})
+        response = self.http.get(
+            f"/runtime/webhooks/durabletask/instances/{instance_id}", params={"showHistory": str(history).lower()}
+        )
         return response.json() if response.status_code == 200 else None
 
     def finished(self, instance_id: str) -> dict[str, Any]:
@@ -179,16 +181,27 @@ def one_run(host: Host, number: int, name: str, data: bytes, previous: str | Non
     work = [training, *evaluation, *deploys, *others]
     after_job = [span[0] for fn, span in retrain_acts if fn == "training_status" and span[0] >= training[1]]
     registered = max(span[1] for fn, span in retrain_acts if fn == "register_model")
-    stages = {f"{kind}:{s['name']}": round(epoch(s["finished"]) - epoch(s["started"]), 3)
-              for kind, run in (("retrain", retrain), ("release", release))
-              for s in (run.get("customStatus") or {}).get("stages", []) if s.get("finished")}
-    return Breakdown(number, "cold" if previous is None else "warm", total, covered([training], started, served),
-                     covered(evaluation, started, served), covered(deploys, started, served),
-                     covered(others, started, served) - _overlap(others, [training, *evaluation, *deploys], started,
-                                                                 served),
-                     total - covered(work, started, served), retrain_started - started,
-                     min(after_job, default=training[1]) - training[1], release_started - registered, stages,
-                     _per_activity(activities))
+    stages = {
+        f"{kind}:{s['name']}": round(epoch(s["finished"]) - epoch(s["started"]), 3)
+        for kind, run in (("retrain", retrain), ("release", release))
+        for s in (run.get("customStatus") or {}).get("stages", [])
+        if s.get("finished")
+    }
+    return Breakdown(
+        number,
+        "cold" if previous is None else "warm",
+        total,
+        covered([training], started, served),
+        covered(evaluation, started, served),
+        covered(deploys, started, served),
+        covered(others, started, served) - _overlap(others, [training, *evaluation, *deploys], started, served),
+        total - covered(work, started, served),
+        retrain_started - started,
+        min(after_job, default=training[1]) - training[1],
+        release_started - registered,
+        stages,
+        _per_activity(activities),
+    )
 
 
 def _per_activity(activities: list[tuple[str, Interval]]) -> dict[str, float]:
@@ -208,17 +221,25 @@ def run_all(runs: int, poll_seconds: str, workdir: Path, keep_log: Path | None =
     azurite = start_azurite()
     root = copy_app(workdir / "app")
     port = free_port()
-    values = {**app_values(azurite.connection_string, root / ".mlops", port),
-              "DURABLE_TASK_HUB": "PipelineBench", "TRAINING_POLL_SECONDS": poll_seconds}
+    values = {
+        **app_values(azurite.connection_string, root / ".mlops", port),
+        "DURABLE_TASK_HUB": "PipelineBench",
+        "TRAINING_POLL_SECONDS": poll_seconds,
+    }
     (root / "local.settings.json").write_text(json.dumps({"IsEncrypted": False, "Values": values}))
     log = (root / "devhost.log").open("wb")
-    devhost = subprocess.Popen([sys.executable, "-m", "devhost", "start", "--script-root", str(root), "--port",
-                                str(port)], cwd=root, env=child_env(root, values), stdout=log, stderr=subprocess.STDOUT)
+    devhost = subprocess.Popen(
+        [sys.executable, "-m", "devhost", "start", "--script-root", str(root), "--port", str(port)],
+        cwd=root,
+        env=child_env(root, values),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     host = Host(root, values, port)
     try:
         _wait_ready(host, devhost)
         drops = [("diabetes-sample.csv", diabetes_frame())]
-        drops += [(f"generation-{i}.csv", synthetic(400 * 3 ** i, i, shift=100.0 * (i % 2))) for i in range(1, runs)]
+        drops += [(f"generation-{i}.csv", synthetic(400 * 3**i, i, shift=100.0 * (i % 2))) for i in range(1, runs)]
         results, previous = [], None
         for number, (name, frame) in enumerate(drops, start=1):
             result = one_run(host, number, name, frame.to_csv(index=False).encode(), previous)
@@ -259,29 +280,44 @@ def _wait_ready(host: Host, process: subprocess.Popen[bytes]) -> None:
 
 
 def table(results: list[Breakdown]) -> str:
-    lines = ["| run | kind | drop → production serving s | training s | evaluation s | deploys s | other activities s "
-             "| orchestration s (share) | of which: blob detection / timer slack / event delivery s |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | kind | drop → production serving s | training s | evaluation s | deploys s | other activities s "
+        "| orchestration s (share) | of which: blob detection / timer slack / event delivery s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in results:
-        lines.append(f"| {r.run} | {r.kind} | {r.total_s:.2f} | {r.training_s:.2f} | {r.evaluation_s:.2f} | "
-                     f"{r.deploys_s:.2f} | {r.other_activities_s:.2f} | {r.orchestration_s:.2f} "
-                     f"({r.orchestration_share:.1%}) | {r.detection_s:.2f} / {r.timer_slack_s:.2f} / "
-                     f"{r.event_delivery_s:.2f} |")
-    stages = sorted({name for r in results for name in r.stages}, key=lambda n: min(
-        list(r.stages).index(n) for r in results if n in r.stages))
-    lines += ["", "| stage | " + " | ".join(f"run {r.run} s" for r in results) + " |",
-              "|---|" + "---|" * len(results)]
-    lines += [f"| {name} | " + " | ".join(f"{r.stages.get(name, float('nan')):.2f}" for r in results) + " |"
-              for name in stages]
-    names = sorted({n for r in results for n in r.activities},
-                   key=lambda n: -max(r.activities.get(n, 0) for r in results))
-    lines += ["", "| activity (all calls) | " + " | ".join(f"run {r.run} s" for r in results) + " |",
-              "|---|" + "---|" * len(results)]
-    lines += [f"| {name} | " + " | ".join(f"{r.activities.get(name, 0.0):.3f}" for r in results) + " |"
-              for name in names]
+        lines.append(
+            f"| {r.run} | {r.kind} | {r.total_s:.2f} | {r.training_s:.2f} | {r.evaluation_s:.2f} | "
+            f"{r.deploys_s:.2f} | {r.other_activities_s:.2f} | {r.orchestration_s:.2f} "
+            f"({r.orchestration_share:.1%}) | {r.detection_s:.2f} / {r.timer_slack_s:.2f} / "
+            f"{r.event_delivery_s:.2f} |"
+        )
+    stages = sorted(
+        {name for r in results for name in r.stages},
+        key=lambda n: min(list(r.stages).index(n) for r in results if n in r.stages),
+    )
+    lines += ["", "| stage | " + " | ".join(f"run {r.run} s" for r in results) + " |", "|---|" + "---|" * len(results)]
+    lines += [
+        f"| {name} | " + " | ".join(f"{r.stages.get(name, float('nan')):.2f}" for r in results) + " |"
+        for name in stages
+    ]
+    names = sorted(
+        {n for r in results for n in r.activities}, key=lambda n: -max(r.activities.get(n, 0) for r in results)
+    )
+    lines += [
+        "",
+        "| activity (all calls) | " + " | ".join(f"run {r.run} s" for r in results) + " |",
+        "|---|" + "---|" * len(results),
+    ]
+    lines += [
+        f"| {name} | " + " | ".join(f"{r.activities.get(name, 0.0):.3f}" for r in results) + " |" for name in names
+    ]
     worst = max(results, key=lambda r: r.total_s)
-    lines += ["", f"- drop → production serving < 15 s: worst {worst.total_s:.2f} s (run {worst.run}, {worst.kind})",
-              f"- orchestration overhead < 10%: worst {max(r.orchestration_share for r in results):.1%}"]
+    lines += [
+        "",
+        f"- drop → production serving < 15 s: worst {worst.total_s:.2f} s (run {worst.run}, {worst.kind})",
+        f"- orchestration overhead < 10%: worst {max(r.orchestration_share for r in results):.1%}",
+    ]
     return "\n".join(lines)
 
 
@@ -299,9 +335,16 @@ def main() -> int:
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "pipeline_bench.md").write_text(text + "\n")
-    (RESULTS / "pipeline_bench.json").write_text(json.dumps(
-        {"when": datetime.now(UTC).isoformat(timespec="seconds"), "poll_seconds": args.poll_seconds or "default",
-         "runs": [{**asdict(r), "orchestration_share": r.orchestration_share} for r in results]}, indent=2))
+    (RESULTS / "pipeline_bench.json").write_text(
+        json.dumps(
+            {
+                "when": datetime.now(UTC).isoformat(timespec="seconds"),
+                "poll_seconds": args.poll_seconds or "default",
+                "runs": [{**asdict(r), "orchestration_share": r.orchestration_share} for r in results],
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

@@ -109,10 +109,12 @@ def peak_rss_mb() -> float:
 
 def measure(method: str, path: Path) -> dict[str, float]:
     """Run one method in a fresh interpreter; its wall time and peak RSS."""
-    code = (f"import sys, time, json; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
-            f"import validate_bench as b; run = b.prepare_{method}(); t = time.perf_counter(); "
-            f"n = run(b.Path({str(path)!r})); "
-            "print(json.dumps({'seconds': time.perf_counter() - t, 'rows': n, 'rss_mb': b.peak_rss_mb()}))")
+    code = (
+        f"import sys, time, json; sys.path.insert(0, {str(ROOT / 'benchmarks')!r}); "
+        f"import validate_bench as b; run = b.prepare_{method}(); t = time.perf_counter(); "
+        f"n = run(b.Path({str(path)!r})); "
+        "print(json.dumps({'seconds': time.perf_counter() - t, 'rows': n, 'rss_mb': b.peak_rss_mb()}))"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=1800, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{method} on {path.name} failed: {done.stderr[-2000:]}")
@@ -126,19 +128,25 @@ def timings(path: Path, runs: int) -> dict[str, dict[str, float]]:
     lot of memory gets its pages faster; rotating gives every method every place.)"""
     got: dict[str, list[dict[str, float]]] = {m: [] for m in METHODS}
     for round_ in range(runs):
-        for method in METHODS[round_ % len(METHODS):] + METHODS[:round_ % len(METHODS)]:
+        for method in METHODS[round_ % len(METHODS) :] + METHODS[: round_ % len(METHODS)]:
             got[method].append(measure(method, path))
-    return {m: {"seconds": statistics.median(r["seconds"] for r in rs), "rss_mb": max(r["rss_mb"] for r in rs)}
-            for m, rs in got.items()}
+    return {
+        m: {"seconds": statistics.median(r["seconds"] for r in rs), "rss_mb": max(r["rss_mb"] for r in rs)}
+        for m, rs in got.items()
+    }
 
 
 def table(rows: list[dict[str, object]]) -> str:
-    lines = ["| rows | format | method | seconds | M rows/s | peak RSS MB | vs floor | pandera / ours |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| rows | format | method | seconds | M rows/s | peak RSS MB | vs floor | pandera / ours |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
-        lines.append(f"| {r['rows']:,} | {r['format']} | {r['method']} | {r['seconds']:.2f} | "
-                     f"{r['mrows_per_s']:.2f} | {r['rss_mb']:.0f} | {r['vs_floor']:.2f}x | "
-                     f"{r.get('pandera_over_ours', '')} |")
+        lines.append(
+            f"| {r['rows']:,} | {r['format']} | {r['method']} | {r['seconds']:.2f} | "
+            f"{r['mrows_per_s']:.2f} | {r['rss_mb']:.0f} | {r['vs_floor']:.2f}x | "
+            f"{r.get('pandera_over_ours', '')} |"
+        )
     return "\n".join(lines)
 
 
@@ -156,20 +164,27 @@ def main() -> int:
                 floor, ours = timing["floor"]["seconds"], timing["ours"]["seconds"]
                 for method, got in timing.items():
                     row: dict[str, object] = {
-                        "rows": count, "format": fmt, "method": method, "seconds": got["seconds"],
-                        "mrows_per_s": count / got["seconds"] / 1e6, "rss_mb": got["rss_mb"],
-                        "vs_floor": got["seconds"] / floor, "file_mb": round(path.stat().st_size / 2**20, 1),
-                        "runs": args.runs}
+                        "rows": count,
+                        "format": fmt,
+                        "method": method,
+                        "seconds": got["seconds"],
+                        "mrows_per_s": count / got["seconds"] / 1e6,
+                        "rss_mb": got["rss_mb"],
+                        "vs_floor": got["seconds"] / floor,
+                        "file_mb": round(path.stat().st_size / 2**20, 1),
+                        "runs": args.runs,
+                    }
                     if method == "ours":
                         row["pandera_over_ours"] = f"{timing['pandera']['seconds'] / ours:.1f}x"
                     results.append(row)
-                    print(f"{count:>11,} {fmt:<8} {method:<8} {got['seconds']:7.2f} s  {got['rss_mb']:7.0f} MB",
-                          flush=True)
+                    print(
+                        f"{count:>11,} {fmt:<8} {method:<8} {got['seconds']:7.2f} s  {got['rss_mb']:7.0f} MB",
+                        flush=True,
+                    )
     print()
     print(table(results))
     out = ROOT / "benchmarks" / "results" / f"validate_bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    out.write_text(json.dumps({"benchmark": "validation", "cpus": os.cpu_count(),
-                               "results": results}, indent=2))
+    out.write_text(json.dumps({"benchmark": "validation", "cpus": os.cpu_count(), "results": results}, indent=2))
     note = f"\nMedian of {args.runs} run(s) per method, interleaved; {os.cpu_count()} CPUs.\n"
     (out.parent / "validate_bench.md").write_text(table(results) + "\n" + note)
     print(f"saved {out}")

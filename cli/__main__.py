@@ -16,8 +16,12 @@ from cli.client import ApiError
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m cli", description=__doc__)
     top.add_argument("--root", type=Path, default=Path.cwd(), help="the app's directory (default: here)")
-    top.add_argument("--port", type=int, default=None,
-                     help="devhost's port (default: DEVHOST_PORT, local.settings.json Host.LocalHttpPort, 7071)")
+    top.add_argument(
+        "--port",
+        type=int,
+        default=None,
+        help="devhost's port (default: DEVHOST_PORT, local.settings.json Host.LocalHttpPort, 7071)",
+    )
     sub = top.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="start everything, drop the sample, show each stage; Ctrl-C stops everything")
     drop = sub.add_parser("drop", help="upload a CSV/Parquet file to the incoming container")
@@ -40,8 +44,13 @@ def parser() -> argparse.ArgumentParser:
     score = sub.add_parser("score", help="score sample rows on a local endpoint")
     score.add_argument("--endpoint", choices=("production", "qa"), default="production")
     score.add_argument("--rows", type=int, default=2)
-    drift.add_arguments(sub.add_parser("drift", help="compare an endpoint's logged inputs with the training data; "
-                                       "optionally start a retrain when a feature drifted"))
+    drift.add_arguments(
+        sub.add_parser(
+            "drift",
+            help="compare an endpoint's logged inputs with the training data; "
+            "optionally start a retrain when a feature drifted",
+        )
+    )
     return top
 
 

@@ -64,7 +64,8 @@ class ApiClient:
 
 def score(url: str, key: str, rows: list[list[float]], timeout: float = 30.0) -> dict[str, Any]:
     """POST ``<url>/score`` with a bearer key (the Azure ML convention)."""
-    response = httpx.post(f"{url.rstrip('/')}/score", json={"data": rows},
-                          headers={"Authorization": f"Bearer {key}"}, timeout=timeout)
+    response = httpx.post(
+        f"{url.rstrip('/')}/score", json={"data": rows}, headers={"Authorization": f"Bearer {key}"}, timeout=timeout
+    )
     _raise_for(response)
     return dict(response.json())

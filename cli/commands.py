@@ -29,8 +29,10 @@ class Context:
     def client(self) -> ApiClient:
         key = config.master_key(self.root)
         if key is None:
-            raise config.CliError(f"no function key: set DEVHOST_MASTER_KEY or start devhost in {self.root} "
-                                  "(it writes .devhost/master.key)")
+            raise config.CliError(
+                f"no function key: set DEVHOST_MASTER_KEY or start devhost in {self.root} "
+                "(it writes .devhost/master.key)"
+            )
         return ApiClient(self.base_url, key)
 
 
@@ -62,8 +64,10 @@ def runs(ctx: Context, limit: int, out: Printer = print) -> None:
     if not listed:
         out("no runs yet")
     for run in listed:
-        out(f"{run['id']:<42} {_cell(run['kind']):<8} {_cell(run['status']):<10} {_cell(run['stage']):<18} "
-            f"{_cell(run['outcome']):<20} {_cell(run['model_version']):<4} {_cell(run['created'])}")
+        out(
+            f"{run['id']:<42} {_cell(run['kind']):<8} {_cell(run['status']):<10} {_cell(run['stage']):<18} "
+            f"{_cell(run['outcome']):<20} {_cell(run['model_version']):<4} {_cell(run['created'])}"
+        )
 
 
 def follow(ctx: Context, instance_id: str, interval: float = 1.0, out: Printer = print) -> dict[str, Any]:
@@ -100,6 +104,7 @@ def score_sample(ctx: Context, endpoint: str, rows: int, out: Printer = print) -
     settings = config.load_settings(ctx.root)
     url, key = config.endpoint(ctx.root, settings, endpoint)
     result = score(url, key, sample_rows(rows))
-    out(f"{endpoint} {url}/score → model version {result.get('model_version')}: "
-        f"{json.dumps(result.get('predictions'))}")
+    out(
+        f"{endpoint} {url}/score → model version {result.get('model_version')}: {json.dumps(result.get('predictions'))}"
+    )
     return result

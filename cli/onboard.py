@@ -27,12 +27,13 @@ def read_sample(path: Path) -> pd.DataFrame:
         raise CliError(f"cannot read {path} as a table: {exc}") from None
 
 
-def new_model(root: Path, name: str, sample: Path, label: str, *, margin: float = 0.5,
-              force: bool = False) -> Path:
+def new_model(root: Path, name: str, sample: Path, label: str, *, margin: float = 0.5, force: bool = False) -> Path:
     """Write ``models/<name>/model.yaml`` inferred from ``sample``; returns the spec's path."""
     if not NAME.match(name):
-        raise CliError(f"{name!r} cannot name a model: use 3-40 lowercase letters, digits and '-', starting with a "
-                       "letter and not ending with '-'")
+        raise CliError(
+            f"{name!r} cannot name a model: use 3-40 lowercase letters, digits and '-', starting with a "
+            "letter and not ending with '-'"
+        )
     if not 0 <= margin <= 10:
         raise CliError(f"--margin must be from 0 to 10 (a fraction of each column's span), got {margin}")
     folder = root / "models" / name

@@ -77,7 +77,12 @@ def start_devhost(root: Path, port: int, log_path: Path) -> subprocess.Popen[byt
     with log_path.open("ab") as log:
         return subprocess.Popen(
             [sys.executable, "-m", "devhost", "start", "--script-root", str(root), "--port", str(port)],
-            cwd=root, env=devhost_env(port), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=root,
+            env=devhost_env(port),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
 
 def wait_ready(process: subprocess.Popen[bytes], root: Path, base_url: str, log_path: Path) -> str:
@@ -96,8 +101,9 @@ def wait_ready(process: subprocess.Popen[bytes], root: Path, base_url: str, log_
             except (ApiError, httpx.HTTPError) as exc:  # 401 with a stale key, or not listening yet
                 last = str(exc)
         time.sleep(0.25)
-    raise config.CliError(f"devhost did not answer within {READY_TIMEOUT_S:.0f}s ({last}); "
-                          f"{log_path}:\n{log_tail(log_path)}")
+    raise config.CliError(
+        f"devhost did not answer within {READY_TIMEOUT_S:.0f}s ({last}); {log_path}:\n{log_tail(log_path)}"
+    )
 
 
 def stop_devhost(process: subprocess.Popen[bytes]) -> None:
@@ -140,12 +146,14 @@ class Session:
                     out(f"production endpoint not reachable: {exc}")
                     return
                 time.sleep(0.5)
-        out(f"production endpoint: {url}/score  (POST {{\"data\": [[10 numbers], ...]}}, Authorization: Bearer <key>)")
-        out(f"its key: {config.endpoints_file(self.root, self.settings)} (\"production\" → \"key\")")
+        out(f'production endpoint: {url}/score  (POST {{"data": [[10 numbers], ...]}}, Authorization: Bearer <key>)')
+        out(f'its key: {config.endpoints_file(self.root, self.settings)} ("production" → "key")')
         out(f"sample prediction: {result.get('predictions')} from model version {result.get('model_version')}")
         out(f"dashboard: {self.base_url}/api/dashboard?code={self.key}")
-        out(f"drop more data: python -m cli drop FILE.csv  (or upload to {self.settings.INCOMING_CONTAINER}/)  "
-            "· Ctrl-C stops everything")
+        out(
+            f"drop more data: python -m cli drop FILE.csv  (or upload to {self.settings.INCOMING_CONTAINER}/)  "
+            "· Ctrl-C stops everything"
+        )
 
     def tick(self, api: ApiClient, out: Callable[[str], None] = say) -> None:
         """One poll: print what changed in the runs that are new since start-up."""
@@ -190,13 +198,16 @@ def run(root: Path, port: int) -> int:
             session = Session(root, settings, base_url, key, known={r["id"] for r in api.runs(500)})
             csv = diabetes_frame().to_csv(index=False).encode()
             etag = upload(settings.storage, settings.INCOMING_CONTAINER, SAMPLE_BLOB, csv)
-            say(f"uploaded the diabetes sample ({len(csv)} bytes) to {settings.INCOMING_CONTAINER}/{SAMPLE_BLOB}; "
-                "waiting for the blob trigger…")
+            say(
+                f"uploaded the diabetes sample ({len(csv)} bytes) to {settings.INCOMING_CONTAINER}/{SAMPLE_BLOB}; "
+                "waiting for the blob trigger…"
+            )
             session.sample_run = retrain_id_for_blob(SAMPLE_BLOB, etag)
             while True:
                 if process.poll() is not None:
-                    raise config.CliError(f"devhost stopped (code {process.returncode}); "
-                                          f"{log_path}:\n{log_tail(log_path)}")
+                    raise config.CliError(
+                        f"devhost stopped (code {process.returncode}); {log_path}:\n{log_tail(log_path)}"
+                    )
                 session.tick(api)
                 time.sleep(POLL_S)
     except (KeyboardInterrupt, Stop):
@@ -207,4 +218,3 @@ def run(root: Path, port: int) -> int:
         stop_devhost(process)
         stop_all(home)
         say("stopped devhost and the endpoint servers")
-

@@ -83,8 +83,10 @@ class Running:
         for task in listeners:
             task.cancel()
         public, rpc = self.runners
-        await _bounded("the listeners, the engine and in-flight requests", asyncio.gather(
-            *listeners, self.engine.stop(SHUTDOWN_GRACE), public.cleanup(), return_exceptions=True))
+        await _bounded(
+            "the listeners, the engine and in-flight requests",
+            asyncio.gather(*listeners, self.engine.stop(SHUTDOWN_GRACE), public.cleanup(), return_exceptions=True),
+        )
         engine_task.cancel()
         await _bounded("the engine loop", asyncio.gather(engine_task, return_exceptions=True))
         await _bounded("the worker channel", rpc.cleanup())
@@ -146,8 +148,9 @@ async def start(opts: Options) -> Running:
     rpc_runner = runner(channel.app(rpc_mgmt.routes(channel.prefix), PAYLOAD_LIMIT + 64 * 1024))
     await public_runner.setup()
     await rpc_runner.setup()
-    wiring = Wiring(functions, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config,
-                    started_at)
+    wiring = Wiring(
+        functions, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config, started_at
+    )
     await create_subscriptions(wiring)  # before anything is served: a deployment makes them before the app runs
     site = web.TCPSite(public_runner, opts.host, opts.port)
     await site.start()

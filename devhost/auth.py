@@ -111,4 +111,3 @@ class KeyRing:
             if value:
                 ok = key_ok(value, headers, query) or ok
         return ok
-

@@ -28,7 +28,8 @@ def wants_local_emulator(value: str) -> bool:
     text = value.replace(" ", "").lower()
     return "usedevelopmentstorage=true" in text or any(
         f"endpoint=http://127.0.0.1:{p}" in text or f"endpoint=http://localhost:{p}" in text
-        for p in (DEV_PORT, QUEUE_PORT, TABLE_PORT))
+        for p in (DEV_PORT, QUEUE_PORT, TABLE_PORT)
+    )
 
 
 def answers(port: int, host: str = "127.0.0.1") -> bool:
@@ -64,24 +65,45 @@ class AzuriteHandle:
         log.info("azurite stopped")
 
 
-def ensure_azurite(settings: list[str], data_dir: Path, project_root: Path | None = None, *,
-                   port: int = DEV_PORT) -> AzuriteHandle | None:
+def ensure_azurite(
+    settings: list[str], data_dir: Path, project_root: Path | None = None, *, port: int = DEV_PORT
+) -> AzuriteHandle | None:
     """Start Azurite's blob, queue and table services unless something already answers on the blob port;
     ``settings`` are the names of the settings that point at the emulator (for the messages)."""
     if not settings or answers(port):
         return None
     binary = find_binary(project_root)
     if binary is None:
-        raise AzuriteMissing(f"{', '.join(settings)} point(s) at the local storage emulator, nothing answers on "
-                             f"127.0.0.1:{port} and Azurite is not installed: run `npm ci` in the project")
+        raise AzuriteMissing(
+            f"{', '.join(settings)} point(s) at the local storage emulator, nothing answers on "
+            f"127.0.0.1:{port} and Azurite is not installed: run `npm ci` in the project"
+        )
     data_dir.mkdir(parents=True, exist_ok=True)
     log_file = (data_dir / "azurite.log").open("ab")
     process = subprocess.Popen(
-        [str(binary), "--blobHost", "127.0.0.1", "--blobPort", str(port), "--queueHost", "127.0.0.1",
-         "--queuePort", str(port + 1), "--tableHost", "127.0.0.1", "--tablePort", str(port + 2),
-         "--location", str(data_dir),
-         "--skipApiVersionCheck", "--disableTelemetry", "--loose"],
-        stdout=log_file, stderr=subprocess.STDOUT)
+        [
+            str(binary),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(port),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(port + 1),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(port + 2),
+            "--location",
+            str(data_dir),
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--loose",
+        ],
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
     deadline = time.monotonic() + START_TIMEOUT_S
     while not answers(port):
         if process.poll() is not None:

@@ -28,15 +28,24 @@ class Outage:
         """Record a failure; the seconds to wait before the next attempt (doubling up to ``max_delay``)."""
         if self.failures == 0:
             self.since = time.monotonic()
-            self.log.warning("%s: storage unreachable (%s: %s); retrying with backoff up to %.0f s", self.what,
-                             type(exc).__name__, clip(exc), self.max_delay)
+            self.log.warning(
+                "%s: storage unreachable (%s: %s); retrying with backoff up to %.0f s",
+                self.what,
+                type(exc).__name__,
+                clip(exc),
+                self.max_delay,
+            )
         self.failures += 1
         return float(min(self.max_delay, self.first_delay * 2 ** min(self.failures - 1, 30)))
 
     def recovered(self) -> None:
         if self.failures:
-            self.log.warning("%s: storage reachable again after %.1f s (%d failed attempts)", self.what,
-                             time.monotonic() - self.since, self.failures)
+            self.log.warning(
+                "%s: storage reachable again after %.1f s (%d failed attempts)",
+                self.what,
+                time.monotonic() - self.since,
+                self.failures,
+            )
             self.failures = 0
 
     @property

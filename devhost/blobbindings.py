@@ -33,15 +33,17 @@ def binding_data(info: FunctionInfo, trigger: Any) -> dict[str, str]:
     """The values a binding expression may name, from the trigger (case-insensitive names, as the host)."""
     from devhost.blobs import compile_path  # the blob trigger's own path rules
 
-    data: dict[str, str] = {"rand-guid": str(uuid.uuid4()),
-                            "DateTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H-%M-%SZ")}
+    data: dict[str, str] = {
+        "rand-guid": str(uuid.uuid4()),
+        "DateTime": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H-%M-%SZ"),
+    }
     if isinstance(trigger, func.HttpRequest):
         data.update({k: str(v) for k, v in trigger.route_params.items()})
         data.update({f"Query.{k}": str(v) for k, v in trigger.params.items()})
     elif isinstance(trigger, func.InputStream) and info.trigger_type == "blobTrigger" and trigger.name:
         path = resolve_setting_refs(str(info.trigger.get("path", "")), f"function {info.name}: path")
         container, pattern = compile_path(path)
-        blob = trigger.name[len(container) + 1:] if trigger.name.startswith(container + "/") else trigger.name
+        blob = trigger.name[len(container) + 1 :] if trigger.name.startswith(container + "/") else trigger.name
         found = pattern.match(blob)
         if found:
             data.update({k: v for k, v in found.groupdict().items() if v is not None})
@@ -62,8 +64,10 @@ def expand(path: str, data: dict[str, str], where: str) -> str:
     def value(m: re.Match[str]) -> str:
         key = m.group(1).strip().lower()
         if key not in lowered:
-            raise ValueError(f"{where}: the binding expression {{{m.group(1)}}} has no value in this invocation "
-                             f"(known: {', '.join(sorted(data))})")
+            raise ValueError(
+                f"{where}: the binding expression {{{m.group(1)}}} has no value in this invocation "
+                f"(known: {', '.join(sorted(data))})"
+            )
         return lowered[key]
 
     return _EXPR.sub(value, resolve_setting_refs(path, where))
@@ -91,9 +95,11 @@ def read_input(info: FunctionInfo, binding: dict[str, Any], data: dict[str, str]
         return content.decode("utf-8")
     if annotation is bytes or data_type == "binary":
         return content
-    metadata = {"Uri": meta.Datum(blob.url, "string"),
-                "Properties": meta.Datum(json.dumps({"ContentLength": props.size}), "json"),
-                "BlobTrigger": meta.Datum(f"{container}/{name}", "string")}
+    metadata = {
+        "Uri": meta.Datum(blob.url, "string"),
+        "Properties": meta.Datum(json.dumps({"ContentLength": props.size}), "json"),
+        "BlobTrigger": meta.Datum(f"{container}/{name}", "string"),
+    }
     return BlobConverter.decode(meta.Datum(content, "bytes"), trigger_metadata=metadata)
 
 

@@ -87,12 +87,16 @@ class BlobWebhook:
 
     def _function(self, request: web.Request) -> FunctionInfo:
         raw = request.query.get("functionName", "")
-        name = raw[len(FUNCTION_PREFIX):] if raw.lower().startswith(FUNCTION_PREFIX.lower()) else ""
-        found = next((f for n, f in self.functions.items() if n.lower() == name.lower() and is_eventgrid_source(f)),
-                     None)
+        name = raw[len(FUNCTION_PREFIX) :] if raw.lower().startswith(FUNCTION_PREFIX.lower()) else ""
+        found = next(
+            (f for n, f in self.functions.items() if n.lower() == name.lower() and is_eventgrid_source(f)), None
+        )
         if found is None:
-            raise RequestError(f"No Event Grid blob trigger function '{clip(raw, 100)}' (functionName must be "
-                               f"{FUNCTION_PREFIX}<name> of a blob trigger with source EventGrid)", 404)
+            raise RequestError(
+                f"No Event Grid blob trigger function '{clip(raw, 100)}' (functionName must be "
+                f"{FUNCTION_PREFIX}<name> of a blob trigger with source EventGrid)",
+                404,
+            )
         return found
 
     async def handle(self, request: web.Request) -> web.Response:
@@ -110,8 +114,11 @@ class BlobWebhook:
             raise RequestError("The aeg-event-type header must be SubscriptionValidation or Notification")
         rows = [r for r in (self._message(info, ev, i) for i, ev in enumerate(events)) if r is not None]
         if self.events.queue_depth() + len(rows) > MAX_QUEUED:
-            return web.Response(status=503, headers={"Retry-After": "30"},
-                                text=f"The blob trigger queue holds {MAX_QUEUED:,} messages; retry later")
+            return web.Response(
+                status=503,
+                headers={"Retry-After": "30"},
+                text=f"The blob trigger queue holds {MAX_QUEUED:,} messages; retry later",
+            )
         self.events.enqueue_blobs(rows)
         self.wake.set()
         return web.Response(status=202)
@@ -122,8 +129,9 @@ class BlobWebhook:
             raise RequestError(f"event {index} is not an Event Grid event with a data object")
         kind = event.get("eventType") or event.get("type")
         if kind != BLOB_CREATED:
-            log.info("blob webhook of %s: event %d is %s, not %s; ignored", info.name, index, clip(kind, 80),
-                     BLOB_CREATED)
+            log.info(
+                "blob webhook of %s: event %d is %s, not %s; ignored", info.name, index, clip(kind, 80), BLOB_CREATED
+            )
             return None
         data = event["data"]
         if not isinstance(data.get("url"), str) or not isinstance(data.get("eTag"), str):
@@ -136,8 +144,17 @@ class BlobQueueProcessor:
     """Runs the functions for the queued messages: blob read, receipt checked, function invoked; retries by
     visibility timeout and poisons after ``max_dequeue`` failed runs."""
 
-    def __init__(self, functions: dict[str, StorageConnection], invoke: Invoke, events: EventStore, host_id: str,
-                 wake: asyncio.Event, *, max_dequeue: int = MAX_DEQUEUE, visibility: float = 0.0) -> None:
+    def __init__(
+        self,
+        functions: dict[str, StorageConnection],
+        invoke: Invoke,
+        events: EventStore,
+        host_id: str,
+        wake: asyncio.Event,
+        *,
+        max_dequeue: int = MAX_DEQUEUE,
+        visibility: float = 0.0,
+    ) -> None:
         self.connections, self.invoke, self.events, self.host_id = functions, invoke, events, host_id
         self.wake, self.max_dequeue, self.visibility = wake, max_dequeue, visibility
         self.outage = Outage("Event Grid blob trigger", log)
@@ -147,7 +164,8 @@ class BlobQueueProcessor:
     def _client(self, function: str) -> Any:
         if function not in self._clients:
             self._clients[function] = self.connections[function].blob_service(
-                api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10)
+                api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10
+            )
         return self._clients[function]
 
     async def run(self) -> None:
@@ -169,6 +187,7 @@ class BlobQueueProcessor:
         def done(_task: asyncio.Task[None]) -> None:
             self._busy.pop(message_id, None)
             self.wake.set()
+
         return done
 
     async def _process(self, message: QueuedBlob) -> None:
@@ -184,8 +203,12 @@ class BlobQueueProcessor:
             return
         self.outage.recovered()
         if blob is None:
-            log.info("fn=%s blob %s/%s does not exist (or was already processed); message completed",
-                     message.function, message.container, clip(message.blob))
+            log.info(
+                "fn=%s blob %s/%s does not exist (or was already processed); message completed",
+                message.function,
+                message.container,
+                clip(message.blob),
+            )
             self.events.complete_blob(message.id)
             return
         receipt, stream = blob
@@ -194,27 +217,46 @@ class BlobQueueProcessor:
         except Exception as exc:
             attempt = message.dequeue_count + 1
             if attempt >= self.max_dequeue:
-                log.error("fn=%s blob %s/%s failed %d times: moved to the poison queue (%s)", message.function,
-                          message.container, clip(message.blob), attempt, clip(exc))
+                log.error(
+                    "fn=%s blob %s/%s failed %d times: moved to the poison queue (%s)",
+                    message.function,
+                    message.container,
+                    clip(message.blob),
+                    attempt,
+                    clip(exc),
+                )
                 self.events.poison_blob(message, f"{type(exc).__name__}: {clip(exc)}")
                 await asyncio.to_thread(_mark, self._client(message.function), receipt, "Poison", attempt)
             else:
-                log.warning("fn=%s blob %s/%s failed (attempt %d of %d); it will be retried", message.function,
-                            message.container, clip(message.blob), attempt, self.max_dequeue)
+                log.warning(
+                    "fn=%s blob %s/%s failed (attempt %d of %d); it will be retried",
+                    message.function,
+                    message.container,
+                    clip(message.blob),
+                    attempt,
+                    self.max_dequeue,
+                )
                 self.events.retry_blob(message, self.visibility)
             return
         with contextlib.suppress(Exception):
-            await asyncio.to_thread(_mark, self._client(message.function), receipt, "Complete",
-                                    message.dequeue_count + 1)
+            await asyncio.to_thread(
+                _mark, self._client(message.function), receipt, "Complete", message.dequeue_count + 1
+            )
         self.events.complete_blob(message.id)
-        log.info("fn=%s blob %s/%s processed (etag %s)", message.function, message.container, clip(message.blob),
-                 message.etag)
+        log.info(
+            "fn=%s blob %s/%s processed (etag %s)",
+            message.function,
+            message.container,
+            clip(message.blob),
+            message.etag,
+        )
 
     def _read(self, message: QueuedBlob) -> tuple[Any, object] | None:
         """(receipt client, the function's InputStream), or None when the blob is gone or this version is done."""
         client = self._client(message.function)
-        receipt = client.get_blob_client(HOSTS_CONTAINER, receipt_name(
-            self.host_id, message.function, message.etag, message.container, message.blob))
+        receipt = client.get_blob_client(
+            HOSTS_CONTAINER, receipt_name(self.host_id, message.function, message.etag, message.container, message.blob)
+        )
         try:
             if receipt.get_blob_properties().metadata.get("status") in ("Complete", "Poison"):
                 return None
@@ -226,10 +268,14 @@ class BlobQueueProcessor:
             data = blob.download_blob().readall()
         except ResourceNotFoundError:
             return None
-        info = {"name": message.blob, "etag": str(props.etag).strip('"'), "size": int(props.size or 0),
-                "last_modified": props.last_modified.isoformat() if props.last_modified else None,
-                "content_type": props.content_settings.content_type if props.content_settings else None,
-                "metadata": dict(props.metadata or {})}
+        info = {
+            "name": message.blob,
+            "etag": str(props.etag).strip('"'),
+            "size": int(props.size or 0),
+            "last_modified": props.last_modified.isoformat() if props.last_modified else None,
+            "content_type": props.content_settings.content_type if props.content_settings else None,
+            "metadata": dict(props.metadata or {}),
+        }
         return receipt, input_stream(client, message.container, info, data)
 
 

@@ -65,7 +65,7 @@ def compile_path(path: str) -> tuple[str, re.Pattern[str]]:
             end = rest.find("}", i)
             if end < 0:
                 raise ValueError(f"blob trigger path {path!r}: unclosed '{{'")
-            out.append(f"(?P<{re.sub(r'[^A-Za-z0-9_]', '_', rest[i + 1:end])}>.+)")
+            out.append(f"(?P<{re.sub(r'[^A-Za-z0-9_]', '_', rest[i + 1 : end])}>.+)")
             i = end + 1
         else:
             out.append(re.escape(rest[i]))
@@ -78,8 +78,9 @@ def receipt_name(host_id: str, function: str, etag: str, container: str, blob: s
 
 
 class BlobListener:
-    def __init__(self, functions: list[BlobFunction], invoke: Invoke, host_id: str,
-                 poll_interval: float = 0.25) -> None:
+    def __init__(
+        self, functions: list[BlobFunction], invoke: Invoke, host_id: str, poll_interval: float = 0.25
+    ) -> None:
         self.invoke, self.host_id, self.poll_interval = invoke, host_id, poll_interval
         self.watches = [_Watch(f, *compile_path(f.path)) for f in functions]
         self._clients: dict[str, BlobServiceClient] = {}
@@ -87,7 +88,8 @@ class BlobListener:
     def _client(self, connection: StorageConnection) -> BlobServiceClient:
         if connection.name not in self._clients:
             self._clients[connection.name] = connection.blob_service(
-                api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10)
+                api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10
+            )
         return self._clients[connection.name]
 
     async def run(self) -> None:
@@ -125,23 +127,32 @@ class BlobListener:
             key = (str(props.name), etag)
             if key in watch.done or not watch.pattern.match(str(props.name)):
                 continue
-            found.append({"name": str(props.name), "etag": etag, "size": int(props.size or 0),
-                          "last_modified": props.last_modified.isoformat() if props.last_modified else None,
-                          "content_type": props.content_settings.content_type if props.content_settings else None,
-                          "metadata": dict(props.metadata or {})})
+            found.append(
+                {
+                    "name": str(props.name),
+                    "etag": etag,
+                    "size": int(props.size or 0),
+                    "last_modified": props.last_modified.isoformat() if props.last_modified else None,
+                    "content_type": props.content_settings.content_type if props.content_settings else None,
+                    "metadata": dict(props.metadata or {}),
+                }
+            )
         return found
 
     async def _process(self, watch: _Watch, blob: dict[str, Any]) -> int:
         client = self._client(watch.function.connection)
-        receipt = client.get_blob_client(HOSTS_CONTAINER, receipt_name(
-            self.host_id, watch.function.name, blob["etag"], watch.container, blob["name"]))
+        receipt = client.get_blob_client(
+            HOSTS_CONTAINER,
+            receipt_name(self.host_id, watch.function.name, blob["etag"], watch.container, blob["name"]),
+        )
         taken = await asyncio.to_thread(self._take, client, receipt, watch, blob)
         if taken is None:
             return 0
         lease, attempts = taken
         try:
             data = await asyncio.to_thread(
-                lambda: client.get_blob_client(watch.container, blob["name"]).download_blob().readall())
+                lambda: client.get_blob_client(watch.container, blob["name"]).download_blob().readall()
+            )
         except ResourceNotFoundError:
             await asyncio.to_thread(self._mark, receipt, lease, "Complete", 0)
             watch.done.add((blob["name"], blob["etag"]))
@@ -151,9 +162,15 @@ class BlobListener:
             await self.invoke(watch.function.name, stream)
         except Exception:
             status = "Poison" if attempts >= MAX_ATTEMPTS else "Incomplete"
-            log.exception("blob trigger %s failed for %s/%s (attempt %d of %d)%s", watch.function.name,
-                          watch.container, blob["name"], attempts, MAX_ATTEMPTS,
-                          ": giving up (poison)" if status == "Poison" else "")
+            log.exception(
+                "blob trigger %s failed for %s/%s (attempt %d of %d)%s",
+                watch.function.name,
+                watch.container,
+                blob["name"],
+                attempts,
+                MAX_ATTEMPTS,
+                ": giving up (poison)" if status == "Poison" else "",
+            )
             await asyncio.to_thread(self._mark, receipt, lease, status, attempts)
             if status == "Poison":
                 watch.done.add((blob["name"], blob["etag"]))
@@ -162,8 +179,9 @@ class BlobListener:
         watch.done.add((blob["name"], blob["etag"]))
         return 1
 
-    def _take(self, client: BlobServiceClient, receipt: Any, watch: _Watch,
-              blob: dict[str, Any]) -> tuple[Any, int] | None:
+    def _take(
+        self, client: BlobServiceClient, receipt: Any, watch: _Watch, blob: dict[str, Any]
+    ) -> tuple[Any, int] | None:
         """Create (if absent) and lease the receipt → (lease, this attempt's number); None when it is finished
         or another host holds it."""
         with contextlib.suppress(ResourceExistsError):
@@ -190,8 +208,12 @@ class BlobListener:
 
 def input_stream(client: BlobServiceClient, container: str, blob: dict[str, Any], data: bytes) -> object:
     """``func.InputStream`` built by the worker's converter (name ``container/blob``, length, uri, properties)."""
-    properties = {"ContentLength": blob["size"], "ETag": blob["etag"], "LastModified": blob["last_modified"],
-                  "ContentType": blob["content_type"]}
+    properties = {
+        "ContentLength": blob["size"],
+        "ETag": blob["etag"],
+        "LastModified": blob["last_modified"],
+        "ContentType": blob["content_type"],
+    }
     uri = client.get_blob_client(container, blob["name"]).url
     metadata = {
         "BlobTrigger": meta.Datum(f"{container}/{blob['name']}", "string"),

@@ -22,8 +22,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     start.add_argument("--script-root", type=Path, default=Path.cwd())
     start.add_argument("--port", type=int, default=7071)
     start.add_argument("--host", default="127.0.0.1")
-    start.add_argument("--threads", type=int, default=int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or 8),
-                       help="thread pool size for sync functions (default: PYTHON_THREADPOOL_THREAD_COUNT or 8)")
+    start.add_argument(
+        "--threads",
+        type=int,
+        default=int(os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") or 8),
+        help="thread pool size for sync functions (default: PYTHON_THREADPOOL_THREAD_COUNT or 8)",
+    )
     start.add_argument("--log-level", default="INFO")
     return parser.parse_args(argv)
 

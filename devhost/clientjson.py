@@ -33,9 +33,11 @@ def client_binding_json(base: str, hub: str, key: str, rpc_base: str) -> str:
         "taskHubName": hub,
         "creationUrls": {
             "createNewInstancePostUri": f"{wh}/orchestrators/{{functionName}}[/{{instanceId}}]?code={code}",
-            "createAndWaitOnNewInstancePostUri": (f"{wh}/orchestrators/{{functionName}}[/{{instanceId}}]"
-                                                  f"?timeout={{timeoutInSeconds}}&pollingInterval="
-                                                  f"{{intervalInSeconds}}&code={code}"),
+            "createAndWaitOnNewInstancePostUri": (
+                f"{wh}/orchestrators/{{functionName}}[/{{instanceId}}]"
+                f"?timeout={{timeoutInSeconds}}&pollingInterval="
+                f"{{intervalInSeconds}}&code={code}"
+            ),
         },
         "managementUrls": management_urls(base, hub, key),
         "baseUrl": wh,

@@ -51,8 +51,10 @@ class StorageConnection:
     def uri(self, service: str) -> str:
         found = dict(self.uris).get(service)
         if found is None:
-            raise ConfigError(f"connection '{self.name}' is identity-based but has no {service} service URI: add "
-                              f"the setting {self.name}__{service}ServiceUri (or {self.name}__accountName)")
+            raise ConfigError(
+                f"connection '{self.name}' is identity-based but has no {service} service URI: add "
+                f"the setting {self.name}__{service}ServiceUri (or {self.name}__accountName)"
+            )
         return found
 
     def credential(self) -> Any:
@@ -111,15 +113,21 @@ def resolve(name: str | None, env: Mapping[str, str] | None = None) -> StorageCo
         for service in SERVICES:
             uris.setdefault(service, f"https://{account}.{service}.core.windows.net")
     if not uris:
-        raise ConfigError(f"storage connection '{name}' is not configured: set {name} to a connection string, or "
-                          f"{name}__accountName, or {name}__blobServiceUri / {name}__queueServiceUri / "
-                          f"{name}__tableServiceUri (identity-based)")
-    creds = {k: env[f"{name}__{k}"].strip() for k in ("credential", "clientId", "tenantId", "clientSecret")
-             if env.get(f"{name}__{k}", "").strip()}
+        raise ConfigError(
+            f"storage connection '{name}' is not configured: set {name} to a connection string, or "
+            f"{name}__accountName, or {name}__blobServiceUri / {name}__queueServiceUri / "
+            f"{name}__tableServiceUri (identity-based)"
+        )
+    creds = {
+        k: env[f"{name}__{k}"].strip()
+        for k in ("credential", "clientId", "tenantId", "clientSecret")
+        if env.get(f"{name}__{k}", "").strip()
+    }
     kind = creds.get("credential")
     if kind is not None and kind.lower() != "managedidentity":
-        raise ConfigError(f"{name}__credential is '{kind}': the only accepted value is 'managedidentity' "
-                          "(or leave it unset)")
+        raise ConfigError(
+            f"{name}__credential is '{kind}': the only accepted value is 'managedidentity' (or leave it unset)"
+        )
     return StorageConnection(name, None, tuple(sorted(uris.items())), tuple(sorted(creds.items())))
 
 

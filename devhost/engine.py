@@ -48,14 +48,20 @@ class _Body:
 
 def orchestrators_of(functions: dict[str, FunctionInfo]) -> dict[str, FunctionInfo]:
     """Orchestrator name resolution: trigger ``orchestration``, then the function name."""
-    return {f.trigger.get("orchestration") or f.name: f for f in functions.values()
-            if f.trigger_type == "orchestrationTrigger"}
+    return {
+        f.trigger.get("orchestration") or f.name: f
+        for f in functions.values()
+        if f.trigger_type == "orchestrationTrigger"
+    }
 
 
 def entities_of(functions: dict[str, FunctionInfo]) -> dict[str, FunctionInfo]:
     """Entity functions by lower-case name (scheduler ids carry the name in lower case)."""
-    return {str(f.trigger.get("entityName") or f.name).lower(): f for f in functions.values()
-            if f.trigger_type == "entityTrigger"}
+    return {
+        str(f.trigger.get("entityName") or f.name).lower(): f
+        for f in functions.values()
+        if f.trigger_type == "entityTrigger"
+    }
 
 
 def activities_of(functions: dict[str, FunctionInfo]) -> dict[str, FunctionInfo]:
@@ -65,8 +71,7 @@ def activities_of(functions: dict[str, FunctionInfo]) -> dict[str, FunctionInfo]
 class Engine:
     """Runs until ``stop``; everything it knows is in the store, so a restart resumes where it stopped."""
 
-    def __init__(self, store: Store, functions: dict[str, FunctionInfo], invoker: Invoker,
-                 config: HostConfig) -> None:
+    def __init__(self, store: Store, functions: dict[str, FunctionInfo], invoker: Invoker, config: HostConfig) -> None:
         self.store = store
         self.orchestrators = orchestrators_of(functions)
         self.activities = activities_of(functions)
@@ -178,14 +183,16 @@ class Engine:
         started = time.perf_counter()
         refused = versioning.mismatch(inst.version, self.config)
         if refused is not None and self.config.version_failure == "Reject":
-            log.warning("fn=%s instance=%s not run here: %s; its messages wait for a matching host", inst.name,
-                        iid, refused)
+            log.warning(
+                "fn=%s instance=%s not run here: %s; its messages wait for a matching host", inst.name, iid, refused
+            )
             self._rejected.add(iid)
             return
         now = h.utcnow()
         new = [h.event(h.ORCHESTRATOR_STARTED, now), *[m.event for m in batch]]
-        step = StepInput(inst.name, iid, inst.execution_id, inst.parent_id, inst.input, self._history(inst), new,
-                         state, now)
+        step = StepInput(
+            inst.name, iid, inst.execution_id, inst.parent_id, inst.input, self._history(inst), new, state, now
+        )
         if refused is not None:
             result = _failed(step, refused)
         elif fn is None:
@@ -196,10 +203,18 @@ class Engine:
             if problem is not None:
                 result = _failed(step, f"Orchestrator function '{inst.name}' failed: {problem}")
         committed = self._commit_episode(inst, [m.id for m in batch] + stale, result)
-        log.info("fn=%s instance=%s episode %s: %d new events, %d activities, %d timers, %d children -> %s "
-                 "(%.1f ms)", inst.name, iid, "committed" if committed else "discarded (instance changed)",
-                 len(result.events), len(result.activities), len(result.timers), len(result.children),
-                 result.status, (time.perf_counter() - started) * 1000)
+        log.info(
+            "fn=%s instance=%s episode %s: %d new events, %d activities, %d timers, %d children -> %s (%.1f ms)",
+            inst.name,
+            iid,
+            "committed" if committed else "discarded (instance changed)",
+            len(result.events),
+            len(result.activities),
+            len(result.timers),
+            len(result.children),
+            result.status,
+            (time.perf_counter() - started) * 1000,
+        )
         if result.status == "Failed":
             log.error("fn=%s instance=%s failed: %s", inst.name, iid, result.output)
 
@@ -224,9 +239,10 @@ class Engine:
             self._schedule(db, inst, result)
             status = result.status if result.status != "Running" or row[0] != "Suspended" else "Suspended"
             output = None if result.status == "Running" else json.dumps(result.output)
-            db.execute("UPDATE instances SET status=?, output=?, custom_status=?, updated=?, step_state=? WHERE id=?",
-                       (status, output, _json_or_none(result.custom_status), now_ts(), result.state.to_json(),
-                        inst.id))
+            db.execute(
+                "UPDATE instances SET status=?, output=?, custom_status=?, updated=?, step_state=? WHERE id=?",
+                (status, output, _json_or_none(result.custom_status), now_ts(), result.state.to_json(), inst.id),
+            )
             if result.status in TERMINAL:
                 db.execute("DELETE FROM inbox WHERE instance_id=?", (inst.id,))
                 db.execute("DELETE FROM work WHERE instance_id=?", (inst.id,))
@@ -236,13 +252,17 @@ class Engine:
 
     def _append(self, db: Any, inst: Instance, events: list[h.Event]) -> None:
         past = self._history(inst)
-        db.executemany("INSERT INTO history(instance_id, seq, event) VALUES (?,?,?)",
-                       [(inst.id, len(past) + i, json.dumps(e)) for i, e in enumerate(events)])
+        db.executemany(
+            "INSERT INTO history(instance_id, seq, event) VALUES (?,?,?)",
+            [(inst.id, len(past) + i, json.dumps(e)) for i, e in enumerate(events)],
+        )
         past.extend(events)
 
     def _schedule(self, db: Any, inst: Instance, result: StepResult) -> None:
-        db.executemany("INSERT INTO work(instance_id, execution_id, task_id, name, input) VALUES (?,?,?,?,?)",
-                       [(inst.id, inst.execution_id, a.task_id, a.name, a.input) for a in result.activities])
+        db.executemany(
+            "INSERT INTO work(instance_id, execution_id, task_id, name, input) VALUES (?,?,?,?,?)",
+            [(inst.id, inst.execution_id, a.task_id, a.name, a.input) for a in result.activities],
+        )
         for timer in result.timers:
             fired = h.event(h.TIMER_FIRED, timer.fire_at, TimerId=timer.timer_id, FireAt=h.fmt_time(timer.fire_at))
             insert_message(db, inst.id, inst.execution_id, fired, timer.fire_at.timestamp(), timer_id=timer.timer_id)
@@ -256,8 +276,14 @@ class Engine:
                 _send_sub_failed(db, parent, reason)
                 continue
             try:
-                create_instance(db, child.instance_id, name, child.input_json, parent=parent,
-                                version=child.version or self.config.default_version)
+                create_instance(
+                    db,
+                    child.instance_id,
+                    name,
+                    child.input_json,
+                    parent=parent,
+                    version=child.version or self.config.default_version,
+                )
             except InstanceConflict as exc:
                 _send_sub_failed(db, parent, str(exc))
 
@@ -269,14 +295,20 @@ class Engine:
         input_json = result.continue_input_json or "null"
         parent = None
         if inst.parent_id:
-            parent = {"Name": "", "TaskScheduleId": inst.parent_task_id,
-                      "OrchestrationInstance": {"InstanceId": inst.parent_id, "ExecutionId": inst.parent_execution_id}}
-        started = h.execution_started(h.utcnow(), inst.id, execution_id, inst.name, input_json, parent=parent,
-                                      version=inst.version)
+            parent = {
+                "Name": "",
+                "TaskScheduleId": inst.parent_task_id,
+                "OrchestrationInstance": {"InstanceId": inst.parent_id, "ExecutionId": inst.parent_execution_id},
+            }
+        started = h.execution_started(
+            h.utcnow(), inst.id, execution_id, inst.name, input_json, parent=parent, version=inst.version
+        )
         insert_message(db, inst.id, execution_id, started, now_ts())
-        db.execute("UPDATE instances SET status='ContinuedAsNew', input=?, output=NULL, custom_status=?, updated=?, "
-                   "execution_id=?, step_state=NULL WHERE id=?",
-                   (input_json, _json_or_none(result.custom_status), now_ts(), execution_id, inst.id))
+        db.execute(
+            "UPDATE instances SET status='ContinuedAsNew', input=?, output=NULL, custom_status=?, updated=?, "
+            "execution_id=?, step_state=NULL WHERE id=?",
+            (input_json, _json_or_none(result.custom_status), now_ts(), execution_id, inst.id),
+        )
         self._cache.pop(inst.id, None)
 
     def _notify_parent(self, db: Any, inst: Instance, result: StepResult) -> None:
@@ -286,8 +318,13 @@ class Engine:
         if result.status == "Completed":
             ev = h.event(h.SUB_COMPLETED, now, TaskScheduledId=inst.parent_task_id, Result=json.dumps(result.output))
         else:
-            ev = h.event(h.SUB_FAILED, now, TaskScheduledId=inst.parent_task_id, Reason=str(result.output),
-                         Details=json.dumps({"instanceId": inst.id}))
+            ev = h.event(
+                h.SUB_FAILED,
+                now,
+                TaskScheduledId=inst.parent_task_id,
+                Reason=str(result.output),
+                Details=json.dumps({"instanceId": inst.id}),
+            )
         insert_message(db, inst.parent_id, inst.parent_execution_id, ev, now_ts())
 
     # entities --------------------------------------------------------------------------------------------
@@ -315,16 +352,25 @@ class Engine:
             results = [{"isError": True, "result": json.dumps(message)} for _ in ops]
             new_exists, new_state = exists, state
         else:
-            context = {"self": {"name": name, "key": key}, "state": state, "exists": exists,
-                       # the extension hands each input as a JSON string holding the input's JSON text
-                       "batch": [{"name": o.operation, "input": json.dumps(o.input)} for o in ops]}
+            context = {
+                "self": {"name": name, "key": key},
+                "state": state,
+                "exists": exists,
+                # the extension hands each input as a JSON string holding the input's JSON text
+                "batch": [{"name": o.operation, "input": json.dumps(o.input)} for o in ops],
+            }
             started = time.perf_counter()
             raw = await asyncio.get_running_loop().run_in_executor(
-                self.replay_pool, info.callable, _Body(json.dumps(context)))
+                self.replay_pool, info.callable, _Body(json.dumps(context))
+            )
             out = json.loads(raw)
             results, new_exists, new_state = out["results"], bool(out.get("entityExists")), out.get("entityState")
-            log.info("entity=%s batch of %d operation(s) in %.1f ms", entity_id, len(ops),
-                     (time.perf_counter() - started) * 1000)
+            log.info(
+                "entity=%s batch of %d operation(s) in %.1f ms",
+                entity_id,
+                len(ops),
+                (time.perf_counter() - started) * 1000,
+            )
         problem = payload_problem("the entity state", new_state)
         if problem is not None:
             results = [{"isError": True, "result": json.dumps(f"Entity '{entity_id}': {problem}")} for _ in ops]
@@ -332,8 +378,10 @@ class Engine:
         with self.store.tx() as db:
             db.executemany("DELETE FROM entity_ops WHERE id=?", [(o.id,) for o in ops])
             if new_exists:
-                db.execute("INSERT OR REPLACE INTO entities(id, name, key, state, updated) VALUES (?,?,?,?,?)",
-                           (entity_id, name, key, new_state, now_ts()))
+                db.execute(
+                    "INSERT OR REPLACE INTO entities(id, name, key, state, updated) VALUES (?,?,?,?,?)",
+                    (entity_id, name, key, new_state, now_ts()),
+                )
             else:
                 db.execute("DELETE FROM entities WHERE id=?", (entity_id,))
             for op, res in zip(ops, results, strict=False):
@@ -351,8 +399,7 @@ class Engine:
             ev = await self._run_activity(row)
             self._complete_work(row, ev)
         except Exception:
-            log.exception("fn=%s instance=%s activity bookkeeping failed; it will run again", row.name,
-                          row.instance_id)
+            log.exception("fn=%s instance=%s activity bookkeeping failed; it will run again", row.name, row.instance_id)
             await asyncio.sleep(0.5)
         finally:
             self._work.pop(row.id, None)
@@ -376,8 +423,13 @@ class Engine:
             return h.event(h.TASK_COMPLETED, now(), TaskScheduledId=row.task_id, Result=encoded)
         except Exception as exc:
             reason = f"Activity function '{row.name}' failed: {type(exc).__name__}: {exc}"
-            details = json.dumps({"type": type(exc).__name__, "message": str(exc),
-                                  "stackTrace": "".join(traceback.format_exception(exc))})
+            details = json.dumps(
+                {
+                    "type": type(exc).__name__,
+                    "message": str(exc),
+                    "stackTrace": "".join(traceback.format_exception(exc)),
+                }
+            )
             return h.event(h.TASK_FAILED, now(), TaskScheduledId=row.task_id, Reason=reason, Details=details)
 
     def _complete_work(self, row: WorkRow, ev: h.Event) -> None:
@@ -416,10 +468,12 @@ def _missing_orchestrator(step: StepInput) -> StepResult:
 
 def _oversized(result: StepResult) -> str | None:
     """The first payload of this episode over the limits of ``devhost.limits``, as a message, or None."""
-    checks = [("its output", json.dumps(result.output) if result.status == "Completed" else None),
-              ("the input it continues as new with", result.continue_input_json),
-              *((f"the input of activity '{a.name}'", a.input) for a in result.activities),
-              *((f"the input of sub-orchestration '{c.name}'", c.input_json) for c in result.children)]
+    checks = [
+        ("its output", json.dumps(result.output) if result.status == "Completed" else None),
+        ("the input it continues as new with", result.continue_input_json),
+        *((f"the input of activity '{a.name}'", a.input) for a in result.activities),
+        *((f"the input of sub-orchestration '{c.name}'", c.input_json) for c in result.children),
+    ]
     for what, text in checks:
         problem = payload_problem(what, text)
         if problem is not None:

@@ -67,7 +67,8 @@ def _eventgrid_events(payload: list[Any], event_type_header: str) -> Delivery:
         return Delivery(error="the delivery holds no event")
     first = payload[0]
     if event_type_header == "SubscriptionValidation" or (
-            isinstance(first, dict) and first.get("eventType") == VALIDATION_EVENT):
+        isinstance(first, dict) and first.get("eventType") == VALIDATION_EVENT
+    ):
         code = first.get("data", {}).get("validationCode") if isinstance(first, dict) else None
         if not code:
             return Delivery(error="subscription validation event without data.validationCode")

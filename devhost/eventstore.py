@@ -70,12 +70,17 @@ class EventStore:
     def enqueue_blobs(self, rows: list[tuple[str, str, str, str]]) -> None:
         now = time.time()
         with self._tx():
-            self.db.executemany("INSERT INTO blob_queue(function, container, blob, etag, visible_at, inserted) "
-                                "VALUES (?,?,?,?,?,?)", [(*r, now, now) for r in rows])
+            self.db.executemany(
+                "INSERT INTO blob_queue(function, container, blob, etag, visible_at, inserted) VALUES (?,?,?,?,?,?)",
+                [(*r, now, now) for r in rows],
+            )
 
     def visible_blobs(self, busy: set[int], limit: int) -> list[QueuedBlob]:
-        rows = self.db.execute("SELECT id, function, container, blob, etag, dequeue_count FROM blob_queue "
-                               "WHERE visible_at<=? ORDER BY id LIMIT ?", (time.time(), limit + len(busy)))
+        rows = self.db.execute(
+            "SELECT id, function, container, blob, etag, dequeue_count FROM blob_queue "
+            "WHERE visible_at<=? ORDER BY id LIMIT ?",
+            (time.time(), limit + len(busy)),
+        )
         return [QueuedBlob(*r) for r in rows if r[0] not in busy][:limit]
 
     def complete_blob(self, message_id: int) -> None:
@@ -84,8 +89,10 @@ class EventStore:
 
     def retry_blob(self, message: QueuedBlob, visible_in: float) -> None:
         with self._tx():
-            self.db.execute("UPDATE blob_queue SET dequeue_count=?, visible_at=? WHERE id=?",
-                            (message.dequeue_count + 1, time.time() + visible_in, message.id))
+            self.db.execute(
+                "UPDATE blob_queue SET dequeue_count=?, visible_at=? WHERE id=?",
+                (message.dequeue_count + 1, time.time() + visible_in, message.id),
+            )
 
     def delay_blob(self, message_id: int, seconds: float) -> None:
         """Make a message visible again in ``seconds`` without counting a dequeue (storage was unreachable)."""
@@ -95,15 +102,26 @@ class EventStore:
     def poison_blob(self, message: QueuedBlob, error: str) -> None:
         with self._tx():
             self.db.execute("DELETE FROM blob_queue WHERE id=?", (message.id,))
-            self.db.execute("INSERT INTO blob_poison(function, container, blob, etag, dequeue_count, error, at) "
-                            "VALUES (?,?,?,?,?,?,?)", (message.function, message.container, message.blob,
-                                                       message.etag, message.dequeue_count + 1, error, time.time()))
-            self.db.execute("DELETE FROM blob_poison WHERE id <= (SELECT MAX(id) FROM blob_poison) - ?",
-                            (POISON_KEPT,))
+            self.db.execute(
+                "INSERT INTO blob_poison(function, container, blob, etag, dequeue_count, error, at) "
+                "VALUES (?,?,?,?,?,?,?)",
+                (
+                    message.function,
+                    message.container,
+                    message.blob,
+                    message.etag,
+                    message.dequeue_count + 1,
+                    error,
+                    time.time(),
+                ),
+            )
+            self.db.execute("DELETE FROM blob_poison WHERE id <= (SELECT MAX(id) FROM blob_poison) - ?", (POISON_KEPT,))
 
     def poisoned(self) -> list[tuple[str, str, str, int]]:
-        return [(r[0], r[1], r[2], int(r[3])) for r in self.db.execute(
-            "SELECT function, container, blob, dequeue_count FROM blob_poison ORDER BY id")]
+        return [
+            (r[0], r[1], r[2], int(r[3]))
+            for r in self.db.execute("SELECT function, container, blob, dequeue_count FROM blob_poison ORDER BY id")
+        ]
 
     # the system topic --------------------------------------------------------------------------------------
     def subscription_created(self, name: str) -> float | None:
@@ -113,11 +131,12 @@ class EventStore:
     def create_subscription(self, name: str, existing: dict[str, str]) -> None:
         """Record the subscription and the blob versions that existed before it (never delivered)."""
         with self._tx():
-            self.db.execute("INSERT OR IGNORE INTO topic_subscription(name, created) VALUES (?,?)",
-                            (name, time.time()))
+            self.db.execute("INSERT OR IGNORE INTO topic_subscription(name, created) VALUES (?,?)", (name, time.time()))
             self.db.execute("DELETE FROM topic_seen WHERE subscription=?", (name,))
-            self.db.executemany("INSERT INTO topic_seen(subscription, blob, etag) VALUES (?,?,?)",
-                                [(name, b, e) for b, e in existing.items()])
+            self.db.executemany(
+                "INSERT INTO topic_seen(subscription, blob, etag) VALUES (?,?,?)",
+                [(name, b, e) for b, e in existing.items()],
+            )
 
     def seen(self, name: str) -> dict[str, str]:
         return dict(self.db.execute("SELECT blob, etag FROM topic_seen WHERE subscription=?", (name,)).fetchall())
@@ -130,27 +149,45 @@ class EventStore:
             self.db.execute("INSERT OR REPLACE INTO topic_sequence(id, value) VALUES (1, ?)", (first + count - 1,))
         return first
 
-    def publish(self, name: str, changed: dict[str, str], gone: list[str], events: list[dict[str, Any]], *,
-                ttl: float, max_pending: int) -> int:
+    def publish(
+        self,
+        name: str,
+        changed: dict[str, str],
+        gone: list[str],
+        events: list[dict[str, Any]],
+        *,
+        ttl: float,
+        max_pending: int,
+    ) -> int:
         """In one transaction: new versions are seen and their events queued; returns how many older pending
         events were dropped to keep the outbox within ``max_pending``."""
         now = time.time()
         with self._tx():
-            self.db.executemany("INSERT OR REPLACE INTO topic_seen(subscription, blob, etag) VALUES (?,?,?)",
-                                [(name, b, e) for b, e in changed.items()])
+            self.db.executemany(
+                "INSERT OR REPLACE INTO topic_seen(subscription, blob, etag) VALUES (?,?,?)",
+                [(name, b, e) for b, e in changed.items()],
+            )
             self.db.executemany("DELETE FROM topic_seen WHERE subscription=? AND blob=?", [(name, b) for b in gone])
-            self.db.executemany("INSERT INTO topic_outbox(subscription, event, next_at, expires_at) VALUES (?,?,?,?)",
-                                [(name, json.dumps(e), now, now + ttl) for e in events])
+            self.db.executemany(
+                "INSERT INTO topic_outbox(subscription, event, next_at, expires_at) VALUES (?,?,?,?)",
+                [(name, json.dumps(e), now, now + ttl) for e in events],
+            )
             over = self.db.execute("SELECT COUNT(*) FROM topic_outbox WHERE subscription=?", (name,)).fetchone()[0]
             dropped = max(0, int(over) - max_pending)
             if dropped:
-                self.db.execute("DELETE FROM topic_outbox WHERE id IN (SELECT id FROM topic_outbox WHERE "
-                                "subscription=? ORDER BY id LIMIT ?)", (name, dropped))
+                self.db.execute(
+                    "DELETE FROM topic_outbox WHERE id IN (SELECT id FROM topic_outbox WHERE "
+                    "subscription=? ORDER BY id LIMIT ?)",
+                    (name, dropped),
+                )
         return dropped
 
     def due_events(self, limit: int, busy: set[int]) -> list[OutboxEvent]:
-        rows = self.db.execute("SELECT id, subscription, event, attempts, expires_at FROM topic_outbox "
-                               "WHERE next_at<=? ORDER BY id LIMIT ?", (time.time(), limit + len(busy)))
+        rows = self.db.execute(
+            "SELECT id, subscription, event, attempts, expires_at FROM topic_outbox "
+            "WHERE next_at<=? ORDER BY id LIMIT ?",
+            (time.time(), limit + len(busy)),
+        )
         return [OutboxEvent(r[0], r[1], json.loads(r[2]), r[3], r[4]) for r in rows if r[0] not in busy][:limit]
 
     def delivered(self, event_id: int) -> None:

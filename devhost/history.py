@@ -27,12 +27,27 @@ EXECUTION_SUSPENDED = 19
 EXECUTION_RESUMED = 20
 
 EVENT_NAMES = {
-    0: "ExecutionStarted", 1: "ExecutionCompleted", 2: "ExecutionFailed", 3: "ExecutionTerminated",
-    4: "TaskScheduled", 5: "TaskCompleted", 6: "TaskFailed", 7: "SubOrchestrationInstanceCreated",
-    8: "SubOrchestrationInstanceCompleted", 9: "SubOrchestrationInstanceFailed", 10: "TimerCreated",
-    11: "TimerFired", 12: "OrchestratorStarted", 13: "OrchestratorCompleted", 14: "EventSent",
-    15: "EventRaised", 16: "ContinueAsNew", 17: "GenericEvent", 18: "HistoryState",
-    19: "ExecutionSuspended", 20: "ExecutionResumed",
+    0: "ExecutionStarted",
+    1: "ExecutionCompleted",
+    2: "ExecutionFailed",
+    3: "ExecutionTerminated",
+    4: "TaskScheduled",
+    5: "TaskCompleted",
+    6: "TaskFailed",
+    7: "SubOrchestrationInstanceCreated",
+    8: "SubOrchestrationInstanceCompleted",
+    9: "SubOrchestrationInstanceFailed",
+    10: "TimerCreated",
+    11: "TimerFired",
+    12: "OrchestratorStarted",
+    13: "OrchestratorCompleted",
+    14: "EventSent",
+    15: "EventRaised",
+    16: "ContinueAsNew",
+    17: "GenericEvent",
+    18: "HistoryState",
+    19: "ExecutionSuspended",
+    20: "ExecutionResumed",
 }
 
 # OrchestrationStatus ints used by ExecutionCompleted
@@ -66,11 +81,26 @@ def event(event_type: int, at: datetime, event_id: int = -1, **fields: Any) -> E
     return {"EventType": event_type, "EventId": event_id, "IsPlayed": False, "Timestamp": fmt_time(at), **fields}
 
 
-def execution_started(at: datetime, instance_id: str, execution_id: str, name: str, input_json: str,
-                      *, parent: dict[str, Any] | None = None, version: str = "") -> Event:
+def execution_started(
+    at: datetime,
+    instance_id: str,
+    execution_id: str,
+    name: str,
+    input_json: str,
+    *,
+    parent: dict[str, Any] | None = None,
+    version: str = "",
+) -> Event:
     """``Version`` must be present: the SDK reads it unconditionally (``context.version``)."""
-    return event(EXECUTION_STARTED, at, OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
-                 Name=name, Version=version, Input=input_json, ParentInstance=parent)
+    return event(
+        EXECUTION_STARTED,
+        at,
+        OrchestrationInstance={"InstanceId": instance_id, "ExecutionId": execution_id},
+        Name=name,
+        Version=version,
+        Input=input_json,
+        ParentInstance=parent,
+    )
 
 
 def timer_fire_at(text: str) -> datetime:

@@ -51,8 +51,14 @@ def match_route(routes: list[HttpRoute], path: str, method: str) -> tuple[HttpRo
 
 def to_http_request(request: web.Request, body: bytes, route_params: dict[str, str]) -> func.HttpRequest:
     """The url is absolute: ``create_check_status_response`` takes its origin from it."""
-    return func.HttpRequest(method=request.method, url=str(request.url), headers=dict(request.headers),
-                            params=dict(request.query), route_params=route_params, body=body)
+    return func.HttpRequest(
+        method=request.method,
+        url=str(request.url),
+        headers=dict(request.headers),
+        params=dict(request.query),
+        route_params=route_params,
+        body=body,
+    )
 
 
 def to_web_response(value: Any) -> web.Response:
@@ -60,14 +66,19 @@ def to_web_response(value: Any) -> web.Response:
         headers = dict(value.headers)
         if not any(k.lower() == "content-type" for k in headers):
             mimetype = value.mimetype or "text/plain"
-            headers["Content-Type"] = f"{mimetype}; charset={value.charset}" if mimetype.startswith("text/") \
-                else mimetype
+            headers["Content-Type"] = (
+                f"{mimetype}; charset={value.charset}" if mimetype.startswith("text/") else mimetype
+            )
         return web.Response(status=value.status_code, body=value.get_body(), headers=headers)
     if value is None:
         return web.Response(status=204)
     if isinstance(value, str | bytes):
-        return web.Response(status=200, body=value if isinstance(value, bytes) else value.encode(),
-                            content_type="text/plain", charset="utf-8" if isinstance(value, str) else None)
+        return web.Response(
+            status=200,
+            body=value if isinstance(value, bytes) else value.encode(),
+            content_type="text/plain",
+            charset="utf-8" if isinstance(value, str) else None,
+        )
     return web.Response(status=200, text=json.dumps(value), content_type="application/json")
 
 

@@ -84,8 +84,9 @@ class Invoker:
             raise FunctionNotFound(f"The function '{clip(name, 100)}' doesn't exist")
         return info
 
-    def _kwargs(self, info: FunctionInfo, trigger_value: Any,
-                invocation_id: str) -> tuple[dict[str, Any], dict[str, OutValue]]:
+    def _kwargs(
+        self, info: FunctionInfo, trigger_value: Any, invocation_id: str
+    ) -> tuple[dict[str, Any], dict[str, OutValue]]:
         kwargs: dict[str, Any] = {}
         outs: dict[str, OutValue] = {}
         trigger_name = info.trigger.get("name")
@@ -139,8 +140,11 @@ class Invoker:
 
     def _blob_bindings(self, info: FunctionInfo, direction: str) -> list[dict[str, Any]]:
         """The storage bindings (blob, queue, table) of ``direction``."""
-        return [b for b in info.bindings
-                if b.get("type") in ("blob", "queue", "table") and str(b.get("direction", "")).upper() == direction]
+        return [
+            b
+            for b in info.bindings
+            if b.get("type") in ("blob", "queue", "table") and str(b.get("direction", "")).upper() == direction
+        ]
 
     async def _read_inputs(self, info: FunctionInfo, trigger_value: Any, kwargs: dict[str, Any]) -> dict[str, str]:
         """Fill the blob input bindings; returns the invocation's binding data (for the outputs' paths)."""
@@ -156,11 +160,13 @@ class Invoker:
                     kwargs[str(b["name"])] = await loop.run_in_executor(self.pool, tables.read_input, info, b, data)
                     continue
                 kwargs[str(b["name"])] = await loop.run_in_executor(
-                    self.pool, blobbindings.read_input, info, b, data, _annotation(info, annotation))
+                    self.pool, blobbindings.read_input, info, b, data, _annotation(info, annotation)
+                )
         return data
 
-    async def _write_outputs(self, info: FunctionInfo, data: dict[str, str], outputs: dict[str, Any], value: Any,
-                             tag: str) -> None:
+    async def _write_outputs(
+        self, info: FunctionInfo, data: dict[str, str], outputs: dict[str, Any], value: Any, tag: str
+    ) -> None:
         loop = asyncio.get_running_loop()
         for b in self._blob_bindings(info, "OUT"):
             name = str(b["name"])
@@ -195,9 +201,14 @@ class Invoker:
                     raise
                 retry += 1
                 wait = policy.wait(retry)
-                log.warning("fn=%s failed; retry %d of %s in %.1f s (%s)", info.name, retry,
-                            policy.max_retry_count if policy.max_retry_count >= 0 else "unlimited", wait,
-                            policy.strategy)
+                log.warning(
+                    "fn=%s failed; retry %d of %s in %.1f s (%s)",
+                    info.name,
+                    retry,
+                    policy.max_retry_count if policy.max_retry_count >= 0 else "unlimited",
+                    wait,
+                    policy.strategy,
+                )
                 await asyncio.sleep(wait)
 
     async def admin_trigger(self, info: FunctionInfo, text: str) -> Any:
@@ -205,8 +216,11 @@ class Invoker:
         kind = info.trigger_type
         if kind == "timerTrigger":
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            body = {"Schedule": {"AdjustForDST": True},
-                    "ScheduleStatus": {"Last": now, "Next": now, "LastUpdated": now}, "IsPastDue": False}
+            body = {
+                "Schedule": {"AdjustForDST": True},
+                "ScheduleStatus": {"Last": now, "Next": now, "LastUpdated": now},
+                "IsPastDue": False,
+            }
             return decode_trigger(kind, json.dumps(body), "json")
         if kind in ("eventGridTrigger", "activityTrigger"):
             return decode_trigger(kind, text, "json")
@@ -215,9 +229,16 @@ class Invoker:
             return await loop.run_in_executor(self.pool, read_blob_trigger, info, text)
         if kind == "queueTrigger":
             now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-            return decode_trigger(kind, text, "string", {
-                "Id": meta.Datum(str(uuid.uuid4()), "string"), "DequeueCount": meta.Datum(1, "int"),
-                "InsertionTime": meta.Datum(now, "string")})
+            return decode_trigger(
+                kind,
+                text,
+                "string",
+                {
+                    "Id": meta.Datum(str(uuid.uuid4()), "string"),
+                    "DequeueCount": meta.Datum(1, "int"),
+                    "InsertionTime": meta.Datum(now, "string"),
+                },
+            )
         raise ValueError(f"devhost cannot build a '{kind}' trigger from the admin API")
 
 
@@ -255,7 +276,10 @@ def read_blob_trigger(info: FunctionInfo, blob_path: str) -> Any:
         blob = service.get_blob_client(container, name)
         data = blob.download_blob().readall()
         props = blob.get_blob_properties()
-        meta_doc = {"BlobTrigger": meta.Datum(blob_path, "string"), "Uri": meta.Datum(blob.url, "string"),
-                    "Properties": meta.Datum(json.dumps({"ContentLength": props.size}), "json"),
-                    "Metadata": meta.Datum(json.dumps(dict(props.metadata or {})), "json")}
+        meta_doc = {
+            "BlobTrigger": meta.Datum(blob_path, "string"),
+            "Uri": meta.Datum(blob.url, "string"),
+            "Properties": meta.Datum(json.dumps({"ContentLength": props.size}), "json"),
+            "Metadata": meta.Datum(json.dumps(dict(props.metadata or {})), "json"),
+        }
     return decode_trigger("blobTrigger", data, "bytes", meta_doc)

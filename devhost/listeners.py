@@ -60,11 +60,15 @@ def _path(f: FunctionInfo) -> str:
 def _timer_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Runner | None:
     if not functions:
         return None
-    specs = [timers.TimerFunction(
-        name=f.name,
-        schedule=resolve_setting_refs(str(f.trigger["schedule"]), f"function {f.name}: schedule"),
-        run_on_startup=bool(f.trigger.get("runOnStartup", False)),
-        use_monitor=bool(f.trigger.get("useMonitor", True))) for f in functions]
+    specs = [
+        timers.TimerFunction(
+            name=f.name,
+            schedule=resolve_setting_refs(str(f.trigger["schedule"]), f"function {f.name}: schedule"),
+            run_on_startup=bool(f.trigger.get("runOnStartup", False)),
+            use_monitor=bool(f.trigger.get("useMonitor", True)),
+        )
+        for f in functions
+    ]
     try:
         monitor = resolve(STORAGE_SETTING)
     except ConfigError as exc:
@@ -76,17 +80,28 @@ def _timer_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Ru
 def _blob_runner(functions: list[FunctionInfo], invoke: Invoke, hid: str) -> Runner | None:
     if not functions:
         return None
-    specs = [blobs.BlobFunction(name=f.name, path=_path(f), connection=binding_connection(f.trigger))
-             for f in functions]
+    specs = [
+        blobs.BlobFunction(name=f.name, path=_path(f), connection=binding_connection(f.trigger)) for f in functions
+    ]
     return blobs.BlobListener(specs, invoke, hid).run
 
 
 def _queue_runners(functions: list[FunctionInfo], invoke: Invoke, config: HostConfig) -> list[Runner]:
-    settings = queues.QueueSettings(config.queue_batch_size, config.queue_max_polling, config.visibility_timeout,
-                                    config.max_dequeue)
-    return [queues.QueueListener(queues.QueueFunction(
-        f.name, resolve_setting_refs(str(f.trigger.get("queueName", "")), f"function {f.name}: queueName"),
-        binding_connection(f.trigger)), invoke, settings).run for f in functions]
+    settings = queues.QueueSettings(
+        config.queue_batch_size, config.queue_max_polling, config.visibility_timeout, config.max_dequeue
+    )
+    return [
+        queues.QueueListener(
+            queues.QueueFunction(
+                f.name,
+                resolve_setting_refs(str(f.trigger.get("queueName", "")), f"function {f.name}: queueName"),
+                binding_connection(f.trigger),
+            ),
+            invoke,
+            settings,
+        ).run
+        for f in functions
+    ]
 
 
 def subscriptions(functions: list[FunctionInfo], public_base: str, blobs_key: str) -> list[TopicSubscription]:
@@ -95,10 +110,12 @@ def subscriptions(functions: list[FunctionInfo], public_base: str, blobs_key: st
     for f in functions:
         container, _ = blobs.compile_path(_path(f))
         literal = _path(f).partition("/")[2].split("{", 1)[0]
-        endpoint = (f"{public_base}/{WEBHOOK}?functionName=Host.Functions.{quote(f.name)}"
-                    f"&code={quote(blobs_key)}")
-        out.append(TopicSubscription(f"{f.name}-blobcreated".lower(), container, literal, endpoint,
-                                     binding_connection(f.trigger)))
+        endpoint = f"{public_base}/{WEBHOOK}?functionName=Host.Functions.{quote(f.name)}&code={quote(blobs_key)}"
+        out.append(
+            TopicSubscription(
+                f"{f.name}-blobcreated".lower(), container, literal, endpoint, binding_connection(f.trigger)
+            )
+        )
     return out
 
 
@@ -108,24 +125,41 @@ async def create_subscriptions(w: Wiring, timeout_s: float = 10.0) -> None:
     functions = [f for f in w.functions.values() if f.trigger_type == "blobTrigger" and is_eventgrid_source(f)]
     if not functions:
         return
-    topic = SystemTopic(subscriptions(functions, w.public_base, w.blobs_key), w.events,
-                        w.script_root / ".devhost" / "eventgrid-deadletter.jsonl", created_at=w.started_at)
+    topic = SystemTopic(
+        subscriptions(functions, w.public_base, w.blobs_key),
+        w.events,
+        w.script_root / ".devhost" / "eventgrid-deadletter.jsonl",
+        created_at=w.started_at,
+    )
     for sub in topic.subscriptions.values():
         try:
             await asyncio.wait_for(topic.create(sub), timeout_s)
         except Exception as exc:  # storage down or slow: poll() makes the subscription once it answers
-            log.warning("system topic: subscription %s not made at start (%s); it will be made when storage answers",
-                        sub.name, clip(str(exc)))
+            log.warning(
+                "system topic: subscription %s not made at start (%s); it will be made when storage answers",
+                sub.name,
+                clip(str(exc)),
+            )
 
 
 def _eventgrid_runners(functions: list[FunctionInfo], w: Wiring, hid: str) -> list[Runner]:
     if not functions:
         return []
-    topic = SystemTopic(subscriptions(functions, w.public_base, w.blobs_key), w.events,
-                        w.script_root / ".devhost" / "eventgrid-deadletter.jsonl", created_at=w.started_at)
-    processor = BlobQueueProcessor({f.name: binding_connection(f.trigger) for f in functions}, w.invoke, w.events,
-                                   hid, w.webhook.wake, max_dequeue=w.config.max_dequeue,
-                                   visibility=w.config.visibility_timeout)
+    topic = SystemTopic(
+        subscriptions(functions, w.public_base, w.blobs_key),
+        w.events,
+        w.script_root / ".devhost" / "eventgrid-deadletter.jsonl",
+        created_at=w.started_at,
+    )
+    processor = BlobQueueProcessor(
+        {f.name: binding_connection(f.trigger) for f in functions},
+        w.invoke,
+        w.events,
+        hid,
+        w.webhook.wake,
+        max_dequeue=w.config.max_dequeue,
+        visibility=w.config.visibility_timeout,
+    )
     return [topic.run, processor.run]
 
 

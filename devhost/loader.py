@@ -128,14 +128,17 @@ def load_host_config(script_root: Path) -> HostConfig:
     match = str(durable.get("versionMatchStrategy", "CurrentOrOlder"))
     failure = str(durable.get("versionFailureStrategy", "Reject"))
     if match.lower() not in ("none", "strict", "currentorolder"):
-        raise ConfigError(f"{path}: extensions.durableTask.versionMatchStrategy must be None, Strict or "
-                          f"CurrentOrOlder, got {match!r}")
+        raise ConfigError(
+            f"{path}: extensions.durableTask.versionMatchStrategy must be None, Strict or CurrentOrOlder, got {match!r}"
+        )
     if failure.lower() not in ("reject", "fail"):
-        raise ConfigError(f"{path}: extensions.durableTask.versionFailureStrategy must be Reject or Fail, got "
-                          f"{failure!r}")
+        raise ConfigError(
+            f"{path}: extensions.durableTask.versionFailureStrategy must be Reject or Fail, got {failure!r}"
+        )
     return HostConfig(
-        default_version=resolve_setting_refs(str(durable.get("defaultVersion") or ""),
-                                             f"{path}: extensions.durableTask.defaultVersion"),
+        default_version=resolve_setting_refs(
+            str(durable.get("defaultVersion") or ""), f"{path}: extensions.durableTask.defaultVersion"
+        ),
         version_match={"none": "None", "strict": "Strict", "currentorolder": "CurrentOrOlder"}[match.lower()],
         version_failure={"reject": "Reject", "fail": "Fail"}[failure.lower()],
         max_dequeue=_positive_int(queues, "maxDequeueCount", 5, path),
@@ -161,7 +164,7 @@ def _timespan(section: dict[str, Any], key: str, default: float, path: Path) -> 
             hours, minutes, seconds = str(raw).split(":")
             value = int(hours) * 3600 + int(minutes) * 60 + float(seconds)
     except ValueError:
-        raise ConfigError(f"{path}: {key} must be a time span such as \"00:00:30\", got {raw!r}") from None
+        raise ConfigError(f'{path}: {key} must be a time span such as "00:00:30", got {raw!r}') from None
     if not 0 <= value <= 7 * 86400:
         raise ConfigError(f"{path}: {key} must be from 00:00:00 to 7.00:00:00, got {raw!r}")
     return value
@@ -186,8 +189,9 @@ def script_file(script_root: Path) -> Path:
     ``function_app.py``."""
     name = os.environ.get(SCRIPT_FILE_SETTING, "").strip() or "function_app.py"
     if "/" in name or "\\" in name or not name.endswith(".py") or not name[:-3].isidentifier():
-        raise ConfigError(f"{SCRIPT_FILE_SETTING} must name a .py file in the script root (a module name), got "
-                          f"{name!r}")
+        raise ConfigError(
+            f"{SCRIPT_FILE_SETTING} must name a .py file in the script root (a module name), got {name!r}"
+        )
     return script_root / name
 
 
@@ -206,8 +210,9 @@ def import_function_app(script_root: Path) -> Any:
         raise AppLoadError(f"{path}: import failed: {type(exc).__name__}: {exc}") from exc
     app = getattr(module, "app", None)
     if app is None or not hasattr(app, "get_functions"):
-        candidates = [v for v in vars(module).values()
-                      if hasattr(v, "get_functions") and hasattr(v, "register_functions")]
+        candidates = [
+            v for v in vars(module).values() if hasattr(v, "get_functions") and hasattr(v, "register_functions")
+        ]
         if not candidates:
             raise AppLoadError(f"{path}: no FunctionApp instance found")
         app = candidates[0]
@@ -229,10 +234,26 @@ def index_functions(app: Any) -> dict[str, FunctionInfo]:
 
 
 #: what devhost runs: trigger types, and the other bindings by type and direction
-SUPPORTED_TRIGGERS = ("httpTrigger", "timerTrigger", "blobTrigger", "eventGridTrigger", "orchestrationTrigger",
-                      "activityTrigger", "warmupTrigger", "queueTrigger", "entityTrigger")
-SUPPORTED_BINDINGS = (("http", "OUT"), ("durableClient", "IN"), ("blob", "IN"), ("blob", "OUT"), ("queue", "OUT"),
-                      ("table", "IN"), ("table", "OUT"))
+SUPPORTED_TRIGGERS = (
+    "httpTrigger",
+    "timerTrigger",
+    "blobTrigger",
+    "eventGridTrigger",
+    "orchestrationTrigger",
+    "activityTrigger",
+    "warmupTrigger",
+    "queueTrigger",
+    "entityTrigger",
+)
+SUPPORTED_BINDINGS = (
+    ("http", "OUT"),
+    ("durableClient", "IN"),
+    ("blob", "IN"),
+    ("blob", "OUT"),
+    ("queue", "OUT"),
+    ("table", "IN"),
+    ("table", "OUT"),
+)
 
 
 @dataclass(frozen=True)
@@ -266,8 +287,9 @@ def retry_policy(function: str, doc: dict[str, Any]) -> RetryPolicy:
     try:
         count = int(str(doc.get("max_retry_count")))
     except ValueError:
-        raise ConfigError(f"{where}: max_retry_count must be a whole number, got {doc.get('max_retry_count')!r}") \
-            from None
+        raise ConfigError(
+            f"{where}: max_retry_count must be a whole number, got {doc.get('max_retry_count')!r}"
+        ) from None
     if count < -1:
         raise ConfigError(f"{where}: max_retry_count must be -1 (no limit) or more, got {count}")
     if strategy == "fixed_delay":
@@ -289,5 +311,7 @@ def _check_supported(name: str, bindings: list[dict[str, Any]]) -> None:
         supported_here = kind in SUPPORTED_TRIGGERS if trigger else (kind, direction) in SUPPORTED_BINDINGS
         if not supported_here:
             supported = ", ".join([*SUPPORTED_TRIGGERS, *(f"{k} {d.lower()}put" for k, d in SUPPORTED_BINDINGS)])
-            raise AppLoadError(f"function '{name}': binding '{b.get('name')}' of type '{kind}' ({direction.lower()})"
-                               f" is not supported by devhost; devhost supports: {supported}")
+            raise AppLoadError(
+                f"function '{name}': binding '{b.get('name')}' of type '{kind}' ({direction.lower()})"
+                f" is not supported by devhost; devhost supports: {supported}"
+            )

@@ -35,15 +35,22 @@ MAX_WAIT_SECONDS = 600.0
 MAX_CONTINUATION = 10**12
 #: instance ids as the Durable extension accepts them: 1 to 256 characters, none of / \ # ? or control characters
 MAX_INSTANCE_ID = 256
-RUNTIME_STATUSES = {s.lower(): s for s in
-                    ("Pending", "Running", "Completed", "ContinuedAsNew", "Failed", "Canceled", "Terminated",
-                     "Suspended")}
+RUNTIME_STATUSES = {
+    s.lower(): s
+    for s in ("Pending", "Running", "Completed", "ContinuedAsNew", "Failed", "Canceled", "Terminated", "Suspended")
+}
 
 
 def durable_error(message: str, status: int) -> web.Response:
     """The extension's error shape for a rejected argument."""
-    return json_response({"Message": "One or more of the arguments submitted is incorrect",
-                          "ExceptionMessage": message, "ExceptionType": "System.ArgumentException"}, status)
+    return json_response(
+        {
+            "Message": "One or more of the arguments submitted is incorrect",
+            "ExceptionMessage": message,
+            "ExceptionType": "System.ArgumentException",
+        },
+        status,
+    )
 
 
 def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
@@ -51,10 +58,11 @@ def json_response(doc: Any, status: int = 200, headers: dict[str, str] | None = 
 
 
 def check_instance_id(iid: str) -> str:
-    if not iid or len(iid) > MAX_INSTANCE_ID or any(c in "/\\#?" or ord(c) < 32 or 127 <= ord(c) < 160
-                                                      for c in iid):
-        raise RequestError(f"instance id {clip(iid, 60)!r} is not valid: 1 to {MAX_INSTANCE_ID} characters, "
-                           "none of / \\ # ? or control characters")
+    if not iid or len(iid) > MAX_INSTANCE_ID or any(c in "/\\#?" or ord(c) < 32 or 127 <= ord(c) < 160 for c in iid):
+        raise RequestError(
+            f"instance id {clip(iid, 60)!r} is not valid: 1 to {MAX_INSTANCE_ID} characters, "
+            "none of / \\ # ? or control characters"
+        )
     return iid
 
 
@@ -72,8 +80,10 @@ class MgmtApi:
 
     def routes(self, base: str) -> list[Route]:
         """The route table under ``base`` (``runtime/webhooks/durabletask``), each route needing ``keys``."""
+
         def r(methods: str, rel: str, handler: Any) -> Route:
             return Route(tuple(methods.split(",")), f"{base}/{rel}".strip("/"), handler, KEYS, durable_error)
+
         return [
             r("POST", "orchestrators/{functionName}/{instanceId?}", self.start),
             r("GET", "instances", self.list),
@@ -113,8 +123,9 @@ class MgmtApi:
         name = request.match_info["functionName"]
         orchestrator = self.engine.resolve_orchestrator(name)
         if orchestrator is None:
-            raise RequestError(f"The function '{clip(name, 100)}' doesn't exist, is disabled, or is not an "
-                               "orchestrator function.")
+            raise RequestError(
+                f"The function '{clip(name, 100)}' doesn't exist, is disabled, or is not an orchestrator function."
+            )
         iid = request.match_info.get("instanceId")
         if iid is not None:
             check_instance_id(iid)
@@ -146,8 +157,9 @@ class MgmtApi:
             inst = self.store.get(iid)
             if inst is not None and inst.status in TERMINAL:
                 if inst.status == "Completed":
-                    return web.Response(status=200, text=jsonio.dumps(jsonio.loads_stored(inst.output)),
-                                        content_type="application/json")
+                    return web.Response(
+                        status=200, text=jsonio.dumps(jsonio.loads_stored(inst.output)), content_type="application/json"
+                    )
                 return json_response(status_payload(inst), 500 if inst.status == "Failed" else 200)
             left = deadline - time.monotonic()
             if left <= 0 or self.stopping.is_set():
@@ -176,13 +188,17 @@ class MgmtApi:
             if raw.strip():
                 status = RUNTIME_STATUSES.get(raw.strip().lower())
                 if status is None:
-                    raise RequestError(f"runtimeStatus {clip(raw.strip(), 40)!r} is not one of "
-                                       f"{', '.join(RUNTIME_STATUSES.values())}")
+                    raise RequestError(
+                        f"runtimeStatus {clip(raw.strip(), 40)!r} is not one of {', '.join(RUNTIME_STATUSES.values())}"
+                    )
                 statuses.append(status)
         created_from, created_to = query_time(q, "createdTimeFrom"), query_time(q, "createdTimeTo")
-        return InstanceFilter(created_from.timestamp() if created_from else None,
-                              created_to.timestamp() if created_to else None,
-                              tuple(statuses), q.get("instanceIdPrefix") or None)
+        return InstanceFilter(
+            created_from.timestamp() if created_from else None,
+            created_to.timestamp() if created_to else None,
+            tuple(statuses),
+            q.get("instanceIdPrefix") or None,
+        )
 
     async def list(self, request: web.Request) -> web.Response:
         where = self._filter(request)
@@ -272,9 +288,14 @@ class MgmtApi:
         token = request.headers.get("x-ms-continuation-token", "")
         offset = query_int({"x-ms-continuation-token": token}, "x-ms-continuation-token", 0, 0, MAX_CONTINUATION)
         rows = self.engine.entity_queries.listing(name, top + 1, offset)
-        doc = [{"entityId": {"name": n, "key": k}, "lastOperationTime": fmt_status_time(t),
-                "state": jsonio.loads_stored(s) if _flag(request.query, "fetchState", False) else None}
-               for n, k, s, t in rows[:top]]
+        doc = [
+            {
+                "entityId": {"name": n, "key": k},
+                "lastOperationTime": fmt_status_time(t),
+                "state": jsonio.loads_stored(s) if _flag(request.query, "fetchState", False) else None,
+            }
+            for n, k, s, t in rows[:top]
+        ]
         headers = {"x-ms-continuation-token": str(offset + top)} if len(rows) > top else {}
         return json_response(doc, headers=headers)
 
@@ -284,8 +305,9 @@ class MgmtApi:
             return web.Response(status=404)
         new_id = request.query.get("restartWithNewInstanceId", "true").lower() != "false"
         if not new_id and inst.status not in TERMINAL:
-            raise RequestError(f"Instance '{clip(inst.id, 100)}' is {inst.status}; only terminal instances "
-                               "restart in place.")
+            raise RequestError(
+                f"Instance '{clip(inst.id, 100)}' is {inst.status}; only terminal instances restart in place."
+            )
         iid = ops.restart(self.store, inst, new_id)
         self.engine.wake()
         return json_response(iid, 202)

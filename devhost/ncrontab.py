@@ -29,8 +29,10 @@ class Schedule:
             return cls(text, interval)
         fields = text.split()
         if len(fields) != len(_FIELDS):
-            raise ValueError(f"schedule {expr!r}: expected 6 NCRONTAB fields ({' '.join(_FIELDS)}) or a TimeSpan "
-                             f"hh:mm:ss, got {len(fields)} field(s)")
+            raise ValueError(
+                f"schedule {expr!r}: expected 6 NCRONTAB fields ({' '.join(_FIELDS)}) or a TimeSpan "
+                f"hh:mm:ss, got {len(fields)} field(s)"
+            )
         try:
             croniter(text, datetime(2000, 1, 1, tzinfo=UTC), second_at_beginning=True)
         except ValueError as exc:

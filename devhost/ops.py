@@ -23,8 +23,16 @@ class ParentRef:
     name: str
 
 
-def create_instance(db: Any, instance_id: str, name: str, input_json: str, *, parent: ParentRef | None = None,
-                    replace_running: bool = False, version: str = "") -> None:
+def create_instance(
+    db: Any,
+    instance_id: str,
+    name: str,
+    input_json: str,
+    *,
+    parent: ParentRef | None = None,
+    replace_running: bool = False,
+    version: str = "",
+) -> None:
     """Insert a Pending instance and its ExecutionStarted message; terminal instances with that id are replaced."""
     row = db.execute("SELECT status FROM instances WHERE id=?", (instance_id,)).fetchone()
     if row is not None:
@@ -36,15 +44,33 @@ def create_instance(db: Any, instance_id: str, name: str, input_json: str, *, pa
     db.execute(
         "INSERT INTO instances(id, name, status, input, output, custom_status, created, updated, parent_id, "
         "parent_execution_id, parent_task_id, execution_id, step_state, version) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-        (instance_id, name, "Pending", input_json, None, None, now, now,
-         parent.instance_id if parent else None, parent.execution_id if parent else None,
-         parent.task_id if parent else None, execution_id, None, version))
+        (
+            instance_id,
+            name,
+            "Pending",
+            input_json,
+            None,
+            None,
+            now,
+            now,
+            parent.instance_id if parent else None,
+            parent.execution_id if parent else None,
+            parent.task_id if parent else None,
+            execution_id,
+            None,
+            version,
+        ),
+    )
     parent_doc = None
     if parent:
-        parent_doc = {"Name": parent.name, "TaskScheduleId": parent.task_id,
-                      "OrchestrationInstance": {"InstanceId": parent.instance_id, "ExecutionId": parent.execution_id}}
-    ev = h.execution_started(h.utcnow(), instance_id, execution_id, name, input_json, parent=parent_doc,
-                             version=version)
+        parent_doc = {
+            "Name": parent.name,
+            "TaskScheduleId": parent.task_id,
+            "OrchestrationInstance": {"InstanceId": parent.instance_id, "ExecutionId": parent.execution_id},
+        }
+    ev = h.execution_started(
+        h.utcnow(), instance_id, execution_id, name, input_json, parent=parent_doc, version=version
+    )
     insert_message(db, instance_id, execution_id, ev, now)
 
 
@@ -68,14 +94,25 @@ def terminate(store: Store, instance_id: str, reason: str) -> bool:
         if row is None or row[0] in TERMINAL:
             return False
         now = h.utcnow()
-        _append_history(db, instance_id, [
-            h.event(h.EXECUTION_TERMINATED, now, Input=reason),
-            h.event(h.EXECUTION_COMPLETED, now, OrchestrationStatus=h.STATUS_CODES["Terminated"],
-                    Result=json.dumps(reason))])
+        _append_history(
+            db,
+            instance_id,
+            [
+                h.event(h.EXECUTION_TERMINATED, now, Input=reason),
+                h.event(
+                    h.EXECUTION_COMPLETED,
+                    now,
+                    OrchestrationStatus=h.STATUS_CODES["Terminated"],
+                    Result=json.dumps(reason),
+                ),
+            ],
+        )
         db.execute("DELETE FROM inbox WHERE instance_id=?", (instance_id,))
         db.execute("DELETE FROM work WHERE instance_id=?", (instance_id,))
-        db.execute("UPDATE instances SET status='Terminated', output=?, updated=? WHERE id=?",
-                   (json.dumps(reason), now_ts(), instance_id))
+        db.execute(
+            "UPDATE instances SET status='Terminated', output=?, updated=? WHERE id=?",
+            (json.dumps(reason), now_ts(), instance_id),
+        )
         return True
 
 
@@ -116,5 +153,7 @@ def purge(store: Store, instance_ids: list[str]) -> int:
 def _append_history(db: Any, instance_id: str, events: list[h.Event]) -> None:
     row = db.execute("SELECT COALESCE(MAX(seq), -1) FROM history WHERE instance_id=?", (instance_id,)).fetchone()
     start_seq = int(row[0]) + 1
-    db.executemany("INSERT INTO history(instance_id, seq, event) VALUES (?,?,?)",
-                   [(instance_id, start_seq + i, json.dumps(e)) for i, e in enumerate(events)])
+    db.executemany(
+        "INSERT INTO history(instance_id, seq, event) VALUES (?,?,?)",
+        [(instance_id, start_seq + i, json.dumps(e)) for i, e in enumerate(events)],
+    )

@@ -60,8 +60,9 @@ def query_time(q: Mapping[str, str], name: str) -> datetime | None:
     try:
         return parse_time(raw)
     except (ValueError, OverflowError):
-        raise RequestError(f"{name} must be an ISO-8601 UTC time such as 2024-01-31T12:00:00Z, "
-                           f"got {clip(raw, 40)!r}") from None
+        raise RequestError(
+            f"{name} must be an ISO-8601 UTC time such as 2024-01-31T12:00:00Z, got {clip(raw, 40)!r}"
+        ) from None
 
 
 async def read_body(request: web.Request, limit: int, what: str = "The request body") -> bytes:

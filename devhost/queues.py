@@ -44,6 +44,8 @@ def notify(queue_name: str) -> None:
     """Wake this process's listeners of ``queue_name`` (callable from any thread)."""
     for loop, event in _WATCHERS.get(queue_name.lower(), []):
         loop.call_soon_threadsafe(event.set)
+
+
 #: how long a fetched message stays invisible while its function runs
 PROCESSING_VISIBILITY = 600
 
@@ -84,10 +86,16 @@ def _time(value: Any) -> str | None:
 
 def trigger_value(message: Any) -> object:
     body = decode_body(str(message.content))
-    metadata = {"Id": meta.Datum(message.id, "string"), "DequeueCount": meta.Datum(message.dequeue_count, "int"),
-                "PopReceipt": meta.Datum(message.pop_receipt, "string")}
-    for key, attr in (("InsertionTime", "inserted_on"), ("ExpirationTime", "expires_on"),
-                      ("NextVisibleTime", "next_visible_on")):
+    metadata = {
+        "Id": meta.Datum(message.id, "string"),
+        "DequeueCount": meta.Datum(message.dequeue_count, "int"),
+        "PopReceipt": meta.Datum(message.pop_receipt, "string"),
+    }
+    for key, attr in (
+        ("InsertionTime", "inserted_on"),
+        ("ExpirationTime", "expires_on"),
+        ("NextVisibleTime", "next_visible_on"),
+    ):
         stamp = _time(getattr(message, attr, None))
         if stamp is not None:
             metadata[key] = meta.Datum(stamp, "string")
@@ -107,9 +115,13 @@ class QueueListener:
     def _receive(self) -> list[Any]:
         with contextlib.suppress(ResourceExistsError):
             self.queue.create_queue()
-        return list(self.queue.receive_messages(messages_per_page=self.settings.batch_size,
-                                                max_messages=self.settings.batch_size,
-                                                visibility_timeout=PROCESSING_VISIBILITY))
+        return list(
+            self.queue.receive_messages(
+                messages_per_page=self.settings.batch_size,
+                max_messages=self.settings.batch_size,
+                visibility_timeout=PROCESSING_VISIBILITY,
+            )
+        )
 
     async def run(self) -> None:
         delay = MIN_POLL
@@ -152,8 +164,14 @@ class QueueListener:
             await self.invoke(self.function.name, value)
         except Exception as exc:
             if message.dequeue_count >= self.settings.max_dequeue:
-                log.error("fn=%s queue message %s failed %d times: moved to %s-poison (%s)", self.function.name,
-                          message.id, message.dequeue_count, self.function.queue, clip(exc))
+                log.error(
+                    "fn=%s queue message %s failed %d times: moved to %s-poison (%s)",
+                    self.function.name,
+                    message.id,
+                    message.dequeue_count,
+                    self.function.queue,
+                    clip(exc),
+                )
                 await self._safely(self._to_poison, message)
             else:
                 await self._safely(self._release, message)

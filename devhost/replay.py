@@ -151,8 +151,11 @@ def call_orchestrator(handle: Handle, context_json: str) -> dict[str, Any]:
     """Run the SDK; a raised exception carries the state after the out-of-proc marker (failure envelope)."""
     from azure.functions import meta
 
-    ctx = meta.get_binding_registry().get("orchestrationTrigger").decode(
-        meta.Datum(context_json, "string"), trigger_metadata={})
+    ctx = (
+        meta.get_binding_registry()
+        .get("orchestrationTrigger")
+        .decode(meta.Datum(context_json, "string"), trigger_metadata={})
+    )
     try:
         return dict(json.loads(handle(ctx)))
     except Exception as exc:
@@ -172,9 +175,12 @@ def run_step(handle: Handle, step: StepInput) -> StepResult:
 
 def _failed(step: StepInput, events: list[Event], state: StepState, message: str, custom: Any) -> StepResult:
     output = f"Orchestrator function '{step.name}' failed: {message}"
-    events += [h.event(h.ORCHESTRATOR_COMPLETED, step.now),
-               h.event(h.EXECUTION_COMPLETED, step.now, OrchestrationStatus=h.STATUS_CODES["Failed"],
-                       Result=json.dumps(output))]
+    events += [
+        h.event(h.ORCHESTRATOR_COMPLETED, step.now),
+        h.event(
+            h.EXECUTION_COMPLETED, step.now, OrchestrationStatus=h.STATUS_CODES["Failed"], Result=json.dumps(output)
+        ),
+    ]
     return StepResult(events, "Failed", state, output=output, custom_status=custom)
 
 
@@ -207,8 +213,10 @@ def apply_actions(step: StepInput, doc: dict[str, Any]) -> StepResult:
 def _check_replay(state: StepState, actions: list[dict[str, Any]]) -> str | None:
     for index, (sig, action) in enumerate(zip(state.sigs, actions, strict=False)):
         if sig[0] != action.get("actionType") or sig[1] != _sig_name(action):
-            return (f"Non-deterministic workflow detected: action {index} was {sig[0]}:{sig[1]} in the history "
-                    f"but the orchestrator now produced {action.get('actionType')}:{_sig_name(action)}")
+            return (
+                f"Non-deterministic workflow detected: action {index} was {sig[0]}:{sig[1]} in the history "
+                f"but the orchestrator now produced {action.get('actionType')}:{_sig_name(action)}"
+            )
     return None
 
 
@@ -231,18 +239,37 @@ def _schedule(step: StepInput, result: StepResult, action: dict[str, Any], index
     if kind in (CALL_ACTIVITY, CALL_ACTIVITY_RETRY):
         _schedule_activity(step, result, n, action["functionName"], action.get("input") or "null")
         if kind == CALL_ACTIVITY_RETRY:
-            state.ledger[str(n)] = {"kind": "activity", "name": action["functionName"], "input": action.get("input"),
-                                    "retry": action["retryOptions"], "attempt": 1}
+            state.ledger[str(n)] = {
+                "kind": "activity",
+                "name": action["functionName"],
+                "input": action.get("input"),
+                "retry": action["retryOptions"],
+                "attempt": 1,
+            }
     elif kind in (CALL_SUB, CALL_SUB_RETRY):
         user_id = bool(action.get("instanceId"))
         child_id = action.get("instanceId") or f"{step.execution_id}:{n}"
-        _schedule_child(step, result, ChildWork(n, action["functionName"], child_id,
-                                                json.dumps(action.get("input")), user_id,
-                                                str(action.get("version") or "")))
+        _schedule_child(
+            step,
+            result,
+            ChildWork(
+                n,
+                action["functionName"],
+                child_id,
+                json.dumps(action.get("input")),
+                user_id,
+                str(action.get("version") or ""),
+            ),
+        )
         if kind == CALL_SUB_RETRY:
-            state.ledger[str(n)] = {"kind": "sub", "name": action["functionName"], "input": action.get("input"),
-                                    "retry": action["retryOptions"], "attempt": 1,
-                                    "instanceId": action.get("instanceId")}
+            state.ledger[str(n)] = {
+                "kind": "sub",
+                "name": action["functionName"],
+                "input": action.get("input"),
+                "retry": action["retryOptions"],
+                "attempt": 1,
+                "instanceId": action.get("instanceId"),
+            }
     elif kind == CREATE_TIMER:
         fire_at = h.parse_time(action["fireAt"])
         result.events.append(h.event(h.TIMER_CREATED, step.now, n, FireAt=action["fireAt"]))
@@ -255,12 +282,21 @@ def _schedule(step: StepInput, result: StepResult, action: dict[str, Any], index
         # deterministic per execution and event id: a replay re-derives the same request id
         request_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{step.instance_id}/{step.execution_id}/{n}"))
         waits = kind == CALL_ENTITY
-        request = {"id": request_id, "op": action.get("operation"), "signal": not waits,
-                   "input": action.get("input"), "parent": step.instance_id if waits else None}
-        result.events.append(h.event(h.EVENT_SENT, step.now, n, Name=action.get("operation"), InstanceId=target,
-                                     Input=json.dumps(request)))
-        result.entity_ops.append(EntityOp(target, str(action.get("operation")), action.get("input"),
-                                          request_id if waits else None))
+        request = {
+            "id": request_id,
+            "op": action.get("operation"),
+            "signal": not waits,
+            "input": action.get("input"),
+            "parent": step.instance_id if waits else None,
+        }
+        result.events.append(
+            h.event(
+                h.EVENT_SENT, step.now, n, Name=action.get("operation"), InstanceId=target, Input=json.dumps(request)
+            )
+        )
+        result.entity_ops.append(
+            EntityOp(target, str(action.get("operation")), action.get("input"), request_id if waits else None)
+        )
     elif kind == CONTINUE_AS_NEW:
         result.continue_input_json = json.dumps(action.get("input"))
     return None
@@ -272,8 +308,17 @@ def _schedule_activity(step: StepInput, result: StepResult, n: int, name: str, i
 
 
 def _schedule_child(step: StepInput, result: StepResult, child: ChildWork) -> None:
-    result.events.append(h.event(h.SUB_CREATED, step.now, child.task_id, Name=child.name, Version="",
-                                 InstanceId=child.instance_id, Input=child.input_json))
+    result.events.append(
+        h.event(
+            h.SUB_CREATED,
+            step.now,
+            child.task_id,
+            Name=child.name,
+            Version="",
+            InstanceId=child.instance_id,
+            Input=child.input_json,
+        )
+    )
     result.children.append(child)
 
 
@@ -307,8 +352,11 @@ def _hidden_retry_allocation(step: StepInput, result: StepResult) -> None:
             _schedule_activity(step, result, n, task["name"], task["input"] or "null")
         else:
             child_id = task.get("instanceId") or f"{step.execution_id}:{n}"
-            _schedule_child(step, result, ChildWork(n, task["name"], child_id, json.dumps(task["input"]),
-                                                    bool(task.get("instanceId"))))
+            _schedule_child(
+                step,
+                result,
+                ChildWork(n, task["name"], child_id, json.dumps(task["input"]), bool(task.get("instanceId"))),
+            )
 
 
 def _finish(step: StepInput, result: StepResult, actions: list[dict[str, Any]], doc: dict[str, Any]) -> StepResult:
@@ -324,6 +372,12 @@ def _finish(step: StepInput, result: StepResult, actions: list[dict[str, Any]], 
         return result
     result.status = "Completed"
     result.output = doc.get("output")
-    events.append(h.event(h.EXECUTION_COMPLETED, step.now, OrchestrationStatus=h.STATUS_CODES["Completed"],
-                          Result=json.dumps(result.output)))
+    events.append(
+        h.event(
+            h.EXECUTION_COMPLETED,
+            step.now,
+            OrchestrationStatus=h.STATUS_CODES["Completed"],
+            Result=json.dumps(result.output),
+        )
+    )
     return result

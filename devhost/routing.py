@@ -118,4 +118,3 @@ def add_routes(router: web.UrlDispatcher, routes: Iterable[Route], keys: KeyRing
             router.register_resource(resource)
         for method in route.methods:
             resource.add_route(method, guarded(route, keys))
-

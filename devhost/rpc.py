@@ -70,6 +70,7 @@ class RpcChannel:
 
         application = web.Application(middlewares=[gate], client_max_size=client_max_size)
         # the token in the path is the secret: no key on top (the SDK could not send one)
-        add_routes(application.router, [Route(r.methods, r.template, r.handler, (), r.on_error) for r in routes],
-                   KeyRing({}))
+        add_routes(
+            application.router, [Route(r.methods, r.template, r.handler, (), r.on_error) for r in routes], KeyRing({})
+        )
         return application

@@ -37,9 +37,11 @@ EVENTGRID_PATH = "/runtime/webhooks/eventgrid"
 #: Kestrel, under the Functions host, allows 30 s for headers; devhost serves one machine and is stricter
 HEADER_TIMEOUT = 10.0
 HOST_VERSION = "4.1000.0"
-HOME_PAGE = ("<!DOCTYPE html><html><head><title>Your Functions app is up and running</title></head><body>"
-             "<h1>Your Functions 4.0 app is up and running</h1><p>Served by devhost, a local Azure Functions host."
-             "</p></body></html>")
+HOME_PAGE = (
+    "<!DOCTYPE html><html><head><title>Your Functions app is up and running</title></head><body>"
+    "<h1>Your Functions 4.0 app is up and running</h1><p>Served by devhost, a local Azure Functions host."
+    "</p></body></html>"
+)
 #: seconds in-flight requests get to finish when devhost stops
 SHUTDOWN_GRACE = 5.0
 
@@ -94,10 +96,16 @@ class Server:
 
     async def status(self, request: web.Request) -> web.Response:
         """``GET /admin/host/status`` (master key), shaped as the host's answer."""
-        return web.json_response({"id": self.host_id, "state": "Running", "version": HOST_VERSION,
-                                  "versionDetails": f"{HOST_VERSION} (devhost)",
-                                  "processUptime": int((time.monotonic() - self.started) * 1000),
-                                  "functions": sorted(self.invoker.functions)})
+        return web.json_response(
+            {
+                "id": self.host_id,
+                "state": "Running",
+                "version": HOST_VERSION,
+                "versionDetails": f"{HOST_VERSION} (devhost)",
+                "processUptime": int((time.monotonic() - self.started) * 1000),
+                "functions": sorted(self.invoker.functions),
+            }
+        )
 
     async def warmup(self, request: web.Request) -> web.Response:
         """``/admin/warmup``: run every warmup-trigger function, as the platform's warmup request does."""
@@ -139,15 +147,14 @@ class Server:
         except ValueError as exc:
             raise RequestError(f"Bad admin request: {clip(exc)}") from None
         except (AzureError, OSError) as exc:
-            log.warning("admin call of %s: cannot read its trigger input %s: %s", info.name, clip(text),
-                        clip(exc))
-            return web.Response(status=502, text=f"Cannot read the trigger input of '{info.name}': "
-                                                 f"{type(exc).__name__}: {clip(exc)}")
+            log.warning("admin call of %s: cannot read its trigger input %s: %s", info.name, clip(text), clip(exc))
+            return web.Response(
+                status=502, text=f"Cannot read the trigger input of '{info.name}': {type(exc).__name__}: {clip(exc)}"
+            )
         try:
             await self.invoker.call(info, trigger)
         except Exception as exc:
-            return web.Response(status=500, text=f"Function '{info.name}' failed: {type(exc).__name__}: "
-                                                 f"{clip(exc)}")
+            return web.Response(status=500, text=f"Function '{info.name}' failed: {type(exc).__name__}: {clip(exc)}")
         return web.Response(status=202)
 
     async def eventgrid(self, request: web.Request) -> web.Response:
@@ -181,6 +188,6 @@ def runner(application: web.Application) -> web.AppRunner:
     timer is armed at connect and closes a connection still waiting for a request's headers) and whose stop
     waits at most ``SHUTDOWN_GRACE`` for in-flight requests (aiohttp waits its shutdown timeout twice: for the
     handler to finish, then again after cancelling it)."""
-    return web.AppRunner(application, access_log=None, keepalive_timeout=HEADER_TIMEOUT,
-                         shutdown_timeout=SHUTDOWN_GRACE / 2)
-
+    return web.AppRunner(
+        application, access_log=None, keepalive_timeout=HEADER_TIMEOUT, shutdown_timeout=SHUTDOWN_GRACE / 2
+    )

@@ -20,8 +20,9 @@ def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
 
-def status_payload(inst: Instance, show_input: bool = True, history: list[h.Event] | None = None,
-                   show_history_output: bool = False) -> dict[str, Any]:
+def status_payload(
+    inst: Instance, show_input: bool = True, history: list[h.Event] | None = None, show_history_output: bool = False
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "name": inst.name,
         "instanceId": inst.id,

@@ -152,7 +152,9 @@ class Store:
         rows = self.db.execute(
             "SELECT DISTINCT i.instance_id FROM inbox i JOIN instances s ON s.id=i.instance_id "
             "WHERE i.visible_at<=? AND s.status NOT IN ('Completed','Failed','Terminated','Canceled','Suspended') "
-            "ORDER BY i.id LIMIT ?", (now, limit + len(busy)))
+            "ORDER BY i.id LIMIT ?",
+            (now, limit + len(busy)),
+        )
         return [r[0] for r in rows if r[0] not in busy][:limit]
 
     def next_visible(self, after: float) -> float | None:
@@ -160,13 +162,17 @@ class Store:
         return float(row[0]) if row and row[0] is not None else None
 
     def messages(self, instance_id: str, now: float) -> list[Message]:
-        rows = self.db.execute("SELECT id, instance_id, execution_id, event FROM inbox WHERE instance_id=? "
-                               "AND visible_at<=? ORDER BY id", (instance_id, now))
+        rows = self.db.execute(
+            "SELECT id, instance_id, execution_id, event FROM inbox WHERE instance_id=? AND visible_at<=? ORDER BY id",
+            (instance_id, now),
+        )
         return [Message(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
     def pending_work(self, busy: set[int], limit: int) -> list[WorkRow]:
-        rows = self.db.execute("SELECT id, instance_id, execution_id, task_id, name, input FROM work ORDER BY id "
-                               "LIMIT ?", (limit + len(busy),))
+        rows = self.db.execute(
+            "SELECT id, instance_id, execution_id, task_id, name, input FROM work ORDER BY id LIMIT ?",
+            (limit + len(busy),),
+        )
         return [WorkRow(*r) for r in rows if r[0] not in busy][:limit]
 
     def work_exists(self, work_id: int) -> bool:
@@ -184,11 +190,20 @@ class EntityOpRow:
     request_id: str | None
 
 
-def insert_entity_op(db: sqlite3.Connection, entity_id: str, operation: str, input_json: str | None, *,
-                     caller: tuple[str, str] | None = None, request_id: str | None = None) -> None:
-    db.execute("INSERT INTO entity_ops(entity_id, operation, input, caller_id, caller_execution, request_id) "
-               "VALUES (?,?,?,?,?,?)", (entity_id, operation, input_json, caller[0] if caller else None,
-                                         caller[1] if caller else None, request_id))
+def insert_entity_op(
+    db: sqlite3.Connection,
+    entity_id: str,
+    operation: str,
+    input_json: str | None,
+    *,
+    caller: tuple[str, str] | None = None,
+    request_id: str | None = None,
+) -> None:
+    db.execute(
+        "INSERT INTO entity_ops(entity_id, operation, input, caller_id, caller_execution, request_id) "
+        "VALUES (?,?,?,?,?,?)",
+        (entity_id, operation, input_json, caller[0] if caller else None, caller[1] if caller else None, request_id),
+    )
 
 
 class EntityQueries:
@@ -198,13 +213,17 @@ class EntityQueries:
         self.db = store.db
 
     def ready(self, busy: set[str], limit: int) -> list[str]:
-        rows = self.db.execute("SELECT entity_id FROM entity_ops GROUP BY entity_id ORDER BY MIN(id) LIMIT ?",
-                               (limit + len(busy),))
+        rows = self.db.execute(
+            "SELECT entity_id FROM entity_ops GROUP BY entity_id ORDER BY MIN(id) LIMIT ?", (limit + len(busy),)
+        )
         return [r[0] for r in rows if r[0] not in busy][:limit]
 
     def batch(self, entity_id: str, limit: int) -> list[EntityOpRow]:
-        rows = self.db.execute("SELECT id, entity_id, operation, input, caller_id, caller_execution, request_id "
-                               "FROM entity_ops WHERE entity_id=? ORDER BY id LIMIT ?", (entity_id, limit))
+        rows = self.db.execute(
+            "SELECT id, entity_id, operation, input, caller_id, caller_execution, request_id "
+            "FROM entity_ops WHERE entity_id=? ORDER BY id LIMIT ?",
+            (entity_id, limit),
+        )
         return [EntityOpRow(*r) for r in rows]
 
     def state(self, entity_id: str) -> tuple[bool, str | None]:
@@ -222,21 +241,36 @@ class EntityQueries:
         return [(r[0], r[1], r[2], float(r[3])) for r in self.db.execute(sql, [*args, limit, offset])]
 
 
-_COLS = ("id, name, status, input, output, custom_status, created, updated, parent_id, parent_execution_id, "
-         "parent_task_id, execution_id, step_state, version")
+_COLS = (
+    "id, name, status, input, output, custom_status, created, updated, parent_id, parent_execution_id, "
+    "parent_task_id, execution_id, step_state, version"
+)
 
 
 def now_ts() -> float:
     return time.time()
 
 
-def insert_message(db: sqlite3.Connection, instance_id: str, execution_id: str | None, ev: Event,
-                   visible_at: float, *, timer_id: int | None = None) -> None:
-    db.execute("INSERT INTO inbox(instance_id, execution_id, event, visible_at, timer_id) VALUES (?,?,?,?,?)",
-               (instance_id, execution_id, json.dumps(ev), visible_at, timer_id))
+def insert_message(
+    db: sqlite3.Connection,
+    instance_id: str,
+    execution_id: str | None,
+    ev: Event,
+    visible_at: float,
+    *,
+    timer_id: int | None = None,
+) -> None:
+    db.execute(
+        "INSERT INTO inbox(instance_id, execution_id, event, visible_at, timer_id) VALUES (?,?,?,?,?)",
+        (instance_id, execution_id, json.dumps(ev), visible_at, timer_id),
+    )
 
 
 def delete_instance_rows(db: sqlite3.Connection, instance_id: str) -> None:
-    for table, col in (("instances", "id"), ("history", "instance_id"), ("inbox", "instance_id"),
-                       ("work", "instance_id")):
+    for table, col in (
+        ("instances", "id"),
+        ("history", "instance_id"),
+        ("inbox", "instance_id"),
+        ("work", "instance_id"),
+    ):
         db.execute(f"DELETE FROM {table} WHERE {col}=?", (instance_id,))

@@ -87,7 +87,7 @@ def blob_created(account: str, container: str, props: Any, url: str, sequencer: 
     settings = props.content_settings
     return {
         "topic": f"/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/devhost/providers/"
-                 f"Microsoft.Storage/storageAccounts/{account}",
+        f"Microsoft.Storage/storageAccounts/{account}",
         "subject": f"/blobServices/default/containers/{container}/blobs/{props.name}",
         "eventType": BLOB_CREATED,
         "id": str(uuid.uuid4()),
@@ -110,9 +110,17 @@ def blob_created(account: str, container: str, props: Any, url: str, sequencer: 
 
 
 class SystemTopic:
-    def __init__(self, subscriptions: list[TopicSubscription], events: EventStore, deadletter: Path, *,
-                 poll_interval: float = 0.5, retry: Retry | None = None, max_pending: int = 10_000,
-                 created_at: float | None = None) -> None:
+    def __init__(
+        self,
+        subscriptions: list[TopicSubscription],
+        events: EventStore,
+        deadletter: Path,
+        *,
+        poll_interval: float = 0.5,
+        retry: Retry | None = None,
+        max_pending: int = 10_000,
+        created_at: float | None = None,
+    ) -> None:
         """``created_at``: when a subscription made by this host counts as created (default: its first listing).
         Event Grid delivers the events raised after a subscription exists, and devhost makes its subscriptions as it
         starts: a blob last modified before that second existed already, any later one is delivered."""
@@ -128,7 +136,8 @@ class SystemTopic:
     def _client(self, sub: TopicSubscription) -> Any:
         if sub.connection.name not in self._clients:
             self._clients[sub.connection.name] = sub.connection.blob_service(
-                api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10)
+                api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10
+            )
         return self._clients[sub.connection.name]
 
     async def run(self) -> None:
@@ -170,19 +179,27 @@ class SystemTopic:
             _, listed = await asyncio.to_thread(self._list, sub)
             self._create(sub, {name: str(p.etag).strip('"') for name, p in listed.items()}, listed, late=False)
 
-    def _create(self, sub: TopicSubscription, current: dict[str, str], listed: dict[str, Any], *,
-                late: bool) -> dict[str, str]:
+    def _create(
+        self, sub: TopicSubscription, current: dict[str, str], listed: dict[str, Any], *, late: bool
+    ) -> dict[str, str]:
         """Record the subscription with the blob versions that existed before it; returns them.
 
         Made on time (before devhost serves), every blob listed existed before it. Made late (storage was down at
         start), a blob existed only if last modified in a second before ``created_at``: storage times have whole
         seconds, so a blob of devhost's first second is delivered rather than lost."""
         cutoff = math.floor(self.created_at) if late and self.created_at is not None else math.inf
-        existing = {n: e for n, e in current.items()
-                    if listed[n].last_modified is None or listed[n].last_modified.timestamp() < cutoff}
+        existing = {
+            n: e
+            for n, e in current.items()
+            if listed[n].last_modified is None or listed[n].last_modified.timestamp() < cutoff
+        }
         self.events.create_subscription(sub.name, existing)
-        log.info("system topic: subscription %s created (%s, %d existing blob(s) not delivered)", sub.name,
-                 sub.subject_begins_with, len(existing))
+        log.info(
+            "system topic: subscription %s created (%s, %d existing blob(s) not delivered)",
+            sub.name,
+            sub.subject_begins_with,
+            len(existing),
+        )
         return existing
 
     async def poll(self, sub: TopicSubscription) -> int:
@@ -202,12 +219,18 @@ class SystemTopic:
             return 0
         first = self.events.next_sequence(len(changed)) if changed else 0
         box = self._client(sub).get_container_client(sub.container)
-        new = [blob_created(account, sub.container, listed[n], box.get_blob_client(n).url, first + i)
-               for i, n in enumerate(sorted(changed))]
+        new = [
+            blob_created(account, sub.container, listed[n], box.get_blob_client(n).url, first + i)
+            for i, n in enumerate(sorted(changed))
+        ]
         dropped = self.events.publish(sub.name, changed, gone, new, ttl=self.retry.ttl, max_pending=self.max_pending)
         if dropped:
-            log.warning("system topic: subscription %s has %d undelivered events; dropped the %d oldest", sub.name,
-                        self.max_pending, dropped)
+            log.warning(
+                "system topic: subscription %s has %d undelivered events; dropped the %d oldest",
+                sub.name,
+                self.max_pending,
+                dropped,
+            )
         return len(new)
 
     # delivery ------------------------------------------------------------------------------------------------
@@ -228,10 +251,17 @@ class SystemTopic:
         attempt = item.attempts + 1
         status: int | None = None
         try:
-            async with session.post(sub.endpoint, json=[item.event], headers={
-                    "aeg-event-type": "Notification", "aeg-subscription-name": sub.name.upper(),
-                    "aeg-delivery-count": str(item.attempts), "aeg-data-version": "",
-                    "aeg-metadata-version": "1"}) as resp:
+            async with session.post(
+                sub.endpoint,
+                json=[item.event],
+                headers={
+                    "aeg-event-type": "Notification",
+                    "aeg-subscription-name": sub.name.upper(),
+                    "aeg-delivery-count": str(item.attempts),
+                    "aeg-data-version": "",
+                    "aeg-metadata-version": "1",
+                },
+            ) as resp:
                 status = resp.status
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = f"{type(exc).__name__}: {clip(exc)}"
@@ -247,16 +277,28 @@ class SystemTopic:
             self._dead(item, f"{reason} after {attempt} attempts", status, attempt)
             return
         delay = self.retry.delay(attempt, status)
-        log.warning("system topic: delivery of %s to %s failed (%s); attempt %d, next in %.0f s",
-                    item.event.get("subject"), sub.name, reason, attempt, delay)
+        log.warning(
+            "system topic: delivery of %s to %s failed (%s); attempt %d, next in %.0f s",
+            item.event.get("subject"),
+            sub.name,
+            reason,
+            attempt,
+            delay,
+        )
         self.events.retry_event(item.id, attempt, time.time() + delay)
 
     def _dead(self, item: OutboxEvent, reason: str, status: int | None, attempts: int = 0) -> None:
-        log.error("system topic: event %s for %s dead-lettered: %s", item.event.get("subject"), item.subscription,
-                  reason)
-        record = {"subscription": item.subscription, "deadLetterReason": reason, "deliveryAttempts": attempts,
-                  "lastHttpStatusCode": status, "deadLetteredAt": datetime.now(UTC).isoformat(),
-                  "event": item.event}
+        log.error(
+            "system topic: event %s for %s dead-lettered: %s", item.event.get("subject"), item.subscription, reason
+        )
+        record = {
+            "subscription": item.subscription,
+            "deadLetterReason": reason,
+            "deliveryAttempts": attempts,
+            "lastHttpStatusCode": status,
+            "deadLetteredAt": datetime.now(UTC).isoformat(),
+            "event": item.event,
+        }
         self.deadletter.parent.mkdir(parents=True, exist_ok=True)
         if self.deadletter.exists() and self.deadletter.stat().st_size > DEADLETTER_MAX_BYTES:
             self.deadletter.replace(self.deadletter.with_suffix(".jsonl.1"))

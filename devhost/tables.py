@@ -61,7 +61,7 @@ def read_input(info: FunctionInfo, binding: dict[str, Any], data: dict[str, str]
             clauses.append(f"({extra})")
         take = min(int(binding.get("take") or MAX_TAKE), MAX_TAKE)
         try:
-            rows = (client.query_entities(" and ".join(clauses)) if clauses else client.list_entities())
+            rows = client.query_entities(" and ".join(clauses)) if clauses else client.list_entities()
             entities = []
             for entity in rows:
                 entities.append(_plain(entity))
@@ -96,6 +96,7 @@ def write_output(info: FunctionInfo, binding: dict[str, Any], data: dict[str, st
             try:
                 client.create_entity(row)
             except ResourceExistsError:
-                raise ValueError(f"{where}: the entity ({row['PartitionKey']}, {row['RowKey']}) already exists in "
-                                 f"table {table}") from None
+                raise ValueError(
+                    f"{where}: the entity ({row['PartitionKey']}, {row['RowKey']}) already exists in table {table}"
+                ) from None
     return len(rows)

@@ -42,9 +42,11 @@ class TimerFunction:
 def timer_request(past_due: bool, last: datetime | None, nxt: datetime) -> object:
     """The ``func.TimerRequest`` the worker builds from the host's JSON."""
     now = datetime.now(UTC)
-    body = {"Schedule": {"AdjustForDST": True}, "IsPastDue": past_due,
-            "ScheduleStatus": {"Last": (last or now).isoformat(), "Next": nxt.isoformat(),
-                               "LastUpdated": now.isoformat()}}
+    body = {
+        "Schedule": {"AdjustForDST": True},
+        "IsPastDue": past_due,
+        "ScheduleStatus": {"Last": (last or now).isoformat(), "Next": nxt.isoformat(), "LastUpdated": now.isoformat()},
+    }
     return TimerRequestConverter.decode(meta.Datum(json.dumps(body), "json"), trigger_metadata={})
 
 
@@ -58,7 +60,8 @@ class _Monitor:
         if connection is not None:
             try:
                 self.service = connection.blob_service(
-                    api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10)
+                    api_version=API_VERSION, retry_total=1, connection_timeout=3, read_timeout=10
+                )
             except ValueError as exc:
                 log.warning("timer monitor disabled: %s", exc)
 
@@ -88,8 +91,9 @@ class _Monitor:
         """Save the status; None when saved (or nothing to save to), else the seconds to wait before retrying."""
         if self.service is None:
             return None
-        body = json.dumps({"Last": last.isoformat(), "Next": nxt.isoformat(),
-                           "LastUpdated": datetime.now(UTC).isoformat()})
+        body = json.dumps(
+            {"Last": last.isoformat(), "Next": nxt.isoformat(), "LastUpdated": datetime.now(UTC).isoformat()}
+        )
         try:
             with contextlib.suppress(ResourceExistsError):
                 self.service.create_container(HOSTS_CONTAINER)
@@ -101,8 +105,9 @@ class _Monitor:
 
 
 class TimerListener:
-    def __init__(self, functions: list[TimerFunction], invoke: Invoke, connection: StorageConnection | None,
-                 host_id: str) -> None:
+    def __init__(
+        self, functions: list[TimerFunction], invoke: Invoke, connection: StorageConnection | None, host_id: str
+    ) -> None:
         self.functions = functions
         self.schedules = {f.name: Schedule.parse(f.schedule) for f in functions}
         self.invoke = invoke

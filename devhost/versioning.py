@@ -37,9 +37,13 @@ def mismatch(instance_version: str, config: HostConfig) -> str | None:
     if not current or config.version_match == "None":
         return None
     if config.version_match == "Strict" and instance_version != current:
-        return (f"The orchestration version '{instance_version}' does not match the worker version '{current}' "
-                "(versionMatchStrategy Strict)")
+        return (
+            f"The orchestration version '{instance_version}' does not match the worker version '{current}' "
+            "(versionMatchStrategy Strict)"
+        )
     if config.version_match == "CurrentOrOlder" and not older_or_equal(instance_version, current):
-        return (f"The orchestration version '{instance_version}' is newer than the worker version '{current}' "
-                "(versionMatchStrategy CurrentOrOlder)")
+        return (
+            f"The orchestration version '{instance_version}' is newer than the worker version '{current}' "
+            "(versionMatchStrategy CurrentOrOlder)"
+        )
     return None

@@ -57,7 +57,7 @@ def _translate(body: str) -> str:
             out.append("[^/]")
             i += 1
         elif body[i] == "[" and (end := _class_end(body, i)) > 0:
-            inner = body[i + 1:end]
+            inner = body[i + 1 : end]
             if inner.startswith("!"):
                 inner = "^" + inner[1:]
             out.append("[" + inner.replace("\\", "\\\\") + "]")
@@ -74,9 +74,9 @@ def _translate(body: str) -> str:
 def _class_end(body: str, start: int) -> int:
     """Index of the ``]`` closing the character class opened at ``start`` (-1: a literal ``[``)."""
     j = start + 1
-    if body[j:j + 1] == "!":
+    if body[j : j + 1] == "!":
         j += 1
-    if body[j:j + 1] == "]":
+    if body[j : j + 1] == "]":
         j += 1
     return body.find("]", j)
 
@@ -119,10 +119,12 @@ def allowed_files(root: Path, rules: list[Rule]) -> Iterator[str]:
     for current, dirs, files in os.walk(root):
         base = Path(current).relative_to(root).as_posix()
         prefix = "" if base == "." else base + "/"
-        dirs[:] = sorted(d for d in dirs if not excluded(rules, prefix + d, True)
-                         and not (Path(current) / d).is_symlink())
-        found.extend(prefix + f for f in files
-                     if (Path(current) / f).is_file() and not excluded(rules, prefix + f, False))
+        dirs[:] = sorted(
+            d for d in dirs if not excluded(rules, prefix + d, True) and not (Path(current) / d).is_symlink()
+        )
+        found.extend(
+            prefix + f for f in files if (Path(current) / f).is_file() and not excluded(rules, prefix + f, False)
+        )
     yield from sorted(found)
 
 
@@ -140,8 +142,10 @@ def build(root: Path, out: Path, *, dependencies: Path | None = None) -> list[st
     sources = {p: root / p for p in allowed_files(root, rules) if (root / p).resolve() not in skip}
     if dependencies is not None:
         if not (dependencies / "azure" / "functions").is_dir():
-            raise SystemExit(f"package_app: {dependencies} holds no azure-functions: not the output of "
-                             f"pip install --target {dependencies} -r requirements.txt")
+            raise SystemExit(
+                f"package_app: {dependencies} holds no azure-functions: not the output of "
+                f"pip install --target {dependencies} -r requirements.txt"
+            )
         if any(p.startswith(DEPENDENCIES + "/") for p in sources):
             raise SystemExit(f"package_app: both --dependencies and {root / DEPENDENCIES}: remove one")
         for current, _dirs, files in os.walk(dependencies):
@@ -166,8 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parents[1])
     parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--dependencies", type=Path,
-                        help=f"site-packages to ship as {DEPENDENCIES} (pip install --target DIR -r requirements.txt)")
+    parser.add_argument(
+        "--dependencies",
+        type=Path,
+        help=f"site-packages to ship as {DEPENDENCIES} (pip install --target DIR -r requirements.txt)",
+    )
     parser.add_argument("--list", action="store_true", help="print every packaged path")
     args = parser.parse_args(argv)
     paths = build(args.root, args.out, dependencies=args.dependencies)

@@ -77,8 +77,13 @@ class Outcome(StrEnum):
     FAILED = "failed"
 
 
-RETRAIN_OUTCOMES = (Outcome.REGISTERED, Outcome.NOT_BETTER, Outcome.INVALID_DATA, Outcome.TRAINING_FAILED,
-                    Outcome.SKIPPED_NO_NEW_DATA)
+RETRAIN_OUTCOMES = (
+    Outcome.REGISTERED,
+    Outcome.NOT_BETTER,
+    Outcome.INVALID_DATA,
+    Outcome.TRAINING_FAILED,
+    Outcome.SKIPPED_NO_NEW_DATA,
+)
 RELEASE_OUTCOMES = (Outcome.DEPLOYED, Outcome.QA_FAILED, Outcome.ROLLED_BACK, Outcome.SUPERSEDED)
 
 
@@ -126,11 +131,26 @@ class SpecStatus(StrEnum):
 
 
 #: how the dashboard colours a value: good endings, bad endings, work under way (the rest is neutral)
-GOOD = (Outcome.REGISTERED, Outcome.DEPLOYED, StageStatus.SUCCEEDED, RuntimeStatus.COMPLETED, ModelStage.CHAMPION,
-        SpecStatus.OK)
-BAD = (Outcome.INVALID_DATA, Outcome.TRAINING_FAILED, Outcome.QA_FAILED, Outcome.ROLLED_BACK, Outcome.FAILED,
-       StageStatus.FAILED, RuntimeStatus.FAILED, RuntimeStatus.TERMINATED, ModelStage.REJECTED,
-       SpecStatus.ERROR)
+GOOD = (
+    Outcome.REGISTERED,
+    Outcome.DEPLOYED,
+    StageStatus.SUCCEEDED,
+    RuntimeStatus.COMPLETED,
+    ModelStage.CHAMPION,
+    SpecStatus.OK,
+)
+BAD = (
+    Outcome.INVALID_DATA,
+    Outcome.TRAINING_FAILED,
+    Outcome.QA_FAILED,
+    Outcome.ROLLED_BACK,
+    Outcome.FAILED,
+    StageStatus.FAILED,
+    RuntimeStatus.FAILED,
+    RuntimeStatus.TERMINATED,
+    ModelStage.REJECTED,
+    SpecStatus.ERROR,
+)
 BUSY = (StageStatus.RUNNING, RuntimeStatus.RUNNING, RuntimeStatus.PENDING, ModelStage.QA, ModelStage.PRODUCTION)
 
 

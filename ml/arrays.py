@@ -20,4 +20,4 @@ def huge_empty(size: int, dtype: type[np.generic]) -> np.ndarray:
         return np.empty(size, dtype=dtype)
     raw = np.empty(-(-nbytes // HUGE_PAGE) * HUGE_PAGE + HUGE_PAGE, dtype=np.uint8)
     skip = -raw.ctypes.data % HUGE_PAGE
-    return raw[skip:skip + nbytes].view(dtype)
+    return raw[skip : skip + nbytes].view(dtype)

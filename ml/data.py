@@ -67,10 +67,11 @@ def _decode(data: bytes, name: str, partial: bool = False) -> str:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         if partial and exc.start >= len(data) - 3:  # a multi-byte character cut at the end of the sniffed head
-            return data[:exc.start].decode("utf-8-sig")
+            return data[: exc.start].decode("utf-8-sig")
         raise TableFormatError(
             f"{name}: the file is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "expected a UTF-8 CSV or a Parquet file") from None
+            "expected a UTF-8 CSV or a Parquet file"
+        ) from None
 
 
 def _load_csv(data: bytes, name: str) -> tuple[pd.DataFrame, list[str]]:

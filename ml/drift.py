@@ -41,8 +41,10 @@ class FeatureDrift:
         return asdict(self)
 
     def describe(self) -> str:
-        return (f"column '{self.column}' drifted from the reference: PSI {self.psi:.3f}, "
-                f"KS statistic {self.ks_statistic:.3f} (p={self.ks_pvalue:.2g})")
+        return (
+            f"column '{self.column}' drifted from the reference: PSI {self.psi:.3f}, "
+            f"KS statistic {self.ks_statistic:.3f} (p={self.ks_pvalue:.2g})"
+        )
 
 
 def psi(reference: np.ndarray, current: np.ndarray, bins: int = 10) -> float:
@@ -88,8 +90,10 @@ def _ks_sorted(ref: np.ndarray, cur: np.ndarray) -> tuple[float, float]:
     steps = np.unique(ref)
     at = np.searchsorted(ref, steps, side="right") / ref.size  # the reference's CDF at each step
     before = np.concatenate(([0.0], at[:-1]))  # and just below it
-    statistic = max(float(np.abs(at - np.searchsorted(cur, steps, side="right") / cur.size).max()),
-                    float(np.abs(before - np.searchsorted(cur, steps, side="left") / cur.size).max()))
+    statistic = max(
+        float(np.abs(at - np.searchsorted(cur, steps, side="right") / cur.size).max()),
+        float(np.abs(before - np.searchsorted(cur, steps, side="left") / cur.size).max()),
+    )
     m, n = sorted((float(ref.size), float(cur.size)), reverse=True)
     return statistic, float(stats.kstwo.sf(statistic, np.round(m * n / (m + n))))
 
@@ -100,8 +104,12 @@ def _floats(values: pd.Series) -> np.ndarray:
     return pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
 
 
-def compare(reference: pd.DataFrame, current: pd.DataFrame, schema: Schema = ACTIVE_SCHEMA,
-            thresholds: DriftThresholds | None = None) -> list[FeatureDrift]:
+def compare(
+    reference: pd.DataFrame,
+    current: pd.DataFrame,
+    schema: Schema = ACTIVE_SCHEMA,
+    thresholds: DriftThresholds | None = None,
+) -> list[FeatureDrift]:
     """Per-feature drift of ``current`` against ``reference`` (features of ``schema`` present in both)."""
     thresholds = thresholds or DriftThresholds()
     out: list[FeatureDrift] = []

@@ -35,8 +35,9 @@ def find_repeated_values(hashes: list[np.ndarray], pool: ThreadPoolExecutor) -> 
     return [pool.submit(_repeated_in, part) for part in _ranges(ordered)]
 
 
-def _started(pool: ThreadPoolExecutor, task: Callable[[np.ndarray], np.ndarray],
-             values: np.ndarray) -> Future[np.ndarray]:
+def _started(
+    pool: ThreadPoolExecutor, task: Callable[[np.ndarray], np.ndarray], values: np.ndarray
+) -> Future[np.ndarray]:
     """``task(values)`` submitted to ``pool``, once it runs. A thread that needs the GIL while another holds it
     waits up to the interpreter's switch interval (5 ms); the task needs it only to start, then sorts without it."""
     running = Event()
@@ -93,7 +94,7 @@ def _ranges(ordered: list[np.ndarray]) -> list[list[np.ndarray]]:
     bits = int(np.ceil(np.log2(total / _RANGE_ROWS))) if total > _RANGE_ROWS else 0
     edges = np.arange(1, 1 << bits, dtype=np.uint64) << np.uint64(64 - bits)
     bounds = [np.concatenate(([0], np.searchsorted(o, edges), [o.size])) for o in ordered]
-    return [[o[b[i]:b[i + 1]] for o, b in zip(ordered, bounds, strict=True)] for i in range(edges.size + 1)]
+    return [[o[b[i] : b[i + 1]] for o, b in zip(ordered, bounds, strict=True)] for i in range(edges.size + 1)]
 
 
 def _repeated_in(part: list[np.ndarray]) -> np.ndarray:

@@ -23,4 +23,3 @@ def ridge(alpha: float | None = None) -> Pipeline:
 def logistic(C: float = 1.0, max_iter: int = 1000) -> Pipeline:
     """Scaling + logistic regression (binary or multinomial): probabilities a classifier's answer carries."""
     return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(C=C, max_iter=max_iter))])
-

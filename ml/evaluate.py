@@ -61,8 +61,11 @@ class Evaluation:
 def scores(y: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     err = pred - y
     total = float(np.sum((y - y.mean()) ** 2))
-    return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err))),
-            "r2": 1.0 - float(np.sum(err**2)) / total if total > 0 else 0.0}
+    return {
+        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(np.mean(np.abs(err))),
+        "r2": 1.0 - float(np.sum(err**2)) / total if total > 0 else 0.0,
+    }
 
 
 def _boot_errors(loss: np.ndarray, idx: np.ndarray, metric: str) -> np.ndarray:
@@ -70,8 +73,9 @@ def _boot_errors(loss: np.ndarray, idx: np.ndarray, metric: str) -> np.ndarray:
     return np.sqrt(mean) if metric == "rmse" else mean
 
 
-def bootstrap_interval(y: np.ndarray, challenger: np.ndarray, champion: np.ndarray,
-                       rule: PromotionRule) -> tuple[float, float]:
+def bootstrap_interval(
+    y: np.ndarray, challenger: np.ndarray, champion: np.ndarray, rule: PromotionRule
+) -> tuple[float, float]:
     """CI of the relative improvement (champion error - challenger error) / champion error, paired by row."""
     power = 2 if rule.metric == "rmse" else 1
     loss_new, loss_old = np.abs(challenger - y) ** power, np.abs(champion - y) ** power
@@ -90,35 +94,58 @@ def _fmt(m: dict[str, float]) -> str:
     return f"RMSE {m['rmse']:.3f}, MAE {m['mae']:.3f}, R² {m['r2']:.3f}"
 
 
-def decide(y_true: np.ndarray, challenger_pred: np.ndarray, champion_pred: np.ndarray | None,
-           rule: PromotionRule | None = None) -> Evaluation:
+def decide(
+    y_true: np.ndarray, challenger_pred: np.ndarray, champion_pred: np.ndarray | None, rule: PromotionRule | None = None
+) -> Evaluation:
     rule = rule or PromotionRule()
     y, new = np.asarray(y_true, dtype=float), np.asarray(challenger_pred, dtype=float)
     if y.size < 2 or new.shape != y.shape:
-        raise EvaluationError(f"need at least 2 holdout rows with one prediction each, got {y.size} rows "
-                              f"and {new.size} predictions")
+        raise EvaluationError(
+            f"need at least 2 holdout rows with one prediction each, got {y.size} rows and {new.size} predictions"
+        )
     mine = scores(y, new)
     if champion_pred is None:
         ok = mine["r2"] >= rule.r2_floor
         verdict = "meets" if ok else "is below"
-        return Evaluation(ok, f"no champion yet: challenger {_fmt(mine)} on {y.size} holdout rows; its R² "
-                          f"{verdict} the floor {rule.r2_floor:g}, so it is {'promoted' if ok else 'not promoted'}",
-                          rule.metric, mine, None, None, int(y.size))
+        return Evaluation(
+            ok,
+            f"no champion yet: challenger {_fmt(mine)} on {y.size} holdout rows; its R² "
+            f"{verdict} the floor {rule.r2_floor:g}, so it is {'promoted' if ok else 'not promoted'}",
+            rule.metric,
+            mine,
+            None,
+            None,
+            int(y.size),
+        )
     old = np.asarray(champion_pred, dtype=float)
     theirs = scores(y, old)
     low, high = bootstrap_interval(y, new, old, rule)
     promote = low > rule.min_improvement
-    why = (f"better beyond noise: the {rule.confidence:.0%} interval of its {rule.metric.upper()} reduction "
-           f"[{low:+.2%}, {high:+.2%}] lies above the required {rule.min_improvement:.2%}") if promote else (
-        f"not better beyond noise: the {rule.confidence:.0%} interval of its {rule.metric.upper()} reduction "
-        f"[{low:+.2%}, {high:+.2%}] does not lie above the required {rule.min_improvement:.2%}")
-    reason = (f"challenger {_fmt(mine)} vs champion {_fmt(theirs)} on the same {y.size} holdout rows; {why}; "
-              f"{'promoted' if promote else 'champion kept'}")
+    why = (
+        (
+            f"better beyond noise: the {rule.confidence:.0%} interval of its {rule.metric.upper()} reduction "
+            f"[{low:+.2%}, {high:+.2%}] lies above the required {rule.min_improvement:.2%}"
+        )
+        if promote
+        else (
+            f"not better beyond noise: the {rule.confidence:.0%} interval of its {rule.metric.upper()} reduction "
+            f"[{low:+.2%}, {high:+.2%}] does not lie above the required {rule.min_improvement:.2%}"
+        )
+    )
+    reason = (
+        f"challenger {_fmt(mine)} vs champion {_fmt(theirs)} on the same {y.size} holdout rows; {why}; "
+        f"{'promoted' if promote else 'champion kept'}"
+    )
     return Evaluation(promote, reason, rule.metric, mine, theirs, [low, high], int(y.size))
 
 
-def compare(challenger_dir: Path, champion_dir: Path | None, holdout: pd.DataFrame,
-            rule: PromotionRule | None = None, schema: Schema = ACTIVE_SCHEMA) -> Evaluation:
+def compare(
+    challenger_dir: Path,
+    champion_dir: Path | None,
+    holdout: pd.DataFrame,
+    rule: PromotionRule | None = None,
+    schema: Schema = ACTIVE_SCHEMA,
+) -> Evaluation:
     """Load both models and score them on the same ``holdout`` rows."""
     missing = [c for c in schema.columns if c not in holdout.columns]
     if missing:

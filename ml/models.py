@@ -64,8 +64,9 @@ def save(model: Any, path: Path, sample: pd.DataFrame, schema: Schema = ACTIVE_S
 
     signature = infer_signature(sample, model.predict(sample))
     trusted = get_untrusted_types(data=dumps(model)) or None
-    mlflow.sklearn.save_model(model, str(path), signature=signature, skops_trusted_types=trusted,
-                              pip_requirements=requirements(model))
+    mlflow.sklearn.save_model(
+        model, str(path), signature=signature, skops_trusted_types=trusted, pip_requirements=requirements(model)
+    )
     serving_files.write_schema(path, schema)
     model_file = Model.load(str(path)).flavors["sklearn"]["pickled_model"]
     serving_files.write_linear_form(path, model, schema, str(model_file))
@@ -77,8 +78,9 @@ def requirements(model: Any) -> list[str]:
     from importlib.metadata import PackageNotFoundError, version
 
     steps = [step for _, step in model.steps] if isinstance(model, Pipeline) else [model]
-    names = {"scikit-learn", "skops"} | {_DISTRIBUTIONS.get(root, root)
-                                         for root in (type(step).__module__.split(".")[0] for step in steps)}
+    names = {"scikit-learn", "skops"} | {
+        _DISTRIBUTIONS.get(root, root) for root in (type(step).__module__.split(".")[0] for step in steps)
+    }
     pinned = []
     for name in sorted(names):
         try:

@@ -72,8 +72,17 @@ def infer_spec(frame: pd.DataFrame, label: str, *, margin: float = 0.5, descript
     if label not in frame.columns:
         raise OnboardError(f"the sample has no column {label!r}; its columns: {', '.join(map(str, frame.columns))}")
     columns = [str(c) for c in frame.columns]
-    id_column = next((c for c in columns if c != label and frame[c].dtype == object
-                      and frame[c].nunique() == len(frame) and len(frame) > MAX_CATEGORIES), None)
+    id_column = next(
+        (
+            c
+            for c in columns
+            if c != label
+            and frame[c].dtype == object
+            and frame[c].nunique() == len(frame)
+            and len(frame) > MAX_CATEGORIES
+        ),
+        None,
+    )
     features = [_column(c, frame[c], margin, label=False) for c in columns if c not in (label, id_column)]
     target = _column(label, frame[label], margin, label=True)
     if target.get("dtype") == "category":
@@ -82,13 +91,21 @@ def infer_spec(frame: pd.DataFrame, label: str, *, margin: float = 0.5, descript
             raise OnboardError(f"the label {label!r} has a single value {classes}: nothing to learn")
         task = "binary" if len(classes) == 2 else "multiclass"
         estimator = {"factory": "ml.estimators:logistic", "params": {"C": 1.0}}
-        promotion = {"metric": "auc", "confidence": 0.95, "min_improvement": 0.0,
-                     "floor": {"metric": "auc", "value": 0.7}}
+        promotion = {
+            "metric": "auc",
+            "confidence": 0.95,
+            "min_improvement": 0.0,
+            "floor": {"metric": "auc", "value": 0.7},
+        }
     else:
         task = "regression"
         estimator = {"factory": "ml.estimators:ridge", "params": {}}
-        promotion = {"metric": "rmse", "confidence": 0.95, "min_improvement": 0.0,
-                     "floor": {"metric": "r2", "value": 0.3}}
+        promotion = {
+            "metric": "rmse",
+            "confidence": 0.95,
+            "min_improvement": 0.0,
+            "floor": {"metric": "r2", "value": 0.3},
+        }
     schema: dict[str, Any] = {"features": features, "label": target}
     if id_column:
         schema["id"] = id_column
@@ -96,15 +113,22 @@ def infer_spec(frame: pd.DataFrame, label: str, *, margin: float = 0.5, descript
     doc: dict[str, Any] = {"task": task}
     if description:
         doc["description"] = description
-    doc.update(schema=schema, estimator=estimator, promotion=promotion, drift={"psi": 0.25, "ks_pvalue": 0.001},
-               data={"policy": "all"})
+    doc.update(
+        schema=schema,
+        estimator=estimator,
+        promotion=promotion,
+        drift={"psi": 0.25, "ks_pvalue": 0.001},
+        data={"policy": "all"},
+    )
     return doc
 
 
 def spec_yaml(doc: dict[str, Any], source: str) -> str:
     """The document as the YAML a person reviews, one column per line."""
-    header = (f"# Inferred from {source} by `python -m cli models new`: review the ranges, allowed values and\n"
-              "# nullability (they are the contract every drop is checked against), then commit this folder.\n")
+    header = (
+        f"# Inferred from {source} by `python -m cli models new`: review the ranges, allowed values and\n"
+        "# nullability (they are the contract every drop is checked against), then commit this folder.\n"
+    )
     schema = doc["schema"]
     lines = [header]
     for key in ("task", "description"):

@@ -14,7 +14,6 @@ TRUE = frozenset({"true", "1", "1.0", "yes"})
 FALSE = frozenset({"false", "0", "0.0", "no"})
 
 
-
 def parse_text_column(values: pd.Series) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]], np.ndarray]:
     """Floats for a column of text, plus 1-based rows that are missing, unparseable (with the text), non-finite."""
     out = np.full(len(values), np.nan)

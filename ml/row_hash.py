@@ -26,13 +26,13 @@ def row_hashes(columns: list[np.ndarray]) -> np.ndarray:
     first, second, shift = _FMIX
     with np.errstate(over="ignore"):
         for start in range(0, rows, _CHUNK_ROWS):
-            part = hashed[start:start + _CHUNK_ROWS]
-            spare = shifted[:part.size]
+            part = hashed[start : start + _CHUNK_ROWS]
+            spare = shifted[: part.size]
             for i, word in enumerate(words):
                 if i:
-                    np.bitwise_xor(part, word[start:start + _CHUNK_ROWS], out=part)
+                    np.bitwise_xor(part, word[start : start + _CHUNK_ROWS], out=part)
                 else:
-                    np.copyto(part, word[start:start + _CHUNK_ROWS])
+                    np.copyto(part, word[start : start + _CHUNK_ROWS])
                 np.multiply(part, _MIX, out=part)
                 np.right_shift(part, _SHIFT, out=spare)
                 np.bitwise_xor(part, spare, out=part)

@@ -96,8 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", type=float, default=1.0, help="--synthetic: the label is multiplied by it")
     args = parser.parse_args(argv)
     try:
-        made = synthetic(args.synthetic, args.seed, shift=args.shift, scale=args.scale) \
-            if args.synthetic is not None else None
+        made = (
+            synthetic(args.synthetic, args.seed, shift=args.shift, scale=args.scale)
+            if args.synthetic is not None
+            else None
+        )
         count = write_sample(args.out, parse_rows(args.rows) if args.rows else None, args.format, made)
     except ValueError as exc:
         print(exc, file=sys.stderr)

@@ -51,8 +51,20 @@ CLASSIFICATION_METRICS = {"auc": "higher", "log_loss": "lower", "accuracy": "hig
 DATA_POLICIES = ("all", "last", "window")
 #: the release steps this version runs, in this order (the default policy)
 RELEASE_STEPS = ("qa", "full")
-TOP_KEYS = {"name", "task", "description", "schema", "estimator", "metrics", "promotion", "drift", "data",
-            "schedule", "release", "sample"}
+TOP_KEYS = {
+    "name",
+    "task",
+    "description",
+    "schema",
+    "estimator",
+    "metrics",
+    "promotion",
+    "drift",
+    "data",
+    "schedule",
+    "release",
+    "sample",
+}
 
 
 class SpecError(ValueError):
@@ -227,12 +239,14 @@ class _Checker:
             self.problem(key, "a mapping of keys", value)
             return {}
         for unknown in sorted(set(value) - allowed):
-            self.problem(f"{key}.{unknown}" if key else unknown, f"one of the keys {', '.join(sorted(allowed))}",
-                         unknown)
+            self.problem(
+                f"{key}.{unknown}" if key else unknown, f"one of the keys {', '.join(sorted(allowed))}", unknown
+            )
         return value
 
-    def number(self, value: Any, key: str, low: float = -math.inf, high: float = math.inf, *,
-               integer: bool = False) -> float | None:
+    def number(
+        self, value: Any, key: str, low: float = -math.inf, high: float = math.inf, *, integer: bool = False
+    ) -> float | None:
         kind = "a whole number" if integer else "a number"
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             self.problem(key, f"{kind} from {low:g} to {high:g}" if math.isfinite(low) else kind, value)
@@ -286,8 +300,11 @@ def load_spec(folder: Path, defaults: SpecDefaults | None = None) -> ModelSpec:
         raise SpecError(path, [f"{path}: not readable YAML: {' '.join(str(exc).split())}"]) from None
     check = _Checker(path, lines)
     if not NAME.match(name):
-        check.problem("name", "a folder name of 3-40 lowercase letters, digits and '-', starting with a letter and "
-                              "not ending with '-'", name)
+        check.problem(
+            "name",
+            "a folder name of 3-40 lowercase letters, digits and '-', starting with a letter and not ending with '-'",
+            name,
+        )
     if not isinstance(doc, dict):
         check.problem("", "a mapping of keys (task, schema, estimator, …)", doc)
         raise SpecError(path, check.problems)
@@ -311,8 +328,22 @@ def load_spec(folder: Path, defaults: SpecDefaults | None = None) -> ModelSpec:
         check.problem("description", "text", description)
     if check.problems or schema is None or estimator is None or promotion is None:
         raise SpecError(path, check.problems)
-    return ModelSpec(name, folder, task, schema, estimator, metrics, promotion, drift, data, schedule, release,
-                     str(description or ""), sample, folder_digest(folder))
+    return ModelSpec(
+        name,
+        folder,
+        task,
+        schema,
+        estimator,
+        metrics,
+        promotion,
+        drift,
+        data,
+        schedule,
+        release,
+        str(description or ""),
+        sample,
+        folder_digest(folder),
+    )
 
 
 def _schema(check: _Checker, raw: Any, name: str, task: Task) -> Schema | None:
@@ -342,8 +373,7 @@ def _schema(check: _Checker, raw: Any, name: str, task: Task) -> Schema | None:
 def _check_label(check: _Checker, label: Column, task: Task) -> None:
     if task.classification:
         if label.kind is not Dtype.CATEGORY and label.kind is not Dtype.BOOL:
-            check.problem("schema.label.dtype", f"category (a {task.value} model's label is a class)",
-                          label.kind.value)
+            check.problem("schema.label.dtype", f"category (a {task.value} model's label is a class)", label.kind.value)
         classes = len(label.allowed) if label.kind is Dtype.CATEGORY else 2
         if task is Task.BINARY and classes != 2:
             check.problem("schema.label.allowed", "exactly 2 classes for a binary model", list(label.allowed))
@@ -408,8 +438,12 @@ def _estimator(check: _Checker, raw: Any, folder: Path) -> Estimator | None:
         if raw is None:
             check.problem("estimator", "an estimator: {factory: module:callable, params: {...}}", missing=True)
         return None
-    factory = check.text(doc.get("factory"), "estimator.factory", _FACTORY, "module:callable (e.g. "
-                         "ml.estimators:ridge) or model.py:build")
+    factory = check.text(
+        doc.get("factory"),
+        "estimator.factory",
+        _FACTORY,
+        "module:callable (e.g. ml.estimators:ridge) or model.py:build",
+    )
     params = doc.get("params", {})
     if not isinstance(params, dict):
         check.problem("estimator.params", "a mapping of the factory's parameters", params)
@@ -440,26 +474,27 @@ def _metrics(check: _Checker, raw: Any, table: dict[str, str]) -> tuple[str, ...
     return tuple(dict.fromkeys(known))
 
 
-def _promotion(check: _Checker, raw: Any, task: Task, table: dict[str, str],
-               defaults: SpecDefaults) -> Promotion | None:
+def _promotion(
+    check: _Checker, raw: Any, task: Task, table: dict[str, str], defaults: SpecDefaults
+) -> Promotion | None:
     doc = check.mapping(raw, "promotion", {"metric", "confidence", "min_improvement", "floor"})
     default_metric = "auc" if task.classification else defaults.regression_metric
     metric = check.choice(doc.get("metric", default_metric), "promotion.metric", list(table))
     confidence = check.number(doc.get("confidence", defaults.confidence), "promotion.confidence", 0.5, 0.999)
-    improvement = check.number(doc.get("min_improvement", defaults.min_improvement), "promotion.min_improvement",
-                               0.0, 1.0)
-    default_floor = {"metric": "auc", "value": 0.7} if task.classification else {"metric": "r2",
-                                                                                 "value": defaults.r2_floor}
+    improvement = check.number(
+        doc.get("min_improvement", defaults.min_improvement), "promotion.min_improvement", 0.0, 1.0
+    )
+    default_floor = (
+        {"metric": "auc", "value": 0.7} if task.classification else {"metric": "r2", "value": defaults.r2_floor}
+    )
     floor_doc = check.mapping(doc.get("floor", default_floor), "promotion.floor", {"metric", "value"})
-    floor_metric = check.choice(floor_doc.get("metric", default_floor["metric"]), "promotion.floor.metric",
-                                list(table))
+    floor_metric = check.choice(floor_doc.get("metric", default_floor["metric"]), "promotion.floor.metric", list(table))
     floor = check.number(floor_doc.get("value"), "promotion.floor.value") if "value" in floor_doc else None
     if "value" not in floor_doc:
         check.problem("promotion.floor.value", "the value a first model must reach", missing=True)
     if None in (metric, confidence, improvement, floor_metric, floor):
         return None
-    return Promotion(str(metric), float(confidence or 0), float(improvement or 0), str(floor_metric),
-                     float(floor or 0))
+    return Promotion(str(metric), float(confidence or 0), float(improvement or 0), str(floor_metric), float(floor or 0))
 
 
 def _drift(check: _Checker, raw: Any, defaults: SpecDefaults) -> Drift:
@@ -500,8 +535,9 @@ def _api_test(check: _Checker, raw: Any, key: str, base: ApiTest) -> ApiTest:
     requests = check.number(doc.get("requests", base.requests), f"{key}.requests", 1, 10_000, integer=True)
     p99 = check.number(doc.get("max_p99_ms", base.max_p99_ms), f"{key}.max_p99_ms", 0.001, 60_000)
     errors = check.number(doc.get("max_error_rate", base.max_error_rate), f"{key}.max_error_rate", 0.0, 1.0)
-    return ApiTest(int(requests or base.requests), p99 or base.max_p99_ms,
-                   base.max_error_rate if errors is None else errors)
+    return ApiTest(
+        int(requests or base.requests), p99 or base.max_p99_ms, base.max_error_rate if errors is None else errors
+    )
 
 
 def _release(check: _Checker, raw: Any, defaults: SpecDefaults) -> tuple[ReleaseStep, ...]:
@@ -520,11 +556,20 @@ def _release(check: _Checker, raw: Any, defaults: SpecDefaults) -> tuple[Release
         step_doc = check.mapping(raw_step, key, {"step", "api_test"})
         name = check.choice(step_doc.get("step"), f"{key}.step", RELEASE_STEPS)
         if name:
-            steps.append(ReleaseStep(name, _api_test(check, step_doc.get("api_test", {}), f"{key}.api_test",
-                                                     base if name == "qa" else production)))
+            steps.append(
+                ReleaseStep(
+                    name,
+                    _api_test(
+                        check, step_doc.get("api_test", {}), f"{key}.api_test", base if name == "qa" else production
+                    ),
+                )
+            )
     if [s.step for s in steps] != list(RELEASE_STEPS) and len(steps) == len(raw_steps):
-        check.problem("release.steps", f"the steps {' then '.join(RELEASE_STEPS)} (the policy this version runs)",
-                      [s.step for s in steps])
+        check.problem(
+            "release.steps",
+            f"the steps {' then '.join(RELEASE_STEPS)} (the policy this version runs)",
+            [s.step for s in steps],
+        )
     return tuple(steps)
 
 

@@ -106,8 +106,9 @@ def _numeric(arr: np.ndarray, nulls: np.ndarray | None) -> Parsed:
     return Parsed(arr, np.flatnonzero(nulls) + 1, [], nonfinite)
 
 
-def iter_file_batches(path: Path, name: str, schema: Schema, block_size: int,
-                      scan: Callable[[Batch], T]) -> tuple[list[str], Iterator[tuple[int, T]]]:
+def iter_file_batches(
+    path: Path, name: str, schema: Schema, block_size: int, scan: Callable[[Batch], T]
+) -> tuple[list[str], Iterator[tuple[int, T]]]:
     """The header as written, and ``(offset, scan(batch))`` for the batches of a CSV or Parquet file in order
     (``TableFormatError`` if it is neither). ``scan`` sees each batch with offset 0 (it runs before the rows ahead
     of it are counted), so it reports rows relative to the batch."""
@@ -140,8 +141,9 @@ def _offsets(results: Iterator[tuple[int, T]], name: str, problem: str) -> Itera
         raise TableFormatError(f"{name}: {problem.format(_ROW.sub('', str(exc)).strip())}") from None
 
 
-def _ordered(jobs: Iterable[Callable[[], Iterable[pa.RecordBatch]]],
-             scan: Callable[[Batch], T]) -> Iterator[tuple[int, T]]:
+def _ordered(
+    jobs: Iterable[Callable[[], Iterable[pa.RecordBatch]]], scan: Callable[[Batch], T]
+) -> Iterator[tuple[int, T]]:
     """Run the jobs (reads) on reading threads, a few ahead; each batch a job gives is scanned on a scanning thread
     as soon as it is read; ``(rows, scan result)`` of every batch, in order. A reader waits while a few of its
     batches are not taken yet (memory stays bounded), and gives up if the caller stops."""
@@ -202,12 +204,17 @@ def _scan_one(scan: Callable[[Batch], T], batch: pa.RecordBatch) -> tuple[int, T
 
 def _convert(columns: list[str], typed: bool) -> pacsv.ConvertOptions:
     return pacsv.ConvertOptions(
-        column_types={c: pa.float64() if typed else pa.string() for c in columns}, include_columns=columns,
-        null_values=NULLS if typed else [], strings_can_be_null=typed, quoted_strings_can_be_null=typed)
+        column_types={c: pa.float64() if typed else pa.string() for c in columns},
+        include_columns=columns,
+        null_values=NULLS if typed else [],
+        strings_can_be_null=typed,
+        quoted_strings_can_be_null=typed,
+    )
 
 
-def _csv_jobs(path: Path, header: list[str], columns: list[str],
-              block_size: int) -> Iterator[Callable[[], Iterable[pa.RecordBatch]]]:
+def _csv_jobs(
+    path: Path, header: list[str], columns: list[str], block_size: int
+) -> Iterator[Callable[[], Iterable[pa.RecordBatch]]]:
     read = pacsv.ReadOptions(column_names=header, use_threads=False, block_size=1 << 30)
     for piece in _pieces(path, block_size):
         yield partial(_parse_piece, piece, read, columns)
@@ -239,8 +246,9 @@ def _pieces(path: Path, size: int) -> Iterator[memoryview]:
             handle.seek(position)
 
 
-def _serial_csv_jobs(path: Path, columns: list[str],
-                     block_size: int) -> Iterator[Callable[[], Iterable[pa.RecordBatch]]]:
+def _serial_csv_jobs(
+    path: Path, columns: list[str], block_size: int
+) -> Iterator[Callable[[], Iterable[pa.RecordBatch]]]:
     """Arrow's own serial reader, for a file whose first line is blank (Arrow then finds a header further down; no
     schema column is named, so none is typed)."""
     read = pacsv.ReadOptions(block_size=block_size, encoding="utf8")
@@ -248,8 +256,9 @@ def _serial_csv_jobs(path: Path, columns: list[str],
         yield partial(list, [batch])
 
 
-def _parquet_jobs(path: Path, parquet: pq.ParquetFile, columns: list[str],
-                  block_size: int) -> Iterator[Callable[[], Iterable[pa.RecordBatch]]]:
+def _parquet_jobs(
+    path: Path, parquet: pq.ParquetFile, columns: list[str], block_size: int
+) -> Iterator[Callable[[], Iterable[pa.RecordBatch]]]:
     """A job per row group (each job opens the file for itself: a reader is not shared across threads), read in
     batches of ``block_size // 128`` rows (128 Ki by default), the columns of each batch decoded in parallel. A batch
     is scanned while the next is decoded (reading a whole group first left the scans waiting for all of it), and
@@ -260,5 +269,6 @@ def _parquet_jobs(path: Path, parquet: pq.ParquetFile, columns: list[str],
 
 
 def _read_group(path: Path, group: int, columns: list[str], per_batch: int) -> Iterator[pa.RecordBatch]:
-    return pq.ParquetFile(path, memory_map=True).iter_batches(per_batch, row_groups=[group], columns=columns,
-                                                              use_threads=True)
+    return pq.ParquetFile(path, memory_map=True).iter_batches(
+        per_batch, row_groups=[group], columns=columns, use_threads=True
+    )

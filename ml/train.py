@@ -49,8 +49,9 @@ def data_hash(frame: pd.DataFrame) -> str:
 
 
 def row_ids(frame: pd.DataFrame) -> list[str]:
-    return [hashlib.sha1(",".join(f"{v:.10g}" for v in row).encode()).hexdigest()
-            for row in frame.to_numpy(dtype=float)]
+    return [
+        hashlib.sha1(",".join(f"{v:.10g}" for v in row).encode()).hexdigest() for row in frame.to_numpy(dtype=float)
+    ]
 
 
 def load_training_data(paths: list[Path], schema: Schema = ACTIVE_SCHEMA) -> pd.DataFrame:
@@ -63,19 +64,23 @@ def load_training_data(paths: list[Path], schema: Schema = ACTIVE_SCHEMA) -> pd.
         frames.append(report.frame)
     combined = pd.concat(frames, ignore_index=True)
     if len(combined) < schema.min_rows * 2:
-        raise TrainingError(f"training data has {len(combined)} rows; at least {schema.min_rows * 2} are needed "
-                            "to train and hold out")
+        raise TrainingError(
+            f"training data has {len(combined)} rows; at least {schema.min_rows * 2} are needed to train and hold out"
+        )
     return combined
 
 
 def metrics_of(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    return {"rmse": float(np.sqrt(mean_squared_error(y_true, y_pred))),
-            "mae": float(mean_absolute_error(y_true, y_pred)),
-            "r2": float(r2_score(y_true, y_pred))}
+    return {
+        "rmse": float(np.sqrt(mean_squared_error(y_true, y_pred))),
+        "mae": float(mean_absolute_error(y_true, y_pred)),
+        "r2": float(r2_score(y_true, y_pred)),
+    }
 
 
-def train(data: list[Path], output: Path, alpha: float | None = None, test_size: float = 0.2,
-          schema: Schema = ACTIVE_SCHEMA) -> TrainResult:
+def train(
+    data: list[Path], output: Path, alpha: float | None = None, test_size: float = 0.2, schema: Schema = ACTIVE_SCHEMA
+) -> TrainResult:
     frame = canonical(load_training_data(data, schema))
     digest = data_hash(frame)
     seed = int(digest[:8], 16)
@@ -83,10 +88,14 @@ def train(data: list[Path], output: Path, alpha: float | None = None, test_size:
     features, label = schema.feature_names, schema.label.name
     model = models.make_estimator(alpha).fit(train_rows[features], train_rows[label])
     scores = metrics_of(holdout[label].to_numpy(), model.predict(holdout[features]))
-    metrics: dict[str, Any] = {**scores, "n_train": len(train_rows), "n_holdout": len(holdout),
-                               "alpha": models.chosen_alpha(model), "data_sha256": digest,
-                               "estimator": type(model.steps[-1][1]).__name__ if hasattr(model, "steps")
-                               else type(model).__name__}
+    metrics: dict[str, Any] = {
+        **scores,
+        "n_train": len(train_rows),
+        "n_holdout": len(holdout),
+        "alpha": models.chosen_alpha(model),
+        "data_sha256": digest,
+        "estimator": type(model.steps[-1][1]).__name__ if hasattr(model, "steps") else type(model).__name__,
+    }
     output.mkdir(parents=True, exist_ok=True)
     model_dir = output / "model"
     if model_dir.exists():
@@ -105,9 +114,14 @@ def train(data: list[Path], output: Path, alpha: float | None = None, test_size:
 def _log_to_mlflow(metrics: dict[str, Any], alpha: float | None, output: Path) -> None:
     import mlflow
 
-    params = {"alpha_requested": alpha if alpha is not None else "cv", "alpha": metrics["alpha"],
-              "estimator": metrics["estimator"], "data_sha256": metrics["data_sha256"],
-              "n_train": metrics["n_train"], "n_holdout": metrics["n_holdout"]}
+    params = {
+        "alpha_requested": alpha if alpha is not None else "cv",
+        "alpha": metrics["alpha"],
+        "estimator": metrics["estimator"],
+        "data_sha256": metrics["data_sha256"],
+        "n_train": metrics["n_train"],
+        "n_holdout": metrics["n_holdout"],
+    }
     active = mlflow.active_run()
     with mlflow.start_run(nested=active is not None):
         mlflow.log_params(params)

@@ -74,8 +74,14 @@ class ValidationReport:
         return f"{self.name}: rejected, {len(self.errors)} problem(s): " + "; ".join(p.message for p in self.errors)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "ok": self.ok, "rows": self.rows, "summary": self.summary(),
-                "problems": [p.to_dict() for p in self.problems], "drift": [d.to_dict() for d in self.drift]}
+        return {
+            "name": self.name,
+            "ok": self.ok,
+            "rows": self.rows,
+            "summary": self.summary(),
+            "problems": [p.to_dict() for p in self.problems],
+            "drift": [d.to_dict() for d in self.drift],
+        }
 
 
 @dataclass
@@ -162,8 +168,8 @@ def _fractional(values: np.ndarray) -> np.ndarray:
     scratch = np.empty(min(values.size, _CHUNK_ROWS))
     found = []
     for start in range(0, values.size, _CHUNK_ROWS):
-        part = values[start:start + _CHUNK_ROWS]
-        rounded = np.rint(part, out=scratch[:part.size])
+        part = values[start : start + _CHUNK_ROWS]
+        rounded = np.rint(part, out=scratch[: part.size])
         if not np.array_equal(rounded, part):
             found.append(np.flatnonzero(rounded != part) + start)
     return np.concatenate(found) if found else _NO_ROWS
@@ -215,8 +221,7 @@ class _Checks:
     def finish(self, reference: pd.DataFrame | None, thresholds: DriftThresholds) -> None:
         report, name = self.report, self.report.name
         for (code, column), found in self.findings.items():
-            report.problems.append(Problem(code, _message(name, code, column, found, self.schema), column,
-                                           found.rows))
+            report.problems.append(Problem(code, _message(name, code, column, found, self.schema), column, found.rows))
         if not self.complete or not report.ok:
             return
         self._table_problems()
@@ -229,18 +234,28 @@ class _Checks:
             if self.keep_frame and self.frames:
                 report.frame = pd.DataFrame(np.concatenate(self.frames), columns=self.schema.columns)
             report.drift = drift
-            report.problems += [Problem("drift", f"{name}: {d.describe()}", d.column, [], thresholds.severity)
-                                for d in drift if d.drifted]
+            report.problems += [
+                Problem("drift", f"{name}: {d.describe()}", d.column, [], thresholds.severity)
+                for d in drift
+                if d.drifted
+            ]
 
     def _table_problems(self) -> None:
         report, name = self.report, self.report.name
         if report.rows < self.schema.min_rows:
-            report.problems.append(Problem("too_few_rows", f"{name}: {report.rows} data row(s); expected at least "
-                                           f"{self.schema.min_rows}"))
+            report.problems.append(
+                Problem("too_few_rows", f"{name}: {report.rows} data row(s); expected at least {self.schema.min_rows}")
+            )
         label = self.schema.label.name
         if report.rows > 0 and self.label_low == self.label_high:
-            report.problems.append(Problem("constant_label", f"{name}: the label '{label}' is constant "
-                                           f"({self.label_low:g} in every row); a model cannot learn from it", label))
+            report.problems.append(
+                Problem(
+                    "constant_label",
+                    f"{name}: the label '{label}' is constant "
+                    f"({self.label_low:g} in every row); a model cannot learn from it",
+                    label,
+                )
+            )
 
     def _drift(self, reference: pd.DataFrame | None, thresholds: DriftThresholds) -> list[FeatureDrift]:
         if reference is None:
@@ -252,10 +267,16 @@ class _Checks:
         if dup.size:
             found = _Finding()
             found.add(dup + 1)
-            self.report.problems.append(Problem(
-                "duplicate_rows", f"{self.report.name}: {found.count} duplicate row(s) at "
-                f"{_rows_text(found.rows, found.count)} (kept; they weigh double in training)", None, found.rows,
-                "warning"))
+            self.report.problems.append(
+                Problem(
+                    "duplicate_rows",
+                    f"{self.report.name}: {found.count} duplicate row(s) at "
+                    f"{_rows_text(found.rows, found.count)} (kept; they weigh double in training)",
+                    None,
+                    found.rows,
+                    "warning",
+                )
+            )
 
 
 def _message(name: str, code: str, column: str, found: _Finding, schema: Schema) -> str:
@@ -264,33 +285,47 @@ def _message(name: str, code: str, column: str, found: _Finding, schema: Schema)
     if code == "missing_values":
         return f"{where} has {found.count} missing value(s) at {_rows_text(found.rows, found.count)}"
     if code == "unparseable":
-        return (f"{where} has {found.count} value(s) that are not numbers: "
-                f"{_examples_text(found.examples, found.count)}; expected a number")
+        return (
+            f"{where} has {found.count} value(s) that are not numbers: "
+            f"{_examples_text(found.examples, found.count)}; expected a number"
+        )
     if code == "non_finite":
         return f"{where} has non-finite value(s) (nan/inf) at {_rows_text(found.rows, found.count)}"
     if code == "out_of_range":
-        return (f"{where} has {found.count} value(s) out of range (expected {spec.low:g} to {spec.high:g}): "
-                f"{_examples_text(found.examples, found.count)}")
-    return (f"{where} has {found.count} value(s) not whole numbers (expected an integer): "
-            f"{_examples_text(found.examples, found.count)}")
+        return (
+            f"{where} has {found.count} value(s) out of range (expected {spec.low:g} to {spec.high:g}): "
+            f"{_examples_text(found.examples, found.count)}"
+        )
+    return (
+        f"{where} has {found.count} value(s) not whole numbers (expected an integer): "
+        f"{_examples_text(found.examples, found.count)}"
+    )
 
 
 def _check_columns(report: ValidationReport, header: list[str], schema: Schema) -> None:
     name = report.name
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:
-        report.problems.append(Problem("duplicate_columns",
-                                       f"{name}: duplicate column name(s) {', '.join(duplicates)} in the header"))
+        report.problems.append(
+            Problem("duplicate_columns", f"{name}: duplicate column name(s) {', '.join(duplicates)} in the header")
+        )
     missing = [c for c in schema.columns if c not in header]
     if missing:
-        report.problems.append(Problem(
-            "missing_columns", f"{name}: missing column(s) {', '.join(missing)}; expected the columns "
-            f"{','.join(schema.columns)}, found {','.join(header) or 'no header'}"))
+        report.problems.append(
+            Problem(
+                "missing_columns",
+                f"{name}: missing column(s) {', '.join(missing)}; expected the columns "
+                f"{','.join(schema.columns)}, found {','.join(header) or 'no header'}",
+            )
+        )
     extra = [h for h in header if h not in schema.columns]
     if extra:
-        report.problems.append(Problem(
-            "extra_columns", f"{name}: unexpected column(s) {', '.join(extra)}; expected only "
-            f"{','.join(schema.columns)}"))
+        report.problems.append(
+            Problem(
+                "extra_columns",
+                f"{name}: unexpected column(s) {', '.join(extra)}; expected only {','.join(schema.columns)}",
+            )
+        )
 
 
 def _raw_batch(raw: pd.DataFrame) -> Batch:
@@ -299,8 +334,14 @@ def _raw_batch(raw: pd.DataFrame) -> Batch:
     return Batch.from_series(columns, len(raw), 0)
 
 
-def validate(data: bytes, name: str, *, schema: Schema = ACTIVE_SCHEMA, reference: pd.DataFrame | None = None,
-             thresholds: DriftThresholds | None = None) -> ValidationReport:
+def validate(
+    data: bytes,
+    name: str,
+    *,
+    schema: Schema = ACTIVE_SCHEMA,
+    reference: pd.DataFrame | None = None,
+    thresholds: DriftThresholds | None = None,
+) -> ValidationReport:
     """Check ``data`` (CSV or Parquet bytes) against ``schema`` and, if given, the ``reference`` distribution."""
     report = ValidationReport(name)
     try:
@@ -315,9 +356,15 @@ def validate(data: bytes, name: str, *, schema: Schema = ACTIVE_SCHEMA, referenc
     return report
 
 
-def validate_path(path: Path, name: str | None = None, *, schema: Schema = ACTIVE_SCHEMA,
-                  reference: pd.DataFrame | None = None, thresholds: DriftThresholds | None = None,
-                  block_size: int = 1 << 24) -> ValidationReport:
+def validate_path(
+    path: Path,
+    name: str | None = None,
+    *,
+    schema: Schema = ACTIVE_SCHEMA,
+    reference: pd.DataFrame | None = None,
+    thresholds: DriftThresholds | None = None,
+    block_size: int = 1 << 24,
+) -> ValidationReport:
     """Stream a CSV or Parquet file of any size through the same checks, in memory bounded by a few pieces of
     ``block_size`` bytes (no ``frame`` is kept; drift is judged on a uniform sample of up to 20,000 rows). Pieces
     are parsed and checked on a few threads; the per-batch results are merged here in file order."""
@@ -338,4 +385,3 @@ def validate_path(path: Path, name: str | None = None, *, schema: Schema = ACTIV
 def validate_frame(frame: pd.DataFrame, name: str, *, schema: Schema = ACTIVE_SCHEMA) -> ValidationReport:
     """Validate an in-memory table (e.g. a combined training set) with the same rules."""
     return validate(frame.to_csv(index=False).encode(), name, schema=schema)
-

@@ -45,15 +45,21 @@ def recorded(context: df.DurableOrchestrationContext, kind: RunKind, recipe: Orc
     try:
         result = yield from recipe
     except Exception as exc:
-        yield from _record(context, outcome(context, kind, run, started, {"outcome": FAILED,
-                                                                         "reason": short_error(exc)}))
+        yield from _record(
+            context, outcome(context, kind, run, started, {"outcome": FAILED, "reason": short_error(exc)})
+        )
         raise
     yield from _record(context, outcome(context, kind, run, started, result))
     return result
 
 
-def outcome(context: df.DurableOrchestrationContext, kind: RunKind, run: dict[str, Any], started: datetime,
-            result: dict[str, Any]) -> dict[str, Any]:
+def outcome(
+    context: df.DurableOrchestrationContext,
+    kind: RunKind,
+    run: dict[str, Any],
+    started: datetime,
+    result: dict[str, Any],
+) -> dict[str, Any]:
     """The ``record_outcome`` payload: the run's headline fields from its output, its input where they are absent."""
     config = run.get("config") or {}
     model = run.get("model_name") or config.get("model_name") or ""

@@ -80,14 +80,16 @@ def _stage(context: df.DurableOrchestrationContext, ref: ModelRef, stage: ModelS
     yield from call(context, act.SET_MODEL_STAGE, StageMove(ref.model_name, ref.version, stage))
 
 
-def _wait_turn(context: df.DurableOrchestrationContext, run: ReleaseInput, ref: ModelRef,
-               timeline: Timeline) -> Generator[Any, Any, bool]:
+def _wait_turn(
+    context: df.DurableOrchestrationContext, run: ReleaseInput, ref: ModelRef, timeline: Timeline
+) -> Generator[Any, Any, bool]:
     """Poll the model's release slot with durable timers; a newer registered version supersedes this one."""
     begin(context, timeline, Stage.WAIT, "waiting for the model's release slot")
     poll = timedelta(seconds=run.config.poll_seconds)
     while True:
-        claim = yield from ask(context, act.CLAIM_RELEASE, ReleaseClaim(ref.model_name, ref.version,
-                                                                        context.instance_id), Claim)
+        claim = yield from ask(
+            context, act.CLAIM_RELEASE, ReleaseClaim(ref.model_name, ref.version, context.instance_id), Claim
+        )
         if claim.superseded:
             yield from _stage(context, ref, ModelStage.ARCHIVED)
             reason = f"version {ref.version} superseded by version {claim.newest} before its release started"
@@ -102,20 +104,25 @@ def _wait_turn(context: df.DurableOrchestrationContext, run: ReleaseInput, ref: 
         yield context.create_timer(context.current_utc_datetime + poll)
 
 
-def _await(context: df.DurableOrchestrationContext, status: OperationStatus, policy: DeployPolicy,
-           what: str) -> Generator[Any, Any, OperationStatus]:
+def _await(
+    context: df.DurableOrchestrationContext, status: OperationStatus, policy: DeployPolicy, what: str
+) -> Generator[Any, Any, OperationStatus]:
     """Poll a begun operation with durable timers until it is no longer running or its time is up."""
     started = context.current_utc_datetime
     deadline = started + timedelta(minutes=policy.timeout_minutes)
     while status.state is OperationState.RUNNING:
         now = context.current_utc_datetime
         if now >= deadline:
-            return OperationStatus(status.operation, OperationState.FAILED,
-                                   f"{what} did not finish within {policy.timeout_minutes:g} minutes")
+            return OperationStatus(
+                status.operation,
+                OperationState.FAILED,
+                f"{what} did not finish within {policy.timeout_minutes:g} minutes",
+            )
         wait = poll_after((now - started).total_seconds(), policy.poll_seconds)
         yield context.create_timer(now + timedelta(seconds=wait))
-        status = yield from ask(context, act.ENDPOINT_OPERATION_STATUS, OperationPoll(status.operation),
-                                OperationStatus)
+        status = yield from ask(
+            context, act.ENDPOINT_OPERATION_STATUS, OperationPoll(status.operation), OperationStatus
+        )
     return status
 
 
@@ -127,8 +134,13 @@ def begun(answer: dict[str, Any] | None, kind: OperationKind, endpoint: str) -> 
     return OperationStatus(Operation(kind, endpoint), OperationState.SUCCEEDED)
 
 
-def _change(context: df.DurableOrchestrationContext, activity: str, payload: TrafficRequest | RemoveRequest,
-            policy: DeployPolicy, what: str) -> Generator[Any, Any, None]:
+def _change(
+    context: df.DurableOrchestrationContext,
+    activity: str,
+    payload: TrafficRequest | RemoveRequest,
+    policy: DeployPolicy,
+    what: str,
+) -> Generator[Any, Any, None]:
     """Begin a traffic change or removal and wait for it; its failure fails the release with the platform's word."""
     answer = yield from call(context, activity, payload)
     kind = OperationKind.TRAFFIC if isinstance(payload, TrafficRequest) else OperationKind.REMOVE
@@ -137,8 +149,9 @@ def _change(context: df.DurableOrchestrationContext, activity: str, payload: Tra
         raise EndpointOperationFailed(f"{what} failed: {failed_message(status)}")
 
 
-def _deploy(context: df.DurableOrchestrationContext, ref: ModelRef, endpoint: str,
-            policy: DeployPolicy) -> Generator[Any, Any, tuple[DeployPlan, OperationStatus]]:
+def _deploy(
+    context: df.DurableOrchestrationContext, ref: ModelRef, endpoint: str, policy: DeployPolicy
+) -> Generator[Any, Any, tuple[DeployPlan, OperationStatus]]:
     """Begin the deployment and wait for it: (the slot plan, the final operation status)."""
     plan = yield from ask(context, act.DEPLOY_MODEL, DeployRequest(ref.model_name, ref.version, endpoint), DeployPlan)
     what = f"deployment of version {ref.version} to {endpoint} slot {plan.slot}"
@@ -146,15 +159,18 @@ def _deploy(context: df.DurableOrchestrationContext, ref: ModelRef, endpoint: st
     return plan, status
 
 
-def _test(context: df.DurableOrchestrationContext, ref: ModelRef, endpoint: str,
-          tests: ApiTest) -> Generator[Any, Any, ApiVerdict]:
-    verdict = yield from ask(context, act.API_TEST, ApiTestRequest(ref.model_name, ref.version, endpoint, tests),
-                             ApiVerdict)
+def _test(
+    context: df.DurableOrchestrationContext, ref: ModelRef, endpoint: str, tests: ApiTest
+) -> Generator[Any, Any, ApiVerdict]:
+    verdict = yield from ask(
+        context, act.API_TEST, ApiTestRequest(ref.model_name, ref.version, endpoint, tests), ApiVerdict
+    )
     return verdict
 
 
-def _release(context: df.DurableOrchestrationContext, run: ReleaseInput, ref: ModelRef,
-             timeline: Timeline) -> Orchestration:
+def _release(
+    context: df.DurableOrchestrationContext, run: ReleaseInput, ref: ModelRef, timeline: Timeline
+) -> Orchestration:
     policy, tests = run.config.deploy, run.config.api_test
     begin(context, timeline, Stage.DEPLOY_QA, f"deploying version {ref.version} to QA")
     qa, status = yield from _deploy(context, ref, QA, policy)
@@ -166,11 +182,17 @@ def _release(context: df.DurableOrchestrationContext, run: ReleaseInput, ref: Mo
         return done(context, timeline)
     others = list(qa.others or ([qa.previous_slot] if qa.previous_slot else []))
     qa_traffic = {qa.slot: 100, **dict.fromkeys(others, 0)}
-    yield from _change(context, act.SET_TRAFFIC, TrafficRequest(QA, qa_traffic, ref.model_name), policy,
-                       "QA traffic change")
+    yield from _change(
+        context, act.SET_TRAFFIC, TrafficRequest(QA, qa_traffic, ref.model_name), policy, "QA traffic change"
+    )
     for other in others:
-        yield from _change(context, act.REMOVE_DEPLOYMENT, RemoveRequest(QA, other, ref.model_name), policy,
-                           f"removal of QA slot {other}")
+        yield from _change(
+            context,
+            act.REMOVE_DEPLOYMENT,
+            RemoveRequest(QA, other, ref.model_name),
+            policy,
+            f"removal of QA slot {other}",
+        )
     timeline.end(context.current_utc_datetime, f"QA slot {qa.slot} serves version {ref.version}")
     begin(context, timeline, Stage.TEST_QA, "API tests against QA")
     verdict = yield from _test(context, ref, QA, tests)
@@ -183,8 +205,15 @@ def _release(context: df.DurableOrchestrationContext, run: ReleaseInput, ref: Mo
     return (yield from _production(context, ref, run.config.production_tests, policy, timeline, qa_verdict=verdict))
 
 
-def _production(context: df.DurableOrchestrationContext, ref: ModelRef, tests: ApiTest, policy: DeployPolicy,
-                timeline: Timeline, *, qa_verdict: ApiVerdict) -> Orchestration:
+def _production(
+    context: df.DurableOrchestrationContext,
+    ref: ModelRef,
+    tests: ApiTest,
+    policy: DeployPolicy,
+    timeline: Timeline,
+    *,
+    qa_verdict: ApiVerdict,
+) -> Orchestration:
     begin(context, timeline, Stage.DEPLOY_PRODUCTION, f"deploying version {ref.version} beside the current one")
     prod, status = yield from _deploy(context, ref, PRODUCTION, policy)
     new, old = prod.slot, prod.previous_slot
@@ -192,45 +221,79 @@ def _production(context: df.DurableOrchestrationContext, ref: ModelRef, tests: A
         reason = f"production deployment failed: {failed_message(status)}"
         timeline.fail(context.current_utc_datetime, reason)
         yield from _rollback(context, ref, prod, policy, timeline, traffic_moved=False)
-        timeline.finish(Outcome.ROLLED_BACK, f"{reason}; " + (f"version {prod.previous_version} still serves"
-                                                              if old else "production holds no version"))
+        timeline.finish(
+            Outcome.ROLLED_BACK,
+            f"{reason}; " + (f"version {prod.previous_version} still serves" if old else "production holds no version"),
+        )
         return done(context, timeline, tests={"qa": qa_verdict.to_dict()})
     traffic = {new: 100, **({old: 0} if old else {})}
-    yield from _change(context, act.SET_TRAFFIC, TrafficRequest(PRODUCTION, traffic, ref.model_name), policy,
-                       "production traffic change")
+    yield from _change(
+        context,
+        act.SET_TRAFFIC,
+        TrafficRequest(PRODUCTION, traffic, ref.model_name),
+        policy,
+        "production traffic change",
+    )
     yield from _stage(context, ref, ModelStage.PRODUCTION)
-    timeline.end(context.current_utc_datetime, f"slot {new} takes 100% of production traffic"
-                 + (f" (version {prod.previous_version} kept in slot {old})" if old else ""))
+    timeline.end(
+        context.current_utc_datetime,
+        f"slot {new} takes 100% of production traffic"
+        + (f" (version {prod.previous_version} kept in slot {old})" if old else ""),
+    )
     begin(context, timeline, Stage.TEST_PRODUCTION, "API tests against production")
     verdict = yield from _test(context, ref, PRODUCTION, tests)
     tested = {"qa": qa_verdict.to_dict(), "production": verdict.to_dict()}
     if not verdict.passed:
         timeline.fail(context.current_utc_datetime, verdict.summary)
         yield from _rollback(context, ref, prod, policy, timeline, traffic_moved=True)
-        timeline.finish(Outcome.ROLLED_BACK, f"production API tests failed: {verdict.summary}; "
-                        + (f"version {prod.previous_version} serves again" if old else
-                           "no previous version to restore"))
+        timeline.finish(
+            Outcome.ROLLED_BACK,
+            f"production API tests failed: {verdict.summary}; "
+            + (f"version {prod.previous_version} serves again" if old else "no previous version to restore"),
+        )
         return done(context, timeline, tests=tested)
     timeline.end(context.current_utc_datetime, verdict.summary)
     begin(context, timeline, Stage.PROMOTE, f"version {ref.version} becomes the champion")
     yield from _stage(context, ref, ModelStage.CHAMPION)
     if old:
-        yield from _change(context, act.REMOVE_DEPLOYMENT, RemoveRequest(PRODUCTION, old, ref.model_name), policy,
-                           f"removal of production slot {old}")
+        yield from _change(
+            context,
+            act.REMOVE_DEPLOYMENT,
+            RemoveRequest(PRODUCTION, old, ref.model_name),
+            policy,
+            f"removal of production slot {old}",
+        )
     timeline.end(context.current_utc_datetime, f"champion: version {ref.version}")
     timeline.finish(Outcome.DEPLOYED, f"version {ref.version} serves production")
     return done(context, timeline, tests=tested)
 
 
-def _rollback(context: df.DurableOrchestrationContext, ref: ModelRef, prod: DeployPlan, policy: DeployPolicy,
-              timeline: Timeline, *, traffic_moved: bool) -> Generator[Any, Any, None]:
+def _rollback(
+    context: df.DurableOrchestrationContext,
+    ref: ModelRef,
+    prod: DeployPlan,
+    policy: DeployPolicy,
+    timeline: Timeline,
+    *,
+    traffic_moved: bool,
+) -> Generator[Any, Any, None]:
     new, old = prod.slot, prod.previous_slot
     begin(context, timeline, Stage.ROLLBACK, "restoring the previous production version")
     if old and traffic_moved:
         restore = {old: 100, new: 0}
-        yield from _change(context, act.SET_TRAFFIC, TrafficRequest(PRODUCTION, restore, ref.model_name), policy,
-                           "production traffic restore")
-    yield from _change(context, act.REMOVE_DEPLOYMENT, RemoveRequest(PRODUCTION, new, ref.model_name), policy,
-                       f"removal of production slot {new}")
+        yield from _change(
+            context,
+            act.SET_TRAFFIC,
+            TrafficRequest(PRODUCTION, restore, ref.model_name),
+            policy,
+            "production traffic restore",
+        )
+    yield from _change(
+        context,
+        act.REMOVE_DEPLOYMENT,
+        RemoveRequest(PRODUCTION, new, ref.model_name),
+        policy,
+        f"removal of production slot {new}",
+    )
     yield from _stage(context, ref, ModelStage.REJECTED)
     timeline.end(context.current_utc_datetime, f"slot {old} serves again" if old else "production emptied")

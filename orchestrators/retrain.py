@@ -58,8 +58,9 @@ def _steps(context: df.DurableOrchestrationContext, run: RetrainInput, timeline:
     return done(context, timeline, evaluation=evaluation.to_dict())
 
 
-def _dataset(context: df.DurableOrchestrationContext, run: RetrainInput,
-             timeline: Timeline) -> Generator[Any, Any, DatasetRef | None]:
+def _dataset(
+    context: df.DurableOrchestrationContext, run: RetrainInput, timeline: Timeline
+) -> Generator[Any, Any, DatasetRef | None]:
     """The dataset to train on: the drop validated and accepted, or (no drop) the accumulated dataset."""
     cfg, data = run.config, run.data
     if data:
@@ -84,33 +85,45 @@ def _dataset(context: df.DurableOrchestrationContext, run: RetrainInput,
         dataset = yield from ask(context, act.SNAPSHOT_DATASET, DatasetRequest(cfg), DatasetRef)
         if not dataset.version:
             timeline.end(context.current_utc_datetime, "no data has been accepted yet", StageStatus.SKIPPED)
-            timeline.finish(Outcome.SKIPPED_NO_NEW_DATA, "no data has been accepted yet: drop a file in the incoming "
-                                                         "container first")
+            timeline.finish(
+                Outcome.SKIPPED_NO_NEW_DATA,
+                "no data has been accepted yet: drop a file in the incoming container first",
+            )
             return None
         if run.trigger is Trigger.TIMER and dataset.version == dataset.champion_dataset_version:
             timeline.end(context.current_utc_datetime, f"dataset {dataset.version} unchanged", StageStatus.SKIPPED)
-            timeline.finish(Outcome.SKIPPED_NO_NEW_DATA, f"no data accepted since the champion was trained on "
-                                                         f"dataset {dataset.version}")
+            timeline.finish(
+                Outcome.SKIPPED_NO_NEW_DATA,
+                f"no data accepted since the champion was trained on dataset {dataset.version}",
+            )
             return None
-    timeline.end(context.current_utc_datetime, f"dataset {dataset.version}: {dataset.rows} rows from "
-                                               f"{len(dataset.drops)} drop(s)")
+    timeline.end(
+        context.current_utc_datetime,
+        f"dataset {dataset.version}: {dataset.rows} rows from {len(dataset.drops)} drop(s)",
+    )
     return dataset
 
 
-def _train(context: df.DurableOrchestrationContext, cfg: RetrainConfig, dataset: DatasetRef,
-           timeline: Timeline) -> Generator[Any, Any, JobStatus]:
+def _train(
+    context: df.DurableOrchestrationContext, cfg: RetrainConfig, dataset: DatasetRef, timeline: Timeline
+) -> Generator[Any, Any, JobStatus]:
     """Submit the job, then poll it with durable timers (never a blocking activity) until done or timed out."""
     version = str(dataset.version)
     begin(context, timeline, Stage.TRAIN, f"training on dataset {version}")
     submitted = context.current_utc_datetime
-    job = yield from ask(context, act.SUBMIT_TRAINING, TrainingRequest(
-        training_job_name(context.instance_id), version, dataset.paths), JobStatus)
+    job = yield from ask(
+        context,
+        act.SUBMIT_TRAINING,
+        TrainingRequest(training_job_name(context.instance_id), version, dataset.paths),
+        JobStatus,
+    )
     deadline = context.current_utc_datetime + timedelta(minutes=cfg.timeout_minutes)
     while job.state not in JOB_FINISHED:
         if context.current_utc_datetime >= deadline:
             yield from call(context, act.CANCEL_TRAINING, JobRef(job.job_id))
-            job = JobStatus(job.job_id, JobState.FAILED, f"timed out after {cfg.timeout_minutes} minutes",
-                            job.log_tail, job.url)
+            job = JobStatus(
+                job.job_id, JobState.FAILED, f"timed out after {cfg.timeout_minutes} minutes", job.log_tail, job.url
+            )
             break
         age = (context.current_utc_datetime - submitted).total_seconds()
         wait = poll_after(age, cfg.poll_seconds)
@@ -132,21 +145,35 @@ def poll_after(age_s: float, longest_s: float) -> float:
     return min(longest_s, max(longest_s / 20, age_s / 10))
 
 
-def _evaluate(context: df.DurableOrchestrationContext, cfg: RetrainConfig, job_id: str,
-              timeline: Timeline) -> Generator[Any, Any, Evaluation]:
+def _evaluate(
+    context: df.DurableOrchestrationContext, cfg: RetrainConfig, job_id: str, timeline: Timeline
+) -> Generator[Any, Any, Evaluation]:
     begin(context, timeline, Stage.EVALUATE, "challenger vs champion on the same holdout rows")
-    evaluation = yield from ask(context, act.EVALUATE_CHALLENGER, EvaluateRequest(job_id, cfg.model_name,
-                                                                                  cfg.promotion), Evaluation)
+    evaluation = yield from ask(
+        context, act.EVALUATE_CHALLENGER, EvaluateRequest(job_id, cfg.model_name, cfg.promotion), Evaluation
+    )
     timeline.end(context.current_utc_datetime, evaluation.reason)
     return evaluation
 
 
-def _register(context: df.DurableOrchestrationContext, cfg: RetrainConfig, job_id: str, dataset: DatasetRef,
-              evaluation: Evaluation, *, timeline: Timeline) -> Generator[Any, Any, None]:
+def _register(
+    context: df.DurableOrchestrationContext,
+    cfg: RetrainConfig,
+    job_id: str,
+    dataset: DatasetRef,
+    evaluation: Evaluation,
+    *,
+    timeline: Timeline,
+) -> Generator[Any, Any, None]:
     begin(context, timeline, Stage.REGISTER, "registering the challenger")
-    model = yield from ask(context, act.REGISTER_MODEL, RegisterRequest(
-        cfg.model_name, job_id, context.instance_id, str(dataset.version), dataset.drops, evaluation.challenger),
-        Registered)
+    model = yield from ask(
+        context,
+        act.REGISTER_MODEL,
+        RegisterRequest(
+            cfg.model_name, job_id, context.instance_id, str(dataset.version), dataset.drops, evaluation.challenger
+        ),
+        Registered,
+    )
     timeline.end(context.current_utc_datetime, f"{cfg.model_name} version {model.version}")
     timeline.set(model_version=model.version, related=release_id(cfg.model_name, model.version))
     timeline.finish(Outcome.REGISTERED, f"registered {cfg.model_name} version {model.version}: {evaluation.reason}")

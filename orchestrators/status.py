@@ -18,16 +18,37 @@ def iso(moment: datetime) -> str:
 class Timeline:
     """Stages with status/start/finish/detail plus the run's headline fields (the contract's custom status)."""
 
-    def __init__(self, kind: RunKind, trigger: Trigger, data: str | None = None, model_version: str | None = None,
-                 model: str | None = None) -> None:
-        self.fields: dict[str, Any] = {"kind": kind.value, "model": model, "trigger": Trigger(trigger).value,
-                                       "data": data, "model_version": model_version, "stage": None, "outcome": None,
-                                       "reason": None, "related": None}
+    def __init__(
+        self,
+        kind: RunKind,
+        trigger: Trigger,
+        data: str | None = None,
+        model_version: str | None = None,
+        model: str | None = None,
+    ) -> None:
+        self.fields: dict[str, Any] = {
+            "kind": kind.value,
+            "model": model,
+            "trigger": Trigger(trigger).value,
+            "data": data,
+            "model_version": model_version,
+            "stage": None,
+            "outcome": None,
+            "reason": None,
+            "related": None,
+        }
         self.stages: list[dict[str, Any]] = []
 
     def begin(self, name: Stage, now: datetime, detail: str = "") -> None:
-        self.stages.append({"name": name.value, "status": StageStatus.RUNNING.value, "started": iso(now),
-                            "finished": None, "detail": detail})
+        self.stages.append(
+            {
+                "name": name.value,
+                "status": StageStatus.RUNNING.value,
+                "started": iso(now),
+                "finished": None,
+                "detail": detail,
+            }
+        )
         self.fields["stage"] = name.value
 
     def end(self, now: datetime, detail: str | None = None, status: StageStatus = StageStatus.SUCCEEDED) -> None:

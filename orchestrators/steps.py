@@ -37,8 +37,9 @@ class Backoff:
 TRANSIENT = Backoff()
 
 
-def call(context: df.DurableOrchestrationContext, activity: str, payload: Any,
-         backoff: Backoff = TRANSIENT) -> Generator[Any, Any, Any]:
+def call(
+    context: df.DurableOrchestrationContext, activity: str, payload: Any, backoff: Backoff = TRANSIENT
+) -> Generator[Any, Any, Any]:
     """Call ``activity``; a failure its activity marked retryable is retried after a durable timer, any other fails
     the caller at once with its message (a bad input or a missing model never waits through retries). A message
     goes as its JSON form."""
@@ -55,8 +56,9 @@ def call(context: df.DurableOrchestrationContext, activity: str, payload: Any,
         attempt += 1
 
 
-def ask(context: df.DurableOrchestrationContext, activity: str, payload: Message,
-        result: type[M]) -> Generator[Any, Any, M]:
+def ask(
+    context: df.DurableOrchestrationContext, activity: str, payload: Message, result: type[M]
+) -> Generator[Any, Any, M]:
     """``call`` that reads the activity's answer as the message ``result``."""
     answer = yield from call(context, activity, payload)
     return result.from_dict(answer)

@@ -107,19 +107,27 @@ class ScoringTelemetry:
         self._observation = Observation
         meter = meter_provider.get_meter(METER_NAME)
         self._requests = meter.create_counter(REQUESTS_TOTAL, unit="1", description="scoring requests answered")
-        self._duration = meter.create_histogram(REQUEST_DURATION_MS, unit="ms",
-                                                description="scoring request latency")
+        self._duration = meter.create_histogram(REQUEST_DURATION_MS, unit="ms", description="scoring request latency")
 
         def latency_p99(options: CallbackOptions) -> Iterable[Observation]:
             return self._p99_observations()
 
-        meter.create_observable_gauge(LATENCY_P99_MS, callbacks=[latency_p99], unit="ms",
-                                      description="p99 scoring latency since the previous export")
+        meter.create_observable_gauge(
+            LATENCY_P99_MS,
+            callbacks=[latency_p99],
+            unit="ms",
+            description="p99 scoring latency since the previous export",
+        )
 
     @classmethod
-    def to_azure_monitor(cls, endpoint: str, connection_string: str, *,
-                         export_interval_s: float = DEFAULT_EXPORT_INTERVAL_S, **exporter_options: Any,
-                         ) -> ScoringTelemetry:
+    def to_azure_monitor(
+        cls,
+        endpoint: str,
+        connection_string: str,
+        *,
+        export_interval_s: float = DEFAULT_EXPORT_INTERVAL_S,
+        **exporter_options: Any,
+    ) -> ScoringTelemetry:
         """Metrics exported to the Application Insights of ``connection_string`` every ``export_interval_s``."""
         if not 1.0 <= export_interval_s <= 3600.0:
             raise ValueError(f"export interval must be between 1 and 3600 s, got {export_interval_s}")
@@ -130,9 +138,10 @@ class ScoringTelemetry:
 
         exporter = AzureMonitorMetricExporter(connection_string=connection_string, **exporter_options)
         reader = PeriodicExportingMetricReader(exporter, export_interval_millis=export_interval_s * 1000)
-        provider = MeterProvider(metric_readers=[reader],
-                                 resource=Resource.create({"service.name": "mlops-scoring",
-                                                           "service.instance.id": endpoint}))
+        provider = MeterProvider(
+            metric_readers=[reader],
+            resource=Resource.create({"service.name": "mlops-scoring", "service.instance.id": endpoint}),
+        )
         return cls(endpoint, provider)
 
     def observe(self, model_version: str, status: int, latency_ms: float) -> None:
@@ -146,8 +155,10 @@ class ScoringTelemetry:
         self.window.add(version, latency_ms)
 
     def _p99_observations(self) -> list[Any]:
-        return [self._observation(value, {"endpoint": self.endpoint, "model_version": version})
-                for version, value in sorted(self.window.drain().items())]
+        return [
+            self._observation(value, {"endpoint": self.endpoint, "model_version": version})
+            for version, value in sorted(self.window.drain().items())
+        ]
 
     def flush(self, timeout_s: float = 10.0) -> bool:
         return bool(self._provider.force_flush(timeout_millis=int(timeout_s * 1000)))

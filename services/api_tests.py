@@ -74,14 +74,23 @@ def run(state: EndpointState, version: str, thresholds: dict[str, Any]) -> dict[
     reasons = _threshold_reasons(latencies, failures, sent, thresholds)
     reasons += _bad_request_reasons(session, state.scoring_url, auth)
     p99, error_rate = _p99(latencies), len(failures) / sent
-    summary = (f"{count} requests, p99 {p99:.1f} ms, error rate {error_rate:.1%}" +
-               ("; " + "; ".join(reasons) if reasons else "; all checks passed"))
-    return {"passed": not reasons, "summary": summary[:2000], "reasons": reasons[:20], "requests": count,
-            "p99_ms": round(p99, 2), "error_rate": error_rate, "version": version}
+    summary = f"{count} requests, p99 {p99:.1f} ms, error rate {error_rate:.1%}" + (
+        "; " + "; ".join(reasons) if reasons else "; all checks passed"
+    )
+    return {
+        "passed": not reasons,
+        "summary": summary[:2000],
+        "reasons": reasons[:20],
+        "requests": count,
+        "p99_ms": round(p99, 2),
+        "error_rate": error_rate,
+        "version": version,
+    }
 
 
-def _threshold_reasons(latencies: list[float], failures: list[str], count: int,
-                       thresholds: dict[str, Any]) -> list[str]:
+def _threshold_reasons(
+    latencies: list[float], failures: list[str], count: int, thresholds: dict[str, Any]
+) -> list[str]:
     reasons = []
     if failures:
         reasons.append(f"{len(failures)} of {count} requests failed (first: {failures[0]})")

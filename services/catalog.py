@@ -65,12 +65,18 @@ class Catalog:
 
 def defaults(settings: Settings) -> SpecDefaults:
     production = settings.PROD_API_TEST_MAX_P99_MS
-    return SpecDefaults(confidence=settings.PROMOTION_CONFIDENCE, min_improvement=settings.PROMOTION_MIN_IMPROVEMENT,
-                        regression_metric=settings.PROMOTION_METRIC, r2_floor=settings.PROMOTION_R2_FLOOR,
-                        psi=settings.DRIFT_PSI_THRESHOLD, ks_pvalue=settings.DRIFT_KS_PVALUE,
-                        schedule=settings.RETRAIN_SCHEDULE, max_p99_ms=settings.API_TEST_MAX_P99_MS,
-                        production_max_p99_ms=float(production) if production else None,
-                        max_error_rate=settings.API_TEST_MAX_ERROR_RATE)
+    return SpecDefaults(
+        confidence=settings.PROMOTION_CONFIDENCE,
+        min_improvement=settings.PROMOTION_MIN_IMPROVEMENT,
+        regression_metric=settings.PROMOTION_METRIC,
+        r2_floor=settings.PROMOTION_R2_FLOOR,
+        psi=settings.DRIFT_PSI_THRESHOLD,
+        ks_pvalue=settings.DRIFT_KS_PVALUE,
+        schedule=settings.RETRAIN_SCHEDULE,
+        max_p99_ms=settings.API_TEST_MAX_P99_MS,
+        production_max_p99_ms=float(production) if production else None,
+        max_error_rate=settings.API_TEST_MAX_ERROR_RATE,
+    )
 
 
 def load_catalog(root: Path, settings: Settings) -> Catalog:

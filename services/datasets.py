@@ -79,12 +79,21 @@ class Datasets:
                 return replace(current, duplicate_of=f"{same['blob']}@{same['etag']}")
             number = int(current.version) + 1 if current else 1
             drops = [*(current.drops if current else []), drop]
-            created = DatasetVersion(str(number), drops, sum(int(d["rows"]) for d in drops),
-                                     current.version if current else None,
-                                     datetime.now(UTC).isoformat(timespec="seconds"), self.container)
+            created = DatasetVersion(
+                str(number),
+                drops,
+                sum(int(d["rows"]) for d in drops),
+                current.version if current else None,
+                datetime.now(UTC).isoformat(timespec="seconds"),
+                self.container,
+            )
             try:
-                self.storage.write(self.container, f"{MANIFESTS}{number:08d}.json",
-                                   json.dumps(_manifest(created), indent=1).encode(), overwrite=False)
+                self.storage.write(
+                    self.container,
+                    f"{MANIFESTS}{number:08d}.json",
+                    json.dumps(_manifest(created), indent=1).encode(),
+                    overwrite=False,
+                )
                 return created
             except BlobExistsError:
                 continue
@@ -92,8 +101,9 @@ class Datasets:
 
     def frame(self, version: str) -> pd.DataFrame:
         """The whole table of a dataset version (e.g. the champion's training data as a drift reference)."""
-        frames = [pd.read_csv(io.BytesIO(self.storage.read(self.container, d["path"])[0]))
-                  for d in self.get(version).drops]
+        frames = [
+            pd.read_csv(io.BytesIO(self.storage.read(self.container, d["path"])[0])) for d in self.get(version).drops
+        ]
         return pd.concat(frames, ignore_index=True)
 
     def save_report(self, source: str, etag: str, report: dict[str, Any]) -> str:
@@ -108,13 +118,24 @@ class Datasets:
             raw = json.loads(self.storage.read(self.container, name)[0])
         except NotFoundError:
             raise NotFoundError(f"dataset manifest {self.container}/{name} does not exist") from None
-        return DatasetVersion(str(raw["version"]), list(raw["drops"]), int(raw["rows"]), raw.get("parent"),
-                              raw.get("created", ""), self.container)
+        return DatasetVersion(
+            str(raw["version"]),
+            list(raw["drops"]),
+            int(raw["rows"]),
+            raw.get("parent"),
+            raw.get("created", ""),
+            self.container,
+        )
 
 
 def _manifest(version: DatasetVersion) -> dict[str, Any]:
-    return {"version": version.version, "parent": version.parent, "drops": version.drops, "rows": version.rows,
-            "created": version.created}
+    return {
+        "version": version.version,
+        "parent": version.parent,
+        "drops": version.drops,
+        "rows": version.rows,
+        "created": version.created,
+    }
 
 
 def split_ref(ref: str) -> tuple[str, str]:

@@ -24,8 +24,9 @@ def pick_slot(deployments: dict[str, str], traffic: dict[str, int], version: str
     return min(SLOTS, key=lambda s: (traffic.get(s, 0), s))
 
 
-def begin_deploy(endpoints: Endpoints, registry: ModelRegistry, endpoint: str, model_name: str,
-                 version: str) -> dict[str, Any]:
+def begin_deploy(
+    endpoints: Endpoints, registry: ModelRegistry, endpoint: str, model_name: str, version: str
+) -> dict[str, Any]:
     """Begin deploying ``version`` beside what the endpoint serves; the answer names the slot, the slot serving
     now (if another) and the operation's status to poll."""
     state = endpoints.state(endpoint)
@@ -34,9 +35,13 @@ def begin_deploy(endpoints: Endpoints, registry: ModelRegistry, endpoint: str, m
     previous_slot = max(others, key=lambda s: state.traffic.get(s, 0)) if others else None
     request = DeploymentRequest(endpoint, slot, model_name, version)
     status = endpoints.begin_deploy(request, registry.get(model_name, version))
-    return {"slot": slot, "previous_slot": previous_slot,
-            "previous_version": others.get(previous_slot) if previous_slot else None,
-            "others": sorted(others), "status": status.to_dict()}
+    return {
+        "slot": slot,
+        "previous_slot": previous_slot,
+        "previous_version": others.get(previous_slot) if previous_slot else None,
+        "others": sorted(others),
+        "status": status.to_dict(),
+    }
 
 
 def begin_traffic(endpoints: Endpoints, endpoint: str, traffic: dict[str, int]) -> dict[str, Any]:

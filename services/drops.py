@@ -51,8 +51,14 @@ def check_drop(storage: Storage, registry: ModelRegistry, cfg: dict[str, Any], r
 
 
 def _result(report: ValidationReport, etag: str, report_ref: str) -> dict[str, Any]:
-    return {"ok": report.ok, "summary": report.summary(), "messages": report.messages()[:_MESSAGES],
-            "rows": report.rows, "etag": etag, "report": report_ref}
+    return {
+        "ok": report.ok,
+        "summary": report.summary(),
+        "messages": report.messages()[:_MESSAGES],
+        "rows": report.rows,
+        "etag": etag,
+        "report": report_ref,
+    }
 
 
 def accept_drop(storage: Storage, cfg: dict[str, Any], ref: str, etag: str) -> DatasetVersion:

@@ -32,12 +32,16 @@ def code_version() -> str:
     return "ml-" + digest.hexdigest()[:12]
 
 
-def evaluate(jobs: TrainingJobs, registry: ModelRegistry, job_id: str, model_name: str,
-             rule: dict[str, Any]) -> dict[str, Any]:
+def evaluate(
+    jobs: TrainingJobs, registry: ModelRegistry, job_id: str, model_name: str, rule: dict[str, Any]
+) -> dict[str, Any]:
     """Score the job's model and the champion on the job's holdout rows; the promotion rule decides."""
-    promotion = PromotionRule(metric=str(rule.get("metric", "rmse")), confidence=float(rule.get("confidence", 0.95)),
-                              min_improvement=float(rule.get("min_improvement", 0.0)),
-                              r2_floor=float(rule.get("r2_floor", 0.3)))
+    promotion = PromotionRule(
+        metric=str(rule.get("metric", "rmse")),
+        confidence=float(rule.get("confidence", 0.95)),
+        min_improvement=float(rule.get("min_improvement", 0.0)),
+        r2_floor=float(rule.get("r2_floor", 0.3)),
+    )
     champion = registry.champion(model_name)
     with tempfile.TemporaryDirectory(prefix="mlops-eval-") as tmp:
         outputs = jobs.fetch_outputs(job_id, Path(tmp) / "challenger")
@@ -51,15 +55,22 @@ def lineage_tags(payload: dict[str, Any]) -> dict[str, str]:
     drops = [{"blob": d["blob"], "etag": d["etag"]} for d in payload.get("drops", [])]
     data = json.dumps(drops[-_LINEAGE_DROPS:], separators=(",", ":"))
     metrics = {k: f"{float(v):.6g}" for k, v in (payload.get("metrics") or {}).items() if k in ("rmse", "mae", "r2")}
-    return {"run_id": str(payload["run_id"]), "job_id": str(payload["job_id"]),
-            "dataset_version": str(payload["dataset_version"]), "data": data, "data_drops": str(len(drops)),
-            "code_version": code_version(), **metrics}
+    return {
+        "run_id": str(payload["run_id"]),
+        "job_id": str(payload["job_id"]),
+        "dataset_version": str(payload["dataset_version"]),
+        "data": data,
+        "data_drops": str(len(drops)),
+        "code_version": code_version(),
+        **metrics,
+    }
 
 
 def register(jobs: TrainingJobs, registry: ModelRegistry, payload: dict[str, Any]) -> dict[str, Any]:
     """Register the job's model with its lineage (idempotent per job: the registry dedupes on ``job_id``)."""
-    version = registry.register(str(payload["model_name"]), jobs.model_source(str(payload["job_id"])),
-                                lineage_tags(payload))
+    version = registry.register(
+        str(payload["model_name"]), jobs.model_source(str(payload["job_id"])), lineage_tags(payload)
+    )
     return version.to_dict()
 
 

@@ -42,8 +42,12 @@ async def start_retrain_for_blob(client: DurableClient, name: str, etag: str | N
 
 
 @bp.function_name(ON_BLOB_DROP)
-@bp.blob_trigger(arg_name="blob", path="%INCOMING_CONTAINER%/{name}", connection=STORAGE_CONNECTION,
-                 source=func.BlobSource.EVENT_GRID)
+@bp.blob_trigger(
+    arg_name="blob",
+    path="%INCOMING_CONTAINER%/{name}",
+    connection=STORAGE_CONNECTION,
+    source=func.BlobSource.EVENT_GRID,
+)
 @bp.durable_client_input(client_name="client")
 async def on_blob_drop(blob: func.InputStream, client: DurableClient) -> None:
     settings = current()

@@ -32,7 +32,7 @@ def etag_from_properties(properties: Mapping[str, Any] | None) -> str | None:
 def blob_name(trigger_name: str, container: str) -> str:
     """The blob's name inside its container; the trigger gives ``<container>/<name>``."""
     prefix = container + "/"
-    return trigger_name[len(prefix):] if trigger_name.startswith(prefix) else trigger_name
+    return trigger_name[len(prefix) :] if trigger_name.startswith(prefix) else trigger_name
 
 
 #: Azure Storage's limits on a blob name: 1,024 characters, at most 254 path segments

@@ -27,7 +27,7 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
-                               "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
 }
 
 
@@ -42,5 +42,4 @@ def page() -> str:
 @bp.route(route="dashboard", methods=["GET"])
 def dashboard(req: func.HttpRequest) -> func.HttpResponse:
     log.info("dashboard served")
-    return func.HttpResponse(page(), status_code=200, mimetype="text/html", charset="utf-8",
-                             headers=SECURITY_HEADERS)
+    return func.HttpResponse(page(), status_code=200, mimetype="text/html", charset="utf-8", headers=SECURITY_HEADERS)

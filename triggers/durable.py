@@ -22,11 +22,13 @@ class StartFailed(RuntimeError):
 class DurableClient(Protocol):
     """The part of ``DurableOrchestrationClient`` the triggers use."""
 
-    async def start_new(self, orchestration_function_name: str, instance_id: str | None = None,
-                        client_input: Any | None = None) -> str: ...
+    async def start_new(
+        self, orchestration_function_name: str, instance_id: str | None = None, client_input: Any | None = None
+    ) -> str: ...
 
-    async def get_status(self, instance_id: str, show_history: bool = False, show_history_output: bool = False,
-                         show_input: bool = False) -> Any: ...
+    async def get_status(
+        self, instance_id: str, show_history: bool = False, show_history_output: bool = False, show_input: bool = False
+    ) -> Any: ...
 
     async def get_status_all(self) -> list[Any]: ...
 

@@ -52,8 +52,9 @@ def _version(raw: Any) -> str:
     return version
 
 
-def parse_model_registered(event_type: str | None, event_id: str | None, subject: str | None,
-                           data: Any, model_name: str) -> ModelRegistered | None:
+def parse_model_registered(
+    event_type: str | None, event_id: str | None, subject: str | None, data: Any, model_name: str
+) -> ModelRegistered | None:
     """The registration this event announces, or None when it is not ours (another type or model)."""
     if event_type != MODEL_REGISTERED:
         log.info("event %s of type %r ignored: only %s is handled", event_id, event_type, MODEL_REGISTERED)

@@ -88,7 +88,7 @@ def parse_retrain_body(body: bytes, incoming: str) -> str | None:
         raise ApiError(400, f"body must be a JSON object like {shape}, got {type(parsed).__name__}")
     unknown = sorted(set(parsed) - {"data"})
     if unknown:
-        raise ApiError(400, f"unknown field(s) in body: {', '.join(unknown)} (only \"data\" is accepted)")
+        raise ApiError(400, f'unknown field(s) in body: {", ".join(unknown)} (only "data" is accepted)')
     if parsed.get("data") is None:
         return None
     try:
@@ -123,8 +123,14 @@ def model_view(model: ModelVersion) -> dict[str, Any]:
         data: Any = json.loads(tags["data"]) if tags.get("data") else []
     except ValueError:
         data = tags["data"]
-    return {"version": model.version, "stage": model.stage or tags.get("stage") or None, "metrics": metrics,
-            "data": data, "run_id": tags.get("run_id") or None, "registered": model.registered or None}
+    return {
+        "version": model.version,
+        "stage": model.stage or tags.get("stage") or None,
+        "metrics": metrics,
+        "data": data,
+        "run_id": tags.get("run_id") or None,
+        "registered": model.registered or None,
+    }
 
 
 def _version_key(view: Mapping[str, Any]) -> tuple[int, str]:
@@ -163,8 +169,10 @@ async def runs_list(req: func.HttpRequest, client: DurableClient) -> func.HttpRe
 async def run_get(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
     instance_id = req.route_params.get("id", "")
     if not _INSTANCE_ID.match(instance_id):
-        raise ApiError(400, f"{shown(instance_id)} is not a valid run id (1-256 characters, none of / \\ # ? "
-                            "or a control character)")
+        raise ApiError(
+            400,
+            f"{shown(instance_id)} is not a valid run id (1-256 characters, none of / \\ # ? or a control character)",
+        )
     status = await client.get_status(instance_id)
     if not status:
         raise ApiError(404, f"no run with id {shown(instance_id)}")

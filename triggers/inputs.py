@@ -31,8 +31,12 @@ def retrain_input(settings: Settings, trigger: Trigger | str, data: str | None, 
         incoming=settings.INCOMING_CONTAINER,
         quarantine=settings.QUARANTINE_CONTAINER,
         datasets=settings.DATASETS_CONTAINER,
-        promotion=Promotion(settings.PROMOTION_METRIC, settings.PROMOTION_CONFIDENCE,
-                            settings.PROMOTION_MIN_IMPROVEMENT, settings.PROMOTION_R2_FLOOR),
+        promotion=Promotion(
+            settings.PROMOTION_METRIC,
+            settings.PROMOTION_CONFIDENCE,
+            settings.PROMOTION_MIN_IMPROVEMENT,
+            settings.PROMOTION_R2_FLOOR,
+        ),
         drift=DriftLimits(settings.DRIFT_PSI_THRESHOLD, settings.DRIFT_KS_PVALUE),
         poll_seconds=settings.training_poll_seconds,
         timeout_minutes=settings.TRAINING_TIMEOUT_MINUTES,
@@ -43,8 +47,9 @@ def retrain_input(settings: Settings, trigger: Trigger | str, data: str | None, 
 def release_input(settings: Settings, version: str, event_id: str) -> dict[str, Any]:
     """The release orchestration's input (``ReleaseInput`` as JSON) for one registered model version."""
     qa = ApiTest(requests=50, max_p99_ms=settings.API_TEST_MAX_P99_MS, max_error_rate=settings.API_TEST_MAX_ERROR_RATE)
-    production = ApiTest(qa.requests, float(settings.PROD_API_TEST_MAX_P99_MS or settings.API_TEST_MAX_P99_MS),
-                         qa.max_error_rate)
+    production = ApiTest(
+        qa.requests, float(settings.PROD_API_TEST_MAX_P99_MS or settings.API_TEST_MAX_P99_MS), qa.max_error_rate
+    )
     config = ReleaseConfig(
         api_test=qa,
         api_test_production=production,

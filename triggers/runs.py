@@ -15,8 +15,19 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-SUMMARY_FIELDS = ("id", "kind", "status", "stage", "outcome", "trigger", "data", "model_version",
-                  "created", "updated", "reason")
+SUMMARY_FIELDS = (
+    "id",
+    "kind",
+    "status",
+    "stage",
+    "outcome",
+    "trigger",
+    "data",
+    "model_version",
+    "created",
+    "updated",
+    "reason",
+)
 KINDS = ("retrain", "release")
 STAGE_STATUSES = ("running", "succeeded", "failed", "skipped")
 

@@ -78,13 +78,25 @@ class AsyncStatus:
 class ArmClient:
     """Authenticated ARM requests; ``base_url`` is the Resource Manager endpoint (``AZUREML_ARM_ENDPOINT``)."""
 
-    def __init__(self, base_url: str, credential: TokenCredential, *, transport: HttpTransport | None = None,
-                 retry_total: int = 3) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        credential: TokenCredential,
+        *,
+        transport: HttpTransport | None = None,
+        retry_total: int = 3,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
-        policies = [HeadersPolicy(), UserAgentPolicy("mlops-functions"), RetryPolicy(retry_total=retry_total),
-                    BearerTokenCredentialPolicy(credential, self.base_url + "/.default"), HttpLoggingPolicy()]
+        policies = [
+            HeadersPolicy(),
+            UserAgentPolicy("mlops-functions"),
+            RetryPolicy(retry_total=retry_total),
+            BearerTokenCredentialPolicy(credential, self.base_url + "/.default"),
+            HttpLoggingPolicy(),
+        ]
         self._client: PipelineClient[HttpRequest, Any] = PipelineClient(
-            self.base_url, policies=policies, transport=transport)
+            self.base_url, policies=policies, transport=transport
+        )
 
     def get(self, path: str, *, missing_ok: bool = False) -> ArmAnswer | None:
         try:

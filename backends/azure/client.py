@@ -18,9 +18,11 @@ from backends.azure.arm import ArmClient
 from backends.settings import Settings
 
 #: the clouds azure-ai-ml knows by name, by their Resource Manager endpoint
-KNOWN_CLOUDS = {"https://management.azure.com": "AzureCloud",
-                "https://management.chinacloudapi.cn": "AzureChinaCloud",
-                "https://management.usgovcloudapi.net": "AzureUSGovernment"}
+KNOWN_CLOUDS = {
+    "https://management.azure.com": "AzureCloud",
+    "https://management.chinacloudapi.cn": "AzureChinaCloud",
+    "https://management.usgovcloudapi.net": "AzureUSGovernment",
+}
 
 
 def default_credential(settings: Settings) -> TokenCredential:
@@ -34,23 +36,41 @@ def cloud_kwargs(arm_endpoint: str) -> dict[str, Any]:
     base = arm_endpoint.rstrip("/")
     if base in KNOWN_CLOUDS:
         return {"cloud": KNOWN_CLOUDS[base]}
-    return {"cloud": f"mlops-{urlparse(base).netloc}", "cloud_metadata": {
-        "azure_portal": "https://portal.azure.com/", "resource_manager": base + "/",
-        "active_directory": "https://login.microsoftonline.com/", "aml_resource_id": "https://ml.azure.com/",
-        "storage_endpoint": "core.windows.net", "registry_discovery_endpoint": base + "/"}}
+    return {
+        "cloud": f"mlops-{urlparse(base).netloc}",
+        "cloud_metadata": {
+            "azure_portal": "https://portal.azure.com/",
+            "resource_manager": base + "/",
+            "active_directory": "https://login.microsoftonline.com/",
+            "aml_resource_id": "https://ml.azure.com/",
+            "storage_endpoint": "core.windows.net",
+            "registry_discovery_endpoint": base + "/",
+        },
+    }
 
 
 def ml_client(settings: Settings, credential: TokenCredential | None = None, **client_kwargs: Any) -> MLClient:
-    return MLClient(credential or default_credential(settings), settings.AZURE_SUBSCRIPTION_ID,
-                    settings.AZURE_RESOURCE_GROUP, settings.AZUREML_WORKSPACE, enable_telemetry=False,
-                    show_progress=False, **cloud_kwargs(settings.AZUREML_ARM_ENDPOINT), **client_kwargs)
+    return MLClient(
+        credential or default_credential(settings),
+        settings.AZURE_SUBSCRIPTION_ID,
+        settings.AZURE_RESOURCE_GROUP,
+        settings.AZUREML_WORKSPACE,
+        enable_telemetry=False,
+        show_progress=False,
+        **cloud_kwargs(settings.AZUREML_ARM_ENDPOINT),
+        **client_kwargs,
+    )
 
 
 def arm_client(settings: Settings, credential: TokenCredential | None = None, **client_kwargs: Any) -> ArmClient:
     """The ARM client for long operations, sharing the ``MLClient``'s transport and retry settings."""
     retry = client_kwargs.get("retry_total")
-    return ArmClient(settings.AZUREML_ARM_ENDPOINT, credential or default_credential(settings),
-                     transport=client_kwargs.get("transport"), retry_total=3 if retry is None else int(retry))
+    return ArmClient(
+        settings.AZUREML_ARM_ENDPOINT,
+        credential or default_credential(settings),
+        transport=client_kwargs.get("transport"),
+        retry_total=3 if retry is None else int(retry),
+    )
 
 
 def enum_text(value: Any) -> str:

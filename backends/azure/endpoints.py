@@ -37,8 +37,7 @@ from backends.ports import (
 from backends.settings import Settings
 
 BUSY = ("Creating", "Updating", "Deleting", "Scaling")
-PROBE = {"initialDelay": "PT10S", "period": "PT10S", "timeout": "PT2S", "failureThreshold": 30,
-         "successThreshold": 1}
+PROBE = {"initialDelay": "PT10S", "period": "PT10S", "timeout": "PT2S", "failureThreshold": 30, "successThreshold": 1}
 
 
 def model_version_of(reference: str) -> str:
@@ -49,13 +48,16 @@ def model_version_of(reference: str) -> str:
 
 
 class AzureEndpoints:
-    def __init__(self, ml: MLClient, arm: ArmClient, settings: Settings, storage: Storage,
-                 image: ScoringImage | None = None) -> None:
+    def __init__(
+        self, ml: MLClient, arm: ArmClient, settings: Settings, storage: Storage, image: ScoringImage | None = None
+    ) -> None:
         self.ml, self.arm, self.settings, self.storage = ml, arm, settings, storage
         self.names = {"qa": settings.AZUREML_QA_ENDPOINT, "production": settings.AZUREML_PROD_ENDPOINT}
-        self.workspace = (f"/subscriptions/{settings.AZURE_SUBSCRIPTION_ID}/resourceGroups/"
-                          f"{settings.AZURE_RESOURCE_GROUP}/providers/Microsoft.MachineLearningServices/workspaces/"
-                          f"{settings.AZUREML_WORKSPACE}")
+        self.workspace = (
+            f"/subscriptions/{settings.AZURE_SUBSCRIPTION_ID}/resourceGroups/"
+            f"{settings.AZURE_RESOURCE_GROUP}/providers/Microsoft.MachineLearningServices/workspaces/"
+            f"{settings.AZUREML_WORKSPACE}"
+        )
         self.image = image or ScoringImage(ml, storage, settings, self.workspace)
         self._location: str | None = None
         self._lock = threading.Lock()
@@ -68,13 +70,20 @@ class AzureEndpoints:
             current = self.ml.online_endpoints.get(name)
         except ResourceNotFoundError:
             return EndpointState(endpoint, "", "")
-        deployments = {str(d.name): model_version_of(str(d.model))
-                       for d in _call(lambda: list(self.ml.online_deployments.list(name)), f"deployments of {name}")}
+        deployments = {
+            str(d.name): model_version_of(str(d.model))
+            for d in _call(lambda: list(self.ml.online_deployments.list(name)), f"deployments of {name}")
+        }
         # a key endpoint (ours) answers EndpointAuthKeys; an AML-token one (made by hand) a token to send instead
         key = _call(lambda: self.ml.online_endpoints.get_keys(name), f"keys of {name}")
         secret = getattr(key, "primary_key", None) or getattr(key, "access_token", None) or ""
-        return EndpointState(endpoint, str(current.scoring_uri or ""), str(secret),
-                             deployments, {str(k): int(v) for k, v in (current.traffic or {}).items()})
+        return EndpointState(
+            endpoint,
+            str(current.scoring_uri or ""),
+            str(secret),
+            deployments,
+            {str(k): int(v) for k, v in (current.traffic or {}).items()},
+        )
 
     def supervise(self) -> list[str]:
         """Nothing to do: Azure ML runs and heals its online endpoints itself."""
@@ -84,8 +93,9 @@ class AzureEndpoints:
 
     def begin_deploy(self, request: DeploymentRequest, model: ModelVersion) -> OperationStatus:
         self._name(request.endpoint)
-        operation = Operation(OperationKind.DEPLOY, request.endpoint, request.slot, str(model.version),
-                              model_name=model.name)
+        operation = Operation(
+            OperationKind.DEPLOY, request.endpoint, request.slot, str(model.version), model_name=model.name
+        )
         return self._deploy(operation)
 
     def begin_traffic(self, endpoint: str, traffic: dict[str, int]) -> OperationStatus:
@@ -107,8 +117,11 @@ class AzureEndpoints:
         if polled is not None and not polled.finished:
             return _status(operation, OperationState.RUNNING)
         if polled is not None and polled.status != "Succeeded":
-            return _status(operation, OperationState.FAILED,
-                           f"{self._describe(operation)}: {polled.message or 'operation ' + polled.status}")
+            return _status(
+                operation,
+                OperationState.FAILED,
+                f"{self._describe(operation)}: {polled.message or 'operation ' + polled.status}",
+            )
         if operation.kind is OperationKind.DEPLOY:
             return self._deploy(operation)
         if operation.kind is OperationKind.TRAFFIC:
@@ -151,8 +164,10 @@ class AzureEndpoints:
             deployment = self.arm.get(self._deployment_path(operation.endpoint, slot), missing_ok=True)
             state = deployment.provisioning_state if deployment else "missing"
             if state != "Succeeded":
-                raise OperationRefused(f"endpoint {name}: traffic cannot move to deployment {slot}, whose "
-                                       f"provisioning state is {state} (not Succeeded)")
+                raise OperationRefused(
+                    f"endpoint {name}: traffic cannot move to deployment {slot}, whose "
+                    f"provisioning state is {state} (not Succeeded)"
+                )
         body = self._endpoint_body(operation.endpoint, wanted)
         return self._after_write(operation, self.arm.put(self._endpoint_path(operation.endpoint), body))
 
@@ -170,8 +185,10 @@ class AzureEndpoints:
             listed = self.arm.get(f"{self._endpoint_path(operation.endpoint)}/deployments")
             names = {str(d.get("name")) for d in (listed.body or {}).get("value", [])} if listed else set()
             if names - {operation.slot}:
-                raise OperationRefused(f"endpoint {name}: deployment {operation.slot} takes "
-                                       f"{current[operation.slot]}% of the traffic; move it first")
+                raise OperationRefused(
+                    f"endpoint {name}: deployment {operation.slot} takes "
+                    f"{current[operation.slot]}% of the traffic; move it first"
+                )
             if endpoint is not None and endpoint.provisioning_state in BUSY:
                 return self._not_ready(operation, endpoint, f"endpoint {name}")
             emptied = self.arm.put(self._endpoint_path(operation.endpoint), self._endpoint_body(operation.endpoint, {}))
@@ -235,8 +252,12 @@ class AzureEndpoints:
         properties: dict[str, Any] = {"authMode": "Key", "traffic": dict(traffic)}
         if endpoint == "production":
             properties["compute"] = f"{self.workspace}/computes/{self.settings.AZUREML_AKS_COMPUTE}"
-        return {"location": self._location_of_workspace(), "identity": self._identity(), "properties": properties,
-                "tags": {"managed-by": "mlops-functions"}}
+        return {
+            "location": self._location_of_workspace(),
+            "identity": self._identity(),
+            "properties": properties,
+            "tags": {"managed-by": "mlops-functions"},
+        }
 
     def _deployment_body(self, endpoint: str, version: str, model_id: str) -> dict[str, Any]:
         properties: dict[str, Any] = {
@@ -245,12 +266,16 @@ class AzureEndpoints:
             "environmentId": self.image.environment_id(),
             "environmentVariables": server_environment(self.settings, self.storage, endpoint, version),
             "scaleSettings": {"scaleType": "Default"},
-            "livenessProbe": PROBE, "readinessProbe": PROBE,
+            "livenessProbe": PROBE,
+            "readinessProbe": PROBE,
         }
         if endpoint == "qa":
             properties["instanceType"] = self.settings.AZUREML_INSTANCE_TYPE
-        return {"location": self._location_of_workspace(), "properties": properties,
-                "sku": {"name": "Default", "capacity": 1}}
+        return {
+            "location": self._location_of_workspace(),
+            "properties": properties,
+            "sku": {"name": "Default", "capacity": 1},
+        }
 
 
 def _traffic(endpoint: ArmAnswer) -> dict[str, int]:
@@ -259,8 +284,15 @@ def _traffic(endpoint: ArmAnswer) -> dict[str, int]:
 
 
 def _with_url(operation: Operation, url: str) -> Operation:
-    return Operation(operation.kind, operation.endpoint, operation.slot, operation.version, dict(operation.traffic),
-                     url, operation.model_name)
+    return Operation(
+        operation.kind,
+        operation.endpoint,
+        operation.slot,
+        operation.version,
+        dict(operation.traffic),
+        url,
+        operation.model_name,
+    )
 
 
 def _status(operation: Operation, state: OperationState, message: str = "") -> OperationStatus:

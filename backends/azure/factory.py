@@ -14,8 +14,9 @@ from backends.ports import Endpoints, ModelRegistry, Storage, TrainingJobs
 from backends.settings import Settings
 
 
-def build_azure_backends(settings: Settings, storage: Storage, credential: TokenCredential | None = None,
-                         **client_kwargs: Any) -> tuple[TrainingJobs, ModelRegistry, Endpoints]:
+def build_azure_backends(
+    settings: Settings, storage: Storage, credential: TokenCredential | None = None, **client_kwargs: Any
+) -> tuple[TrainingJobs, ModelRegistry, Endpoints]:
     """``storage`` is the app's blob storage (the same adapter as offline): Azure ML reads the drops through the
     datastore ``AZUREML_DATASTORE`` bound to it, and the endpoints' image is built from a context uploaded to it."""
     credential = credential or default_credential(settings)

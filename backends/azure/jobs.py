@@ -19,17 +19,27 @@ from messages.enums import JobState
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = "model_output"
-STATES = {"Completed": JobState.COMPLETED, "Failed": JobState.FAILED, "NotResponding": JobState.FAILED,
-          "Paused": JobState.FAILED, "Canceled": JobState.CANCELED, "CancelRequested": JobState.CANCELED,
-          "Running": JobState.RUNNING, "Finalizing": JobState.RUNNING}
+STATES = {
+    "Completed": JobState.COMPLETED,
+    "Failed": JobState.FAILED,
+    "NotResponding": JobState.FAILED,
+    "Paused": JobState.FAILED,
+    "Canceled": JobState.CANCELED,
+    "CancelRequested": JobState.CANCELED,
+    "Running": JobState.RUNNING,
+    "Finalizing": JobState.RUNNING,
+}
 
 
 def job_inputs(request: TrainingRequest, datastore: str) -> dict[str, Input]:
     """One ``uri_file`` input per accepted drop. The datastore is bound to the datasets container (infra/main.bicep),
     so ``datasets/drops/<sha>.csv`` becomes ``azureml://datastores/<ds>/paths/drops/<sha>.csv``."""
-    return {f"data{i}": Input(type=AssetTypes.URI_FILE,
-                              path=f"azureml://datastores/{datastore}/paths/{ref.split('/', 1)[1]}")
-            for i, ref in enumerate(request.data)}
+    return {
+        f"data{i}": Input(
+            type=AssetTypes.URI_FILE, path=f"azureml://datastores/{datastore}/paths/{ref.split('/', 1)[1]}"
+        )
+        for i, ref in enumerate(request.data)
+    }
 
 
 class AzureJobs:
@@ -49,10 +59,14 @@ class AzureJobs:
             name=request.job_name,
             display_name=f"train {self.settings.MODEL_NAME} on dataset {request.dataset_version}",
             command=f"python -m ml.train --data {data_args} --output ${{{{outputs.{OUTPUT}}}}}{alpha}",
-            inputs=inputs, outputs={OUTPUT: Output(type=AssetTypes.URI_FOLDER)},
-            environment=f"azureml:{self.settings.AZUREML_ENVIRONMENT}", compute=self.settings.AZUREML_COMPUTE,
-            experiment_name=self.settings.MODEL_NAME, tags={"dataset_version": request.dataset_version},
-            identity=self._identity())
+            inputs=inputs,
+            outputs={OUTPUT: Output(type=AssetTypes.URI_FOLDER)},
+            environment=f"azureml:{self.settings.AZUREML_ENVIRONMENT}",
+            compute=self.settings.AZUREML_COMPUTE,
+            experiment_name=self.settings.MODEL_NAME,
+            tags={"dataset_version": request.dataset_version},
+            identity=self._identity(),
+        )
         job.code = self.code
         return self._status(_call(lambda: self.ml.jobs.create_or_update(job), f"submit job {request.job_name}"))
 
@@ -74,13 +88,16 @@ class AzureJobs:
         With identity-based datastores (the workspace's ``systemDatastoresAuthMode: identity``) azure-ai-ml reads
         the blobs with this ``MLClient``'s credential, the app's identity, which needs a data role on that account.
         """
-        _call(lambda: self.ml.jobs.download(job_id, download_path=str(dest), output_name=OUTPUT),
-              f"download outputs of {job_id}")
+        _call(
+            lambda: self.ml.jobs.download(job_id, download_path=str(dest), output_name=OUTPUT),
+            f"download outputs of {job_id}",
+        )
         folder = next((p.parent for p in dest.rglob("metrics.json")), None)
         if folder is None:
             raise NotFoundError(f"job {job_id} has no metrics.json in its {OUTPUT} output")
-        metrics = {k: v for k, v in json.loads((folder / "metrics.json").read_text()).items()
-                   if isinstance(v, int | float)}
+        metrics = {
+            k: v for k, v in json.loads((folder / "metrics.json").read_text()).items() if isinstance(v, int | float)
+        }
         return TrainingOutputs(job_id, folder / "model", metrics, folder / "holdout.csv")
 
     def model_source(self, job_id: str) -> str:

@@ -24,9 +24,14 @@ STAGE_TAG = "stage"
 
 def _view(model: Any) -> ModelVersion:
     created = getattr(getattr(model, "creation_context", None), "created_at", None)
-    return ModelVersion(str(model.name), str(model.version), str((model.tags or {}).get(STAGE_TAG, "")),
-                        {k: str(v) for k, v in (model.tags or {}).items()}, str(model.path or ""),
-                        created.isoformat() if created else "")
+    return ModelVersion(
+        str(model.name),
+        str(model.version),
+        str((model.tags or {}).get(STAGE_TAG, "")),
+        {k: str(v) for k, v in (model.tags or {}).items()},
+        str(model.path or ""),
+        created.isoformat() if created else "",
+    )
 
 
 class AzureRegistry:
@@ -38,9 +43,14 @@ class AzureRegistry:
         for existing in self._models(name):
             if job_id and (existing.tags or {}).get("job_id") == job_id:
                 return _view(existing)
-        model = Model(name=name, path=source, type=AssetTypes.MLFLOW_MODEL, tags={**tags, STAGE_TAG: "qa"},
-                      properties={"job_id": job_id or "", "run_id": tags.get("run_id", "")},
-                      description=f"trained by job {job_id} on dataset {tags.get('dataset_version')}")
+        model = Model(
+            name=name,
+            path=source,
+            type=AssetTypes.MLFLOW_MODEL,
+            tags={**tags, STAGE_TAG: "qa"},
+            properties={"job_id": job_id or "", "run_id": tags.get("run_id", "")},
+            description=f"trained by job {job_id} on dataset {tags.get('dataset_version')}",
+        )
         return _view(_call(lambda: self.ml.models.create_or_update(model), f"register {name}"))
 
     def get(self, name: str, version: str) -> ModelVersion:

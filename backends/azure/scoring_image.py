@@ -33,8 +33,11 @@ from backends.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 PORT = 5001
-ROUTES = {"liveness_route": {"path": "/", "port": PORT}, "readiness_route": {"path": "/health", "port": PORT},
-          "scoring_route": {"path": "/score", "port": PORT}}
+ROUTES = {
+    "liveness_route": {"path": "/", "port": PORT},
+    "readiness_route": {"path": "/health", "port": PORT},
+    "scoring_route": {"path": "/score", "port": PORT},
+}
 PREFIX = "scoring-build"
 _IGNORED = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache", ".pytest_cache")
 
@@ -72,8 +75,9 @@ def content_hash(folder: Path) -> str:
 class ScoringImage:
     """Registers the scoring environment once per content hash and answers its ARM id."""
 
-    def __init__(self, ml: MLClient, storage: Storage, settings: Settings, workspace_id: str,
-                 stage: Stager = stage_build_context) -> None:
+    def __init__(
+        self, ml: MLClient, storage: Storage, settings: Settings, workspace_id: str, stage: Stager = stage_build_context
+    ) -> None:
         self.ml, self.storage, self.settings, self.workspace_id = ml, storage, settings, workspace_id
         self.stage = stage
         self._lock = threading.Lock()
@@ -99,9 +103,14 @@ class ScoringImage:
                 pass
             url = self._upload(context, digest)
         build = BuildContext(path=url, dockerfile_path="Dockerfile")
-        environment = Environment(name=name, version=version, build=build, inference_config=ROUTES,
-                                  tags={"content_sha256": digest},
-                                  description="the scoring server (python -m scoring.server), built from its context")
+        environment = Environment(
+            name=name,
+            version=version,
+            build=build,
+            inference_config=ROUTES,
+            tags={"content_sha256": digest},
+            description="the scoring server (python -m scoring.server), built from its context",
+        )
         self.ml.environments.create_or_update(environment)
         return env_id
 
@@ -119,8 +128,13 @@ def server_environment(settings: Settings, storage: Storage, endpoint: str, vers
     """The environment variables the scoring server reads in the container (see the module docstring)."""
     container = settings.SCORING_LOGS_CONTAINER
     blob_service = storage.url(container, "x").rsplit(f"/{container}/", 1)[0]
-    env = {"SCORING_ENDPOINT_NAME": endpoint, "SCORING_MODEL_VERSION": version, "SCORING_LOGS_CONTAINER": container,
-           "SCORING_LOGS__blobServiceUri": blob_service, "SCORING_LOGS__credential": "managedidentity"}
+    env = {
+        "SCORING_ENDPOINT_NAME": endpoint,
+        "SCORING_MODEL_VERSION": version,
+        "SCORING_LOGS_CONTAINER": container,
+        "SCORING_LOGS__blobServiceUri": blob_service,
+        "SCORING_LOGS__credential": "managedidentity",
+    }
     if settings.AZUREML_ENDPOINT_IDENTITY_CLIENT_ID:
         env["SCORING_LOGS__clientId"] = settings.AZUREML_ENDPOINT_IDENTITY_CLIENT_ID
     if settings.APPLICATIONINSIGHTS_CONNECTION_STRING:  # scoring metrics reach the Application Insights the alerts read

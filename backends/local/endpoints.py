@@ -68,9 +68,17 @@ def _tail(path: Path, lines: int = 20) -> str:
 class LocalEndpoints:
     """Scoring-server endpoints on 127.0.0.1, started on demand, whose state the servers persist themselves."""
 
-    def __init__(self, home: Path, registry: ModelRegistry, ports: dict[str, int] | None = None,
-                 logs_connection: StorageConnection | None = None, logs_container: str = "scoring-logs", *,
-                 python: str = sys.executable, ready_timeout_s: float = READY_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        home: Path,
+        registry: ModelRegistry,
+        ports: dict[str, int] | None = None,
+        logs_connection: StorageConnection | None = None,
+        logs_container: str = "scoring-logs",
+        *,
+        python: str = sys.executable,
+        ready_timeout_s: float = READY_TIMEOUT_S,
+    ) -> None:
         self.home = home.resolve()
         self.registry = registry
         self.ports = dict(ports or DEFAULT_PORTS)
@@ -121,8 +129,9 @@ class LocalEndpoints:
 
     def begin_deploy(self, request: DeploymentRequest, model: ModelVersion) -> OperationStatus:
         """Deploy at once; a model the server cannot load ends the operation ``failed`` with the server's reason."""
-        operation = Operation(OperationKind.DEPLOY, request.endpoint, request.slot, request.version,
-                              model_name=request.model_name)
+        operation = Operation(
+            OperationKind.DEPLOY, request.endpoint, request.slot, request.version, model_name=request.model_name
+        )
         if self.state(request.endpoint).deployments.get(request.slot) != request.version:
             try:
                 self.deploy(request.endpoint, request.slot, model)
@@ -143,8 +152,9 @@ class LocalEndpoints:
     def begin_remove(self, endpoint: str, slot: str) -> OperationStatus:
         state = self.state(endpoint)
         if state.traffic.get(slot, 0) > 0 and len(state.deployments) > 1:
-            raise OperationRefused(f"endpoint {endpoint}: slot {slot} takes {state.traffic[slot]}% of the traffic; "
-                                   f"move it first")
+            raise OperationRefused(
+                f"endpoint {endpoint}: slot {slot} takes {state.traffic[slot]}% of the traffic; move it first"
+            )
         self.remove(endpoint, slot)
         return self.operation_status(Operation(OperationKind.REMOVE, endpoint, slot))
 
@@ -219,20 +229,45 @@ class LocalEndpoints:
         folder = self.endpoint_dir(endpoint)
         port = self.ports[endpoint]
         context = supervisor.stage(self.home / "builds")  # the server runs from the image's build context alone
-        command = [self.python, "-m", "backends.local.supervisor", "--context", str(context), "--host", "127.0.0.1",
-                   "--port", str(port), "--", SERVER_MARKER, "--name", endpoint, "--state-dir", str(folder),
-                   "--keys-file", str(folder / "keys.json")]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", ""))
-                                                           if p),
-               "SCORING_LOGS_CONTAINER": self.logs_container}
+        command = [
+            self.python,
+            "-m",
+            "backends.local.supervisor",
+            "--context",
+            str(context),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--",
+            SERVER_MARKER,
+            "--name",
+            endpoint,
+            "--state-dir",
+            str(folder),
+            "--keys-file",
+            str(folder / "keys.json"),
+        ]
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+            "SCORING_LOGS_CONTAINER": self.logs_container,
+        }
         for name in [name for name in env if name.startswith(LOGS_CONNECTION)]:
             del env[name]  # the server gets exactly the logs connection, never the host's own storage settings
         if self.logs_connection is not None:
             env.update(self.logs_connection.as_settings(LOGS_CONNECTION))
         log_path = folder / "server.log"
         with log_path.open("ab") as out:
-            process = subprocess.Popen(command, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
+            process = subprocess.Popen(
+                command,
+                cwd=ROOT,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         # reap it whenever it exits, so a stopped server never lingers as a zombie of this process
         threading.Thread(target=process.wait, name=f"reap-{endpoint}", daemon=True).start()
         pid_file = folder / "server.pid"
@@ -256,11 +291,14 @@ class LocalEndpoints:
             if self._answers(self.url(endpoint)):
                 return
             if process.poll() is not None:
-                raise DeploymentFailed(f"endpoint {endpoint} server exited with code {process.returncode}:\n"
-                                       f"{_tail(log_path)}")
+                raise DeploymentFailed(
+                    f"endpoint {endpoint} server exited with code {process.returncode}:\n{_tail(log_path)}"
+                )
             time.sleep(0.1)
-        raise DeploymentFailed(f"endpoint {endpoint} did not answer on port {self.ports[endpoint]} within "
-                               f"{self.ready_timeout_s:.0f}s:\n{_tail(log_path)}")
+        raise DeploymentFailed(
+            f"endpoint {endpoint} did not answer on port {self.ports[endpoint]} within "
+            f"{self.ready_timeout_s:.0f}s:\n{_tail(log_path)}"
+        )
 
     def _answers(self, url: str) -> bool:
         try:
@@ -298,14 +336,22 @@ class LocalEndpoints:
             shutil.rmtree(staging, ignore_errors=True)
         return target
 
-    def _admin(self, endpoint: str, method: str, path: str, body: Any = None, *,
-               failure: type[Exception] = EndpointRequestError) -> dict[str, Any]:
+    def _admin(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        failure: type[Exception] = EndpointRequestError,
+    ) -> dict[str, Any]:
         """One admin API call to a running server; errors become the backends' typed errors."""
         url, admin_key = self.url(endpoint), self.keys(endpoint)["admin_key"]
         what = f"{method} {endpoint}{path}"
         try:
-            response = self._http.request(method, url + path, json=body, timeout=120,
-                                          headers={"Authorization": f"Bearer {admin_key}"})
+            response = self._http.request(
+                method, url + path, json=body, timeout=120, headers={"Authorization": f"Bearer {admin_key}"}
+            )
         except requests.RequestException as exc:
             raise TransientBackendError(f"{what}: {type(exc).__name__}: {exc}") from exc
         if response.status_code == 404:
@@ -313,8 +359,10 @@ class LocalEndpoints:
         if response.status_code >= 500:
             raise TransientBackendError(f"{what}: HTTP {response.status_code}: {response.text[:300]}")
         if response.status_code in (401, 403):
-            raise BackendError(f"{what}: HTTP {response.status_code}: the server on {url} does not accept this "
-                               f"endpoint's admin key (is another server using the port?)")
+            raise BackendError(
+                f"{what}: HTTP {response.status_code}: the server on {url} does not accept this "
+                f"endpoint's admin key (is another server using the port?)"
+            )
         if response.status_code >= 400:
             raise failure(f"{what}: HTTP {response.status_code}: {response.text[:500]}")
         try:
@@ -326,8 +374,10 @@ class LocalEndpoints:
     def _state(self, endpoint: str, url: str, answer: dict[str, Any]) -> EndpointState:
         if "deployments" not in answer:
             answer = self._admin(endpoint, "GET", "/admin/state")
-        deployments = {str(slot): str(d.get("version") if isinstance(d, dict) else d)
-                       for slot, d in dict(answer.get("deployments") or {}).items()}
+        deployments = {
+            str(slot): str(d.get("version") if isinstance(d, dict) else d)
+            for slot, d in dict(answer.get("deployments") or {}).items()
+        }
         traffic = {str(slot): int(p) for slot, p in dict(answer.get("traffic") or {}).items()}
         return EndpointState(endpoint, url, self.keys(endpoint)["key"], deployments, traffic)
 
@@ -350,8 +400,11 @@ def status_all(home: Path) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for pid_file in sorted((home / "endpoints").glob("*/server.pid")):
         pid = read_int(pid_file)
-        found[pid_file.parent.name] = {"pid": pid, "running": pid is not None and alive(pid, SERVER_MARKER),
-                                       "log": str(pid_file.parent / "server.log")}
+        found[pid_file.parent.name] = {
+            "pid": pid,
+            "running": pid is not None and alive(pid, SERVER_MARKER),
+            "log": str(pid_file.parent / "server.log"),
+        }
     return found
 
 

@@ -25,8 +25,13 @@ EVENT_TYPE = "Microsoft.MachineLearningServices.ModelRegistered"
 TOPIC = "/subscriptions/local/resourceGroups/local/providers/Microsoft.MachineLearningServices/workspaces/local"
 
 
-def model_registered_event(name: str, version: str, tags: dict[str, str], properties: dict[str, str] | None = None,
-                           when: datetime | None = None) -> dict[str, Any]:
+def model_registered_event(
+    name: str,
+    version: str,
+    tags: dict[str, str],
+    properties: dict[str, str] | None = None,
+    when: datetime | None = None,
+) -> dict[str, Any]:
     """One ModelRegistered event in Event Grid schema (PascalCase data keys, as Azure ML sends them)."""
     moment = (when or datetime.now(UTC)).isoformat().replace("+00:00", "Z")
     return {
@@ -35,8 +40,12 @@ def model_registered_event(name: str, version: str, tags: dict[str, str], proper
         "subject": f"models/{name}:{version}",
         "eventType": EVENT_TYPE,
         "eventTime": moment,
-        "data": {"ModelName": name, "ModelVersion": str(version), "ModelTags": dict(tags),
-                 "ModelProperties": dict(properties or {})},
+        "data": {
+            "ModelName": name,
+            "ModelVersion": str(version),
+            "ModelTags": dict(tags),
+            "ModelProperties": dict(properties or {}),
+        },
         "dataVersion": "2",
         "metadataVersion": "1",
     }
@@ -57,8 +66,16 @@ def with_code(url: str, key: str | None) -> str:
 class ModelEventSink:
     """Delivers ModelRegistered events to ``url``; undelivered ones wait in ``outbox``."""
 
-    def __init__(self, url: str, outbox: Path, *, key: str | None = None, attempts: int = 4,
-                 backoff_s: float = 0.25, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        outbox: Path,
+        *,
+        key: str | None = None,
+        attempts: int = 4,
+        backoff_s: float = 0.25,
+        timeout_s: float = 10.0,
+    ) -> None:
         self.url = with_code(url, key)
         self.outbox = outbox
         self.attempts = max(1, attempts)
@@ -70,8 +87,9 @@ class ModelEventSink:
         """The sink of a local backend home; the key defaults to ``DEVHOST_MASTER_KEY`` from the environment."""
         return cls(url, home / "events-outbox", key=key if key is not None else os.environ.get("DEVHOST_MASTER_KEY"))
 
-    def model_registered(self, name: str, version: str, tags: dict[str, str],
-                         properties: dict[str, str] | None = None) -> bool:
+    def model_registered(
+        self, name: str, version: str, tags: dict[str, str], properties: dict[str, str] | None = None
+    ) -> bool:
         """Post the event; True if delivered, False if it was parked in the outbox."""
         event = model_registered_event(name, version, tags, properties)
         if self._post(event):

@@ -34,9 +34,15 @@ def write_atomic(path: Path, text: str) -> None:
 def launch(job_dir: Path) -> int:
     """Start ``run`` in its own session (process group) and return without waiting for it."""
     with (job_dir / LOG_FILE).open("ab") as log_file:
-        subprocess.Popen([sys.executable, "-m", "backends.local.job_runner", "run", str(job_dir)],
-                         cwd=job_dir, stdin=subprocess.DEVNULL, stdout=log_file, stderr=subprocess.STDOUT,
-                         start_new_session=True, close_fds=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "backends.local.job_runner", "run", str(job_dir)],
+            cwd=job_dir,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            close_fds=True,
+        )
     return 0
 
 
@@ -47,8 +53,14 @@ def run(job_dir: Path) -> int:
     write_atomic(job_dir / JOB_FILE, json.dumps(spec, indent=2))
     write_atomic(job_dir / PID_FILE, str(os.getpid()))
     with (job_dir / LOG_FILE).open("ab") as log_file:
-        child = subprocess.Popen(spec["command"], cwd=spec.get("cwd") or job_dir, env=env, stdin=subprocess.DEVNULL,
-                                 stdout=log_file, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(
+            spec["command"],
+            cwd=spec.get("cwd") or job_dir,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
 
         def forward(signum: int, frame: FrameType | None) -> None:
             child.send_signal(signum)

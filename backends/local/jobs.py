@@ -70,8 +70,15 @@ def tail(path: Path, lines: int = TAIL_LINES) -> str:
 class LocalJobs:
     """Training jobs as local subprocesses whose state lives under ``<home>/jobs``."""
 
-    def __init__(self, home: Path, storage: Storage, python: str = sys.executable, *,
-                 env: Mapping[str, str] | None = None, command: CommandBuilder = train_command) -> None:
+    def __init__(
+        self,
+        home: Path,
+        storage: Storage,
+        python: str = sys.executable,
+        *,
+        env: Mapping[str, str] | None = None,
+        command: CommandBuilder = train_command,
+    ) -> None:
         """``env``: extra environment for every job, e.g. the registry's ``MLFLOW_TRACKING_URI`` and experiment."""
         self.root = home.resolve() / "jobs"
         self.storage = storage
@@ -120,8 +127,9 @@ class LocalJobs:
             if exit_code == 0:
                 return JobStatus(job_id, JobState.COMPLETED, "exit code 0", url=url)
             log_tail = tail(job_dir / LOG_FILE)
-            return JobStatus(job_id, JobState.FAILED, f"ml.train exited with code {exit_code}\n{log_tail}", log_tail,
-                             url)
+            return JobStatus(
+                job_id, JobState.FAILED, f"ml.train exited with code {exit_code}\n{log_tail}", log_tail, url
+            )
         pid = read_int(job_dir / PID_FILE)
         if pid is None:
             submitted = json.loads(spec_path.read_text(encoding="utf-8")).get("submitted_epoch", 0.0)
@@ -134,8 +142,13 @@ class LocalJobs:
         if (job_dir / EXIT_FILE).exists():  # finished between the two reads
             return self.status(job_id)
         log_tail = tail(job_dir / LOG_FILE)
-        return JobStatus(job_id, JobState.FAILED,
-                         f"the job's process {pid} died without an exit code (killed?)\n{log_tail}", log_tail, url)
+        return JobStatus(
+            job_id,
+            JobState.FAILED,
+            f"the job's process {pid} died without an exit code (killed?)\n{log_tail}",
+            log_tail,
+            url,
+        )
 
     def cancel(self, job_id: str) -> None:
         """Stop the job's process group (SIGTERM, then SIGKILL after a few seconds); a finished job is left alone."""
@@ -192,22 +205,40 @@ class LocalJobs:
             (staging / "inputs" / name).write_bytes(data)
             inputs.append(final / "inputs" / name)
         command = self.command(self.python, inputs, final / "outputs", dict(request.params))
-        env = {**self.env, "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p)}
-        spec = {"job_name": request.job_name, "dataset_version": request.dataset_version, "data": request.data,
-                "params": request.params, "command": command, "env": env, "cwd": str(ROOT),
-                "state": "queued", "submitted": datetime.now(UTC).isoformat(), "submitted_epoch": time.time()}
+        env = {
+            **self.env,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+        }
+        spec = {
+            "job_name": request.job_name,
+            "dataset_version": request.dataset_version,
+            "data": request.data,
+            "params": request.params,
+            "command": command,
+            "env": env,
+            "cwd": str(ROOT),
+            "state": "queued",
+            "submitted": datetime.now(UTC).isoformat(),
+            "submitted_epoch": time.time(),
+        }
         write_atomic(staging / JOB_FILE, json.dumps(spec, indent=2))
 
     def _launch(self, job_dir: Path) -> None:
         launcher = subprocess.run(
-            [self.python, "-m", "backends.local.job_runner", "launch", str(job_dir)], cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", ""))
-                                                             if p)},
-            stdin=subprocess.DEVNULL, capture_output=True, timeout=60, check=False)
+            [self.python, "-m", "backends.local.job_runner", "launch", str(job_dir)],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH", "")) if p),
+            },
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
         if launcher.returncode != 0:
             raise BackendError(f"could not start job {job_dir.name}: {launcher.stderr.decode(errors='replace')[-500:]}")
         deadline = time.monotonic() + 30.0
         while not (job_dir / PID_FILE).exists() and time.monotonic() < deadline:
             time.sleep(0.02)
-

@@ -154,15 +154,17 @@ class MlflowRegistry:
                 raise
             self._client.create_registered_model(name)
         version_tags = {**{k: str(v) for k, v in tags.items()}, STAGE_TAG: FIRST_STAGE}
-        created = self._client.create_model_version(name, source=f"{run.info.artifact_uri}/model", run_id=run_id,
-                                                    tags=version_tags)
+        created = self._client.create_model_version(
+            name, source=f"{run.info.artifact_uri}/model", run_id=run_id, tags=version_tags
+        )
         return self._view(created)
 
     def _log_run(self, folder: Path, tags: dict[str, str]) -> str:
         experiment_id = self._experiment_id(EXPERIMENT)
         # run tags hold at most 8000 characters; the version's tags (100 000) keep the full lineage
-        run = self._client.create_run(experiment_id, tags={k: str(v)[:RUN_TAG_MAX] for k, v in tags.items()},
-                                      run_name=tags.get(JOB_TAG) or None)
+        run = self._client.create_run(
+            experiment_id, tags={k: str(v)[:RUN_TAG_MAX] for k, v in tags.items()}, run_name=tags.get(JOB_TAG) or None
+        )
         self._client.log_artifacts(run.info.run_id, str(folder), artifact_path="model")
         for key, value in tags.items():
             metric = _number(value)
@@ -202,8 +204,14 @@ class MlflowRegistry:
     def _view(version: MlflowVersion) -> ModelVersion:
         tags = {str(k): str(v) for k, v in (version.tags or {}).items()}
         registered = datetime.fromtimestamp(int(version.creation_timestamp) / 1000, UTC).isoformat()
-        return ModelVersion(str(version.name), str(version.version), tags.get(STAGE_TAG, ""), tags,
-                            str(version.source or ""), registered)
+        return ModelVersion(
+            str(version.name),
+            str(version.version),
+            tags.get(STAGE_TAG, ""),
+            tags,
+            str(version.source or ""),
+            registered,
+        )
 
 
 def _quoted(name: str) -> str:

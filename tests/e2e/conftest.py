@@ -23,8 +23,13 @@ from tests.support.azurite import Azurite, free_port
 from triggers.blobs import canonical_etag
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout: float, interval: float = 0.5,
-             on_timeout: Callable[[], str] = lambda: "") -> Any:
+def wait_for(
+    what: str,
+    check: Callable[[], Any],
+    timeout: float,
+    interval: float = 0.5,
+    on_timeout: Callable[[], str] = lambda: "",
+) -> Any:
     """Poll ``check`` until it returns something truthy; fail naming ``what`` after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     last: Any = None
@@ -76,8 +81,12 @@ class Host:
             run = self.run(instance_id)
             return run if run and run["status"] in ("Completed", "Failed", "Terminated") else None
 
-        result: dict[str, Any] = wait_for(f"run {instance_id} finishing", done, timeout,
-                                          on_timeout=lambda: json.dumps(self.run(instance_id)) + log_tail(self.log))
+        result: dict[str, Any] = wait_for(
+            f"run {instance_id} finishing",
+            done,
+            timeout,
+            on_timeout=lambda: json.dumps(self.run(instance_id)) + log_tail(self.log),
+        )
         return result
 
 
@@ -101,9 +110,14 @@ def running_devhost(root: Path, values: dict[str, str], port: int) -> Iterator[H
     with log.open("ab") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "devhost", "start", "--script-root", str(root), "--port", str(port)],
-            cwd=root, env=child_env(root, values), stdout=out, stderr=subprocess.STDOUT)
+            cwd=root,
+            env=child_env(root, values),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     http = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-functions-key": KEY}, timeout=30)
     try:
+
         def ready() -> bool:
             if process.poll() is not None:
                 pytest.fail(f"devhost exited with {process.returncode}{log_tail(log)}")

@@ -6,13 +6,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-NAMES = '''
+NAMES = """
 RETRAIN = "retrain"
 RELEASE = "release"
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
-'''
+"""
 
-IDS = '''
+IDS = """
 import hashlib
 from datetime import date
 
@@ -35,9 +35,9 @@ def release_id(model: str, version: str) -> str:
 
 def run_kind(instance_id: str) -> str:
     return "release" if instance_id.startswith("release-") else "retrain"
-'''
+"""
 
-BLUEPRINT = '''
+BLUEPRINT = """
 import azure.durable_functions as df
 
 bp = df.Blueprint()
@@ -65,9 +65,9 @@ def retrain(context):
 @bp.orchestration_trigger(context_name="context", orchestration="release")
 def release(context):
     return (yield from _run(context, "release", "deploy_qa", "deployed", (context.get_input() or {}).get("version")))
-'''
+"""
 
-ACTIVITIES = '''
+ACTIVITIES = """
 import azure.durable_functions as df
 
 bp = df.Blueprint()
@@ -76,13 +76,15 @@ bp = df.Blueprint()
 @bp.activity_trigger(input_name="payload", activity="echo")
 def echo(payload):
     return payload
-'''
+"""
 
 
 def write_standin_core(root: Path) -> None:
     """Replace orchestrators/ and activities/ in a script root with the stand-ins."""
-    for package, files in (("orchestrators", {"names.py": NAMES, "ids.py": IDS, "blueprint.py": BLUEPRINT}),
-                           ("activities", {"blueprint.py": ACTIVITIES})):
+    for package, files in (
+        ("orchestrators", {"names.py": NAMES, "ids.py": IDS, "blueprint.py": BLUEPRINT}),
+        ("activities", {"blueprint.py": ACTIVITIES}),
+    ):
         folder = root / package
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)

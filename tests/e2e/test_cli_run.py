@@ -33,9 +33,14 @@ class CliRun:
     def __init__(self, root: Path, port: int, values: dict[str, str]) -> None:
         self.root = root
         self.seen: list[str] = []
-        self.process = subprocess.Popen([sys.executable, "-m", "cli", "--root", str(root), "--port", str(port), "run"],
-                                        cwd=root, env=child_env(root, values), stdout=subprocess.PIPE,
-                                        stderr=subprocess.STDOUT, text=True)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "cli", "--root", str(root), "--port", str(port), "run"],
+            cwd=root,
+            env=child_env(root, values),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self._lines: queue.Queue[str] = queue.Queue()
         self._reader = threading.Thread(target=self._pump, daemon=True)
         self._reader.start()
@@ -63,15 +68,21 @@ class CliRun:
         assert "stopped devhost and the endpoint servers" in self.seen, self.output()
 
 
-def test_make_run_shows_a_prediction_and_stops_everything_on_ctrl_c(azurite: Azurite,
-                                                                  tmp_path_factory: pytest.TempPathFactory) -> None:
+def test_make_run_shows_a_prediction_and_stops_everything_on_ctrl_c(
+    azurite: Azurite, tmp_path_factory: pytest.TempPathFactory
+) -> None:
     root = copy_app(tmp_path_factory.mktemp("cli-app"))
     port, qa, prod = free_port(), free_port(), free_port()
     values = {
-        "AzureWebJobsStorage": azurite.connection_string, "DURABLE_TASK_HUB": "CliHub",
-        "INCOMING_CONTAINER": "cli-incoming", "QUARANTINE_CONTAINER": "cli-quarantine",
-        "DATASETS_CONTAINER": "cli-datasets", "SCORING_LOGS_CONTAINER": "cli-scoring-logs",
-        "MLOPS_HOME": str(root / ".mlops"), "QA_ENDPOINT_PORT": str(qa), "PROD_ENDPOINT_PORT": str(prod),
+        "AzureWebJobsStorage": azurite.connection_string,
+        "DURABLE_TASK_HUB": "CliHub",
+        "INCOMING_CONTAINER": "cli-incoming",
+        "QUARANTINE_CONTAINER": "cli-quarantine",
+        "DATASETS_CONTAINER": "cli-datasets",
+        "SCORING_LOGS_CONTAINER": "cli-scoring-logs",
+        "MLOPS_HOME": str(root / ".mlops"),
+        "QA_ENDPOINT_PORT": str(qa),
+        "PROD_ENDPOINT_PORT": str(prod),
     }
     runs = [CliRun(root, port, values)]
     try:

@@ -25,9 +25,14 @@ def edge(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     root = copy_app(tmp_path_factory.mktemp("edge-app"))
     write_standin_core(root)
     port = free_port()
-    values = {**app_values(azurite.connection_string, root / ".mlops", port), "DURABLE_TASK_HUB": "EdgeHub",
-              "INCOMING_CONTAINER": "edge-incoming", "QUARANTINE_CONTAINER": "edge-quarantine",
-              "DATASETS_CONTAINER": "edge-datasets", "SCORING_LOGS_CONTAINER": "edge-scoring-logs"}
+    values = {
+        **app_values(azurite.connection_string, root / ".mlops", port),
+        "DURABLE_TASK_HUB": "EdgeHub",
+        "INCOMING_CONTAINER": "edge-incoming",
+        "QUARANTINE_CONTAINER": "edge-quarantine",
+        "DATASETS_CONTAINER": "edge-datasets",
+        "SCORING_LOGS_CONTAINER": "edge-scoring-logs",
+    }
     with running_devhost(root, values, port) as host:
         yield host
 
@@ -83,17 +88,27 @@ def test_blob_drop_starts_one_retrain(edge: Host) -> None:
 
 
 def grid_event(version: Any, event_id: str, model: str = MODEL) -> dict[str, Any]:
-    return {"id": event_id, "topic": "/local", "subject": f"models/{model}:{version}",
-            "eventType": "Microsoft.MachineLearningServices.ModelRegistered", "eventTime": "2026-01-01T00:00:00Z",
-            "data": {"ModelName": model, "ModelVersion": version, "ModelTags": {}, "ModelProperties": {}},
-            "dataVersion": "", "metadataVersion": "1"}
+    return {
+        "id": event_id,
+        "topic": "/local",
+        "subject": f"models/{model}:{version}",
+        "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
+        "eventTime": "2026-01-01T00:00:00Z",
+        "data": {"ModelName": model, "ModelVersion": version, "ModelTags": {}, "ModelProperties": {}},
+        "dataVersion": "",
+        "metadataVersion": "1",
+    }
 
 
 def test_event_grid_redelivery_starts_one_release(edge: Host) -> None:
     deliveries = [[grid_event(41, "a")], [grid_event("41", "b"), grid_event(41, "c")], [grid_event(41, "d", "other")]]
     for body in deliveries:
-        response = edge.http.post("/runtime/webhooks/eventgrid", params={"functionName": "on_model_registered"},
-                                  json=body, headers={"aeg-event-type": "Notification"})
+        response = edge.http.post(
+            "/runtime/webhooks/eventgrid",
+            params={"functionName": "on_model_registered"},
+            json=body,
+            headers={"aeg-event-type": "Notification"},
+        )
         assert response.status_code == 202, response.text  # the Event Grid extension accepts deliveries with 202
     release = ids["release_id"](MODEL, "41")
     run = edge.wait_finished(release, timeout=60)

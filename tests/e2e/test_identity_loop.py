@@ -58,8 +58,9 @@ def storage(azurite_identity: Azurite, monkeypatch_module: pytest.MonkeyPatch) -
     """The test's own view of the account: by identity too (a bearer token), so the audit below covers everything."""
     for name, value in azurite_identity.tls_env().items():
         monkeypatch_module.setenv(name, value)
-    store = BlobStorage.from_settings(Settings.from_env(azurite_identity.identity_settings()),
-                                      credential=StaticTokenCredential())
+    store = BlobStorage.from_settings(
+        Settings.from_env(azurite_identity.identity_settings()), credential=StaticTokenCredential()
+    )
     yield store
     store.close()
 
@@ -70,8 +71,9 @@ def monkeypatch_module() -> Iterator[pytest.MonkeyPatch]:
         yield patch
 
 
-def test_a_drop_goes_to_production_with_identity_only_storage(identity_host: Host, storage: BlobStorage,
-                                                              azurite_identity: Azurite) -> None:
+def test_a_drop_goes_to_production_with_identity_only_storage(
+    identity_host: Host, storage: BlobStorage, azurite_identity: Azurite
+) -> None:
     host = identity_host
     shared_before = azurite_identity.authorizations().get("SharedKey", 0)
     storage.ensure_containers(("incoming",))
@@ -84,8 +86,12 @@ def test_a_drop_goes_to_production_with_identity_only_storage(identity_host: Hos
     assert release["outcome"] == "deployed", release
 
     production = json.loads((host.home / "endpoints.json").read_text())["production"]
-    answer = httpx.post(f"{production['url'].rstrip('/')}/score", json={"data": sample_rows(3)},
-                        headers={"Authorization": f"Bearer {production['key']}"}, timeout=30)
+    answer = httpx.post(
+        f"{production['url'].rstrip('/')}/score",
+        json={"data": sample_rows(3)},
+        headers={"Authorization": f"Bearer {production['key']}"},
+        timeout=30,
+    )
     assert answer.status_code == 200 and answer.json()["model_version"] == retrain["model_version"], answer.text
 
     def logged() -> list[str]:

@@ -66,8 +66,9 @@ def test_sample_drop_is_trained_registered_and_released(host: Host, released: Re
     assert released.retrain["id"] in ids and released.release["id"] in ids
     assert ids.index(released.release["id"]) < ids.index(released.retrain["id"])  # newest first
     url, key = production(host)
-    scored = httpx.post(f"{url}/score", json={"data": sample_rows(2)},
-                        headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    scored = httpx.post(
+        f"{url}/score", json={"data": sample_rows(2)}, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    )
     assert scored.status_code == 200, scored.text
     assert scored.json()["model_version"] == released.version
     assert len(scored.json()["predictions"]) == 2
@@ -91,14 +92,24 @@ def test_http_retrain_of_the_same_blob_is_the_same_run(host: Host, released: Rel
 
 def test_redelivered_model_registered_event_starts_one_release(host: Host, released: Released) -> None:
     def event(version: Any, event_id: str) -> dict[str, Any]:
-        return {"id": event_id, "topic": "/local", "subject": f"models/{MODEL}:{version}",
-                "eventType": "Microsoft.MachineLearningServices.ModelRegistered", "eventTime": "2026-01-01T00:00:00Z",
-                "data": {"ModelName": MODEL, "ModelVersion": version, "ModelTags": {}, "ModelProperties": {}},
-                "dataVersion": "", "metadataVersion": "1"}
+        return {
+            "id": event_id,
+            "topic": "/local",
+            "subject": f"models/{MODEL}:{version}",
+            "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
+            "eventTime": "2026-01-01T00:00:00Z",
+            "data": {"ModelName": MODEL, "ModelVersion": version, "ModelTags": {}, "ModelProperties": {}},
+            "dataVersion": "",
+            "metadataVersion": "1",
+        }
 
     for body in ([event(released.version, "again-1")], [event(int(released.version), "again-2")]):
-        response = host.http.post("/runtime/webhooks/eventgrid", params={"functionName": "on_model_registered"},
-                                  json=body, headers={"aeg-event-type": "Notification"})
+        response = host.http.post(
+            "/runtime/webhooks/eventgrid",
+            params={"functionName": "on_model_registered"},
+            json=body,
+            headers={"aeg-event-type": "Notification"},
+        )
         assert response.status_code in (200, 202), response.text
     runs = host.get("/api/runs", limit=500).json()
     releases = [r for r in runs if r["kind"] == "release" and r["model_version"] == released.version]
@@ -124,8 +135,9 @@ def test_bad_drop_is_quarantined_and_the_champion_stays(host: Host, released: Re
     run = host.wait_finished(retrain_id)
     assert run["outcome"] == "invalid_data", run
     assert "s6" in run["reason"] and "bmi" in run["reason"]
-    with BlobServiceClient.from_connection_string(host.values["AzureWebJobsStorage"],
-                                                  api_version=API_VERSION) as service:
+    with BlobServiceClient.from_connection_string(
+        host.values["AzureWebJobsStorage"], api_version=API_VERSION
+    ) as service:
         quarantined = [b.name for b in service.get_container_client("quarantine").list_blobs()]
         assert any(n.startswith(name) or n.endswith(name) for n in quarantined), quarantined
         assert len([n for n in quarantined if name in n]) >= 2, quarantined  # the drop and its report
@@ -177,8 +189,9 @@ def test_every_kind_of_bad_drop_is_quarantined_with_its_reason(host: Host, relea
         assert run["outcome"] == "invalid_data", (name, run)
         assert phrase in run["reason"], (name, run["reason"])
         assert run["stages"][0]["status"] == "failed", (name, run["stages"])
-    with BlobServiceClient.from_connection_string(host.values["AzureWebJobsStorage"],
-                                                  api_version=API_VERSION) as service:
+    with BlobServiceClient.from_connection_string(
+        host.values["AzureWebJobsStorage"], api_version=API_VERSION
+    ) as service:
         quarantine = service.get_container_client("quarantine")
         held = {b.name: b.metadata for b in quarantine.list_blobs(include=["metadata"])}
         incoming = {b.name for b in service.get_container_client("incoming").list_blobs()}

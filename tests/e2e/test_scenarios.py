@@ -75,9 +75,14 @@ class Lab:
 def lab(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
     root = copy_app(tmp_path_factory.mktemp("scenario-app"))
     port = free_port()
-    values = {**app_values(azurite.connection_string, root / ".mlops", port), "DURABLE_TASK_HUB": "ScenarioHub",
-              "INCOMING_CONTAINER": INCOMING, "QUARANTINE_CONTAINER": "sc-quarantine",
-              "DATASETS_CONTAINER": "sc-datasets", "SCORING_LOGS_CONTAINER": "sc-scoring-logs"}
+    values = {
+        **app_values(azurite.connection_string, root / ".mlops", port),
+        "DURABLE_TASK_HUB": "ScenarioHub",
+        "INCOMING_CONTAINER": INCOMING,
+        "QUARANTINE_CONTAINER": "sc-quarantine",
+        "DATASETS_CONTAINER": "sc-datasets",
+        "SCORING_LOGS_CONTAINER": "sc-scoring-logs",
+    }
     lab = Lab(root, values, port)
     lab.start()
     try:
@@ -102,8 +107,12 @@ def champion(host: Host) -> str | None:
 def production_serves(host: Host) -> str:
     """The version production answers with, read from a real scoring request."""
     entry = json.loads((host.home / "endpoints.json").read_text())["production"]
-    answer = httpx.post(f"{str(entry['url']).rstrip('/')}/score", json={"data": sample_rows(3)},
-                        headers={"Authorization": f"Bearer {entry['key']}"}, timeout=30)
+    answer = httpx.post(
+        f"{str(entry['url']).rstrip('/')}/score",
+        json={"data": sample_rows(3)},
+        headers={"Authorization": f"Bearer {entry['key']}"},
+        timeout=30,
+    )
     assert answer.status_code == 200, answer.text
     assert len(answer.json()["predictions"]) == 3
     return str(answer.json()["model_version"])
@@ -111,6 +120,7 @@ def production_serves(host: Host) -> str:
 
 def serving_after_restart(host: Host) -> str:
     """Endpoint servers stop with devhost; the app's supervisor brings production back with what it held."""
+
     def answer() -> str | None:
         try:
             return production_serves(host)

@@ -66,13 +66,17 @@ class Traffic(threading.Thread):
             while not self.stop.is_set():
                 request_id = f"outage-{uuid.uuid4().hex}"
                 try:
-                    answer = client.post(f"{self.url}/score", json={"data": sample_rows(1)},
-                                         headers={"Authorization": f"Bearer {self.key}", "x-request-id": request_id})
+                    answer = client.post(
+                        f"{self.url}/score",
+                        json={"data": sample_rows(1)},
+                        headers={"Authorization": f"Bearer {self.key}", "x-request-id": request_id},
+                    )
                 except httpx.HTTPError as exc:
                     self.failed.append(f"{type(exc).__name__}: {exc}")
                     continue
                 (self.answered if answer.status_code == 200 else self.failed).append(
-                    request_id if answer.status_code == 200 else f"HTTP {answer.status_code}: {answer.text[:200]}")
+                    request_id if answer.status_code == 200 else f"HTTP {answer.status_code}: {answer.text[:200]}"
+                )
                 self.stop.wait(0.05)  # pacing the load, not synchronising
 
 

@@ -43,7 +43,7 @@ def test_concurrent_accepts_never_collide(azurite: Azurite) -> None:
     results: list[str] = []
 
     def accept(i: int) -> None:
-        version = Datasets(store, container).accept(f"incoming/{i}.csv", f"e{i}", frame.iloc[i * 40:(i + 1) * 40])
+        version = Datasets(store, container).accept(f"incoming/{i}.csv", f"e{i}", frame.iloc[i * 40 : (i + 1) * 40])
         results.append(version.version)
 
     threads = [threading.Thread(target=accept, args=(i,)) for i in range(6)]

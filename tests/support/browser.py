@@ -11,9 +11,19 @@ import shutil
 import subprocess
 import tempfile
 
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--disable-default-apps", "--disable-extensions", "--mute-audio")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+    "--disable-extensions",
+    "--mute-audio",
+)
 
 
 def chromium() -> str:
@@ -26,8 +36,13 @@ def chromium() -> str:
 def rendered_dom(url: str, budget_ms: int = 8000, timeout_s: float = 60.0) -> str:
     """The page's DOM after its scripts ran for ``budget_ms`` of virtual time."""
     with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        done = subprocess.run([chromium(), *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}",
-                               "--dump-dom", url], capture_output=True, text=True, timeout=timeout_s, check=False)
+        done = subprocess.run(
+            [chromium(), *FLAGS, f"--user-data-dir={profile}", f"--virtual-time-budget={budget_ms}", "--dump-dom", url],
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
+        )
     if done.returncode != 0:
         raise RuntimeError(f"chromium exited with {done.returncode}: {done.stderr[-2000:]}")
     return done.stdout

@@ -57,7 +57,11 @@ class DevhostProcess:
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "devhost", "start", "--script-root", str(self.root), "--port", str(self.port)],
-                cwd=REPO, env=self.env, stdout=out, stderr=subprocess.STDOUT)
+                cwd=REPO,
+                env=self.env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -92,8 +96,9 @@ class DevhostProcess:
         path = self.counts / name
         return len(path.read_text().splitlines()) if path.exists() else 0
 
-    def request(self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None,
-                raw: bytes | None = None) -> HttpResult:
+    def request(
+        self, method: str, path: str, body: Any = None, headers: dict[str, str] | None = None, raw: bytes | None = None
+    ) -> HttpResult:
         url = path if path.startswith("http") else self.base + path
         data = raw if raw is not None else (None if body is None else json.dumps(body).encode())
         hdrs = {"Content-Type": "application/json", **(headers or {})}
@@ -115,8 +120,9 @@ class DevhostProcess:
         assert res.status == 202, (res.status, res.body, self.output())
         return str(res.json()["id"])
 
-    def wait_status(self, iid: str, statuses: tuple[str, ...] = ("Completed", "Failed", "Terminated"),
-                    timeout: float = 30.0) -> dict[str, Any]:
+    def wait_status(
+        self, iid: str, statuses: tuple[str, ...] = ("Completed", "Failed", "Terminated"), timeout: float = 30.0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         last: Any = None
         while time.monotonic() < deadline:
@@ -141,8 +147,13 @@ def make_devhost(app: str, tmp_path: Path, extra_env: dict[str, str] | None = No
     root = tmp_path / app
     shutil.copytree(APPS / app, root)
     (root / "counts").mkdir()
-    env = {**os.environ, "COUNT_DIR": str(root / "counts"), "DEVHOST_MASTER_KEY": KEY, "PYTHONUNBUFFERED": "1",
-           **(extra_env or {})}
+    env = {
+        **os.environ,
+        "COUNT_DIR": str(root / "counts"),
+        "DEVHOST_MASTER_KEY": KEY,
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
     env.pop("AZURE_FUNCTIONS_DURABLE_STRICT_TYPING", None)
     return DevhostProcess(root, free_port(), env)
 

@@ -43,34 +43,52 @@ def handle(name: str) -> Callable[[Any], str]:
     raise LookupError(f"no orchestrator {name!r} in orchestrators.blueprint")
 
 
-def record(name: str, instance_id: str, payload: dict[str, Any], answer: Answer,
-           max_episodes: int = 200) -> dict[str, Any]:
+def record(
+    name: str, instance_id: str, payload: dict[str, Any], answer: Answer, max_episodes: int = 200
+) -> dict[str, Any]:
     """Run orchestrator ``name`` to its end; ``answer(activity, input, attempt)`` answers each task (raise
     ``Failed`` to fail it). Returns ``{"orchestrator", "instance_id", "input", "history", "output", "status"}``."""
     fn, now, state = handle(name), START, StepState()
     input_json = json.dumps(payload)
     past: list[h.Event] = []
-    new = [h.event(h.ORCHESTRATOR_STARTED, now),
-           h.execution_started(now, instance_id, "e-" + instance_id, name, input_json)]
+    new = [
+        h.event(h.ORCHESTRATOR_STARTED, now),
+        h.execution_started(now, instance_id, "e-" + instance_id, name, input_json),
+    ]
     attempts: dict[str, int] = {}
     pending: list[h.Event] = []
     for _ in range(max_episodes):
         result = run_step(fn, StepInput(name, instance_id, "e-" + instance_id, None, input_json, past, new, state, now))
         past, state = past + result.events, result.state
         if result.status != "Running":
-            return {"orchestrator": name, "instance_id": instance_id, "input": payload, "history": past,
-                    "output": result.output, "status": result.status, "custom_status": result.custom_status}
+            return {
+                "orchestrator": name,
+                "instance_id": instance_id,
+                "input": payload,
+                "history": past,
+                "output": result.output,
+                "status": result.status,
+                "custom_status": result.custom_status,
+            }
         for work in result.activities:
             attempts[work.name] = attempts.get(work.name, 0) + 1
             try:
                 value = answer(work.name, json.loads(work.input), attempts[work.name])
                 pending.append(h.event(h.TASK_COMPLETED, now, TaskScheduledId=work.task_id, Result=json.dumps(value)))
             except Failed as exc:
-                pending.append(h.event(h.TASK_FAILED, now, TaskScheduledId=work.task_id,
-                                       Reason=f"Activity function '{work.name}' failed: {exc}", Details=None))
+                pending.append(
+                    h.event(
+                        h.TASK_FAILED,
+                        now,
+                        TaskScheduledId=work.task_id,
+                        Reason=f"Activity function '{work.name}' failed: {exc}",
+                        Details=None,
+                    )
+                )
         for timer in result.timers:
-            pending.append(h.event(h.TIMER_FIRED, timer.fire_at, TimerId=timer.timer_id,
-                                   FireAt=h.fmt_time(timer.fire_at)))
+            pending.append(
+                h.event(h.TIMER_FIRED, timer.fire_at, TimerId=timer.timer_id, FireAt=h.fmt_time(timer.fire_at))
+            )
         if not pending:
             raise AssertionError(f"{name} waits for nothing the recorder can answer")
         completion = pending.pop(0)
@@ -108,26 +126,57 @@ def replay_episodes(recorded: dict[str, Any]) -> Iterator[Episode]:
     for index, start in enumerate(starts):
         end = next(i for i in range(start, len(events)) if events[i]["EventType"] == h.ORCHESTRATOR_COMPLETED)
         new = [e for e in events[start:end] if e["EventType"] in _INPUTS]
-        step = StepInput(recorded["orchestrator"], recorded["instance_id"], "e-" + recorded["instance_id"], None,
-                         json.dumps(recorded["input"]), events[:start], new, StepState(), START)
+        step = StepInput(
+            recorded["orchestrator"],
+            recorded["instance_id"],
+            "e-" + recorded["instance_id"],
+            None,
+            json.dumps(recorded["input"]),
+            events[:start],
+            new,
+            StepState(),
+            START,
+        )
         doc = call_orchestrator(fn, build_context(step))
         expected = [(_SCHEDULED[e["EventType"]], e.get("Name")) for e in events[:end] if e["EventType"] in _SCHEDULED]
         produced = [_signature(a) for a in flatten(doc.get("actions", []))]
-        yield Episode(index, expected, produced, bool(doc.get("isDone")), doc.get("output"), doc.get("error"),
-                      doc.get("customStatus"))
+        yield Episode(
+            index,
+            expected,
+            produced,
+            bool(doc.get("isDone")),
+            doc.get("output"),
+            doc.get("error"),
+            doc.get("customStatus"),
+        )
 
 
 # --- the recorded scenarios (answers shaped like the real activities' answers) -----------------------------------
 
 MODEL = "diabetes-ridge"
-CONFIG = {"model_name": MODEL, "incoming": "incoming", "quarantine": "quarantine", "datasets": "datasets",
-          "promotion": {"metric": "rmse", "confidence": 0.95, "min_improvement": 0.0, "r2_floor": 0.3},
-          "drift": {"psi": 0.25, "ks_pvalue": 0.001}, "poll_seconds": 5.0, "timeout_minutes": 60}
+CONFIG = {
+    "model_name": MODEL,
+    "incoming": "incoming",
+    "quarantine": "quarantine",
+    "datasets": "datasets",
+    "promotion": {"metric": "rmse", "confidence": 0.95, "min_improvement": 0.0, "r2_floor": 0.3},
+    "drift": {"psi": 0.25, "ks_pvalue": 0.001},
+    "poll_seconds": 5.0,
+    "timeout_minutes": 60,
+}
 RETRAIN_INPUT = {"trigger": "blob", "data": "incoming/drop-1.csv", "etag": "0x8DD1", "config": CONFIG}
-RELEASE_INPUT = {"model_name": MODEL, "version": "2", "trigger": "event", "event_id": "ev-2", "config": {
-    "api_test": {"max_p99_ms": 500.0, "max_error_rate": 0.01, "requests": 50},
-    "api_test_production": {"max_p99_ms": 500.0, "max_error_rate": 0.01, "requests": 50},
-    "poll_seconds": 0.5, "deploy": {"poll_seconds": 2.0, "timeout_minutes": 60}}}
+RELEASE_INPUT = {
+    "model_name": MODEL,
+    "version": "2",
+    "trigger": "event",
+    "event_id": "ev-2",
+    "config": {
+        "api_test": {"max_p99_ms": 500.0, "max_error_rate": 0.01, "requests": 50},
+        "api_test_production": {"max_p99_ms": 500.0, "max_error_rate": 0.01, "requests": 50},
+        "poll_seconds": 0.5,
+        "deploy": {"poll_seconds": 2.0, "timeout_minutes": 60},
+    },
+}
 _DROP = {"blob": "drop-1.csv", "etag": "0x8DD1", "rows": 442, "sha256": "5e1f" * 16, "path": "drops/5e1f.csv"}
 _METRICS = {"rmse": 53.1, "mae": 43.2, "r2": 0.47}
 
@@ -135,29 +184,61 @@ _METRICS = {"rmse": 53.1, "mae": 43.2, "r2": 0.47}
 def retrain_answer(*, valid: bool = True) -> Answer:
     def answer(name: str, payload: Any, attempt: int) -> Any:
         if name == "validate_drop":
-            return {"ok": valid, "summary": "drop-1.csv: 442 rows" + ("" if valid else ", 1 problem"),
-                    "messages": [] if valid else ["drop-1.csv: column 'bmi' has 1 missing value(s) at row 7"],
-                    "rows": 442, "etag": "0x8DD1", "report": "datasets/reports/9a1c.json"}
+            return {
+                "ok": valid,
+                "summary": "drop-1.csv: 442 rows" + ("" if valid else ", 1 problem"),
+                "messages": [] if valid else ["drop-1.csv: column 'bmi' has 1 missing value(s) at row 7"],
+                "rows": 442,
+                "etag": "0x8DD1",
+                "report": "datasets/reports/9a1c.json",
+            }
         if name == "quarantine_drop":
             return {"quarantined": "quarantine/drop-1.csv", "report": "quarantine/drop-1.csv.report.json"}
         if name == "accept_drop":
-            return {"version": "2", "drops": [_DROP], "rows": 884, "parent": "1", "created": "2026-11-24T12:00:01Z",
-                    "container": "datasets", "duplicate_of": None, "paths": ["datasets/drops/5e1f.csv"]}
+            return {
+                "version": "2",
+                "drops": [_DROP],
+                "rows": 884,
+                "parent": "1",
+                "created": "2026-11-24T12:00:01Z",
+                "container": "datasets",
+                "duplicate_of": None,
+                "paths": ["datasets/drops/5e1f.csv"],
+            }
         if name == "submit_training":
-            return {"job_id": payload["job_name"], "state": "queued", "message": "starting", "log_tail": "",
-                    "url": "file:///jobs/x/job.log"}
+            return {
+                "job_id": payload["job_name"],
+                "state": "queued",
+                "message": "starting",
+                "log_tail": "",
+                "url": "file:///jobs/x/job.log",
+            }
         if name == "training_status":
             if attempt == 1:
                 raise Failed("[retryable] TransientBackendError: storage busy")
             state = "running" if attempt < 4 else "completed"
             return {"job_id": payload["job_id"], "state": state, "message": "", "log_tail": "", "url": ""}
         if name == "evaluate_challenger":
-            return {"promote": True, "reason": "rmse improved by 4.1% (95% interval 1.2% to 7.0%)", "metric": "rmse",
-                    "challenger": _METRICS, "champion": {"rmse": 55.4, "mae": 44.9, "r2": 0.43},
-                    "interval": [0.012, 0.07], "n_rows": 89, "champion_version": "1", "job_id": payload["job_id"]}
+            return {
+                "promote": True,
+                "reason": "rmse improved by 4.1% (95% interval 1.2% to 7.0%)",
+                "metric": "rmse",
+                "challenger": _METRICS,
+                "champion": {"rmse": 55.4, "mae": 44.9, "r2": 0.43},
+                "interval": [0.012, 0.07],
+                "n_rows": 89,
+                "champion_version": "1",
+                "job_id": payload["job_id"],
+            }
         if name == "register_model":
-            return {"name": MODEL, "version": "2", "stage": "qa", "tags": {"run_id": payload["run_id"]},
-                    "source": "runs:/r/model", "registered": "2026-11-24T12:03:00Z"}
+            return {
+                "name": MODEL,
+                "version": "2",
+                "stage": "qa",
+                "tags": {"run_id": payload["run_id"]},
+                "source": "runs:/r/model",
+                "registered": "2026-11-24T12:03:00Z",
+            }
         if name == "record_outcome":
             return payload
         raise AssertionError(f"retrain called an unexpected activity {name!r}")
@@ -166,8 +247,15 @@ def retrain_answer(*, valid: bool = True) -> Answer:
 
 
 def _operation(kind: str, endpoint: str, state: str, message: str = "", **extra: Any) -> dict[str, Any]:
-    operation = {"kind": kind, "endpoint": endpoint, "slot": extra.get("slot", ""), "version": extra.get("version", ""),
-                 "traffic": extra.get("traffic", {}), "status_url": "", "model_name": MODEL}
+    operation = {
+        "kind": kind,
+        "endpoint": endpoint,
+        "slot": extra.get("slot", ""),
+        "version": extra.get("version", ""),
+        "traffic": extra.get("traffic", {}),
+        "status_url": "",
+        "model_name": MODEL,
+    }
     return {"operation": operation, "state": state, "message": message}
 
 
@@ -176,16 +264,29 @@ def release_answer(*, production_passes: bool = True) -> Answer:
 
     def answer(name: str, payload: Any, attempt: int) -> Any:
         if name == "describe_model":
-            return {"name": MODEL, "version": "2", "stage": "qa", "tags": {"run_id": "retrain-2"}, "source": "",
-                    "registered": "", "run_id": "retrain-2"}
+            return {
+                "name": MODEL,
+                "version": "2",
+                "stage": "qa",
+                "tags": {"run_id": "retrain-2"},
+                "source": "",
+                "registered": "",
+                "run_id": "retrain-2",
+            }
         if name == "claim_release":
             granted = attempt > 1  # the release of version 1 still holds the slot at the first look
             return {"granted": granted, "superseded": False, "active": None if granted else "1", "newest": "2"}
         if name in ("free_release",):
             return {"freed": True}
         if name == "set_model_stage":
-            return {"name": MODEL, "version": "2", "stage": payload["stage"], "tags": {}, "source": "",
-                    "registered": ""}
+            return {
+                "name": MODEL,
+                "version": "2",
+                "stage": payload["stage"],
+                "tags": {},
+                "source": "",
+                "registered": "",
+            }
         if name == "deploy_model":
             new, old = slots[payload["endpoint"]]
             status = _operation("deploy", payload["endpoint"], "running", slot=new, version="2")
@@ -195,13 +296,20 @@ def release_answer(*, production_passes: bool = True) -> Answer:
             return {"operation": operation, "state": "succeeded", "message": ""}
         if name in ("set_traffic", "remove_deployment"):
             kind = "traffic" if name == "set_traffic" else "remove"
-            return _operation(kind, payload["endpoint"], "running", slot=payload.get("slot", ""),
-                              traffic=payload.get("traffic", {}))
+            return _operation(
+                kind, payload["endpoint"], "running", slot=payload.get("slot", ""), traffic=payload.get("traffic", {})
+            )
         if name == "api_test":
             passed = production_passes or payload["endpoint"] == "qa"
-            return {"passed": passed, "summary": f"50 requests, p99 12.0 ms{'' if passed else ', 3 errors'}",
-                    "reasons": [] if passed else ["error rate 0.06 > 0.01"], "requests": 50, "p99_ms": 12.0,
-                    "error_rate": 0.0 if passed else 0.06, "version": "2"}
+            return {
+                "passed": passed,
+                "summary": f"50 requests, p99 12.0 ms{'' if passed else ', 3 errors'}",
+                "reasons": [] if passed else ["error rate 0.06 > 0.01"],
+                "requests": 50,
+                "p99_ms": 12.0,
+                "error_rate": 0.0 if passed else 0.06,
+                "version": "2",
+            }
         if name == "record_outcome":
             return payload
         raise AssertionError(f"release called an unexpected activity {name!r}")
@@ -213,8 +321,9 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "retrain-registered": lambda: record("retrain", "retrain-rec1", RETRAIN_INPUT, retrain_answer()),
     "retrain-invalid-data": lambda: record("retrain", "retrain-rec2", RETRAIN_INPUT, retrain_answer(valid=False)),
     "release-deployed": lambda: record("release", "release-rec1", RELEASE_INPUT, release_answer()),
-    "release-rolled-back": lambda: record("release", "release-rec2", RELEASE_INPUT,
-                                          release_answer(production_passes=False)),
+    "release-rolled-back": lambda: record(
+        "release", "release-rec2", RELEASE_INPUT, release_answer(production_passes=False)
+    ),
 }
 
 
@@ -224,8 +333,10 @@ def main(argv: list[str]) -> int:
     for name, scenario in SCENARIOS.items():
         recorded = scenario()
         (out / f"{name}.json").write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-        print(f"{name}: {len(recorded['history'])} events, {recorded['status']}, "
-              f"outcome {(recorded['output'] or {}).get('outcome')}")
+        print(
+            f"{name}: {len(recorded['history'])} events, {recorded['status']}, "
+            f"outcome {(recorded['output'] or {}).get('outcome')}"
+        )
     return 0
 
 

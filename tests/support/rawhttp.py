@@ -15,8 +15,15 @@ class RawAnswer:
     head: bytes
 
 
-def send(port: int, method: bytes, target: bytes, headers: list[tuple[bytes, bytes]] | None = None, *,
-         body: bytes = b"", timeout_s: float = 10.0) -> RawAnswer:
+def send(
+    port: int,
+    method: bytes,
+    target: bytes,
+    headers: list[tuple[bytes, bytes]] | None = None,
+    *,
+    body: bytes = b"",
+    timeout_s: float = 10.0,
+) -> RawAnswer:
     """One request with ``Connection: close``; the answer's status and how long it took. Raises ``TimeoutError``
     when the server gives no complete answer within ``timeout_s``."""
     lines = [method + b" " + target + b" HTTP/1.1", b"Host: 127.0.0.1:" + str(port).encode(), b"Connection: close"]

@@ -13,8 +13,12 @@ from backends.settings import SPECS
 from tests.unit.infra.bicep import ROOT, app_settings, template, variable
 
 #: settings read by the Functions host and the Azure Monitor distro, not by the app's settings object
-PLATFORM = {"AzureWebJobsStorage__accountName", "AzureWebJobsStorage__credential", "AzureWebJobsStorage__clientId",
-            "APPLICATIONINSIGHTS_CONNECTION_STRING"}
+PLATFORM = {
+    "AzureWebJobsStorage__accountName",
+    "AzureWebJobsStorage__credential",
+    "AzureWebJobsStorage__clientId",
+    "APPLICATIONINSIGHTS_CONNECTION_STRING",
+}
 #: azure-only settings whose defaults are right on Azure, so Bicep need not set them
 DEFAULTED = {"DEPLOY_POLL_SECONDS", "DEPLOY_TIMEOUT_MINUTES", "AZURE_CLIENT_ID"}
 
@@ -36,8 +40,12 @@ def test_containers_of_the_contract_are_declared() -> None:
     containers = set(variable("main.bicep", "containers").values())
     assert {"incoming", "quarantine", "datasets", "scoring-logs"} <= containers
     defaults = {spec.name: spec.default for spec in SPECS}
-    for setting, key in (("INCOMING_CONTAINER", "incoming"), ("QUARANTINE_CONTAINER", "quarantine"),
-                         ("DATASETS_CONTAINER", "datasets"), ("SCORING_LOGS_CONTAINER", "scoringLogs")):
+    for setting, key in (
+        ("INCOMING_CONTAINER", "incoming"),
+        ("QUARANTINE_CONTAINER", "quarantine"),
+        ("DATASETS_CONTAINER", "datasets"),
+        ("SCORING_LOGS_CONTAINER", "scoringLogs"),
+    ):
         assert app_settings()[setting] == f"containers.{key}"
         assert variable("main.bicep", "containers")[key] == defaults[setting]
 

@@ -9,14 +9,33 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-APP_PACKAGES = {"triggers", "orchestrators", "activities", "services", "backends", "ml", "scoring", "cli",
-                "messages", "function_app"}
+APP_PACKAGES = {
+    "triggers",
+    "orchestrators",
+    "activities",
+    "services",
+    "backends",
+    "ml",
+    "scoring",
+    "cli",
+    "messages",
+    "function_app",
+}
 
 #: package -> top-level packages of this project it must never import
 FORBIDDEN: dict[str, set[str]] = {
     "messages": APP_PACKAGES - {"messages"} | {"devhost"},
-    "ml": {"triggers", "orchestrators", "activities", "services", "backends", "scoring", "devhost", "cli",
-           "function_app"},
+    "ml": {
+        "triggers",
+        "orchestrators",
+        "activities",
+        "services",
+        "backends",
+        "scoring",
+        "devhost",
+        "cli",
+        "function_app",
+    },
     "backends": {"triggers", "orchestrators", "activities", "services", "devhost", "cli", "function_app"},
     "services": {"triggers", "orchestrators", "activities", "devhost", "cli", "function_app"},
     "activities": {"triggers", "orchestrators", "devhost", "cli", "function_app"},
@@ -31,8 +50,21 @@ FORBIDDEN: dict[str, set[str]] = {
 FORBIDDEN_THIRD_PARTY: dict[str, set[str]] = {
     "ml": {"azure"},
     "orchestrators": {
-        "azure.storage", "azure.ai", "azure.identity", "requests", "httpx", "aiohttp", "mlflow", "sklearn",
-        "pandas", "numpy", "random", "time", "os", "socket", "subprocess",
+        "azure.storage",
+        "azure.ai",
+        "azure.identity",
+        "requests",
+        "httpx",
+        "aiohttp",
+        "mlflow",
+        "sklearn",
+        "pandas",
+        "numpy",
+        "random",
+        "time",
+        "os",
+        "socket",
+        "subprocess",
     },
 }
 
@@ -68,8 +100,13 @@ def test_layers_import_downward_only(package: str) -> None:
 
 
 def test_azure_sdks_only_under_backends() -> None:
-    allowed = ("backends/azure/", "backends/storage.py", "backends/storage_connection.py", "backends/telemetry.py",
-               "scoring/")
+    allowed = (
+        "backends/azure/",
+        "backends/storage.py",
+        "backends/storage_connection.py",
+        "backends/telemetry.py",
+        "scoring/",
+    )
     bad = []
     for package in ("triggers", "orchestrators", "activities", "services", "backends", "ml", "messages"):
         for source in _sources(package):
@@ -104,8 +141,9 @@ def _graph() -> dict[str, set[str]]:
                 if node.level:
                     anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
                     base = ".".join([*anchor, *([base] if base else [])])
-                targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in sources else base
-                           for alias in node.names]
+                targets = [
+                    f"{base}.{alias.name}" if f"{base}.{alias.name}" in sources else base for alias in node.names
+                ]
             found.update(t for t in targets if t in sources and t != name)
         graph[name] = found
     return graph
@@ -121,7 +159,7 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
         stack.append(node)
         for nxt in sorted(graph[node]):
             if colour.get(nxt) == 1:
-                return [*stack[stack.index(nxt):], nxt]
+                return [*stack[stack.index(nxt) :], nxt]
             if nxt not in colour and (found := visit(nxt)):
                 return found
         colour[node] = 2

@@ -20,11 +20,19 @@ from triggers.inputs import release_input, retrain_input
 
 #: a retrain input as the app wrote it before the messages existed (an instance in flight may hold it)
 LEGACY_RETRAIN: dict[str, Any] = {
-    "trigger": "blob", "data": "incoming/a.csv", "etag": "0x1",
-    "config": {"model_name": "diabetes-ridge", "incoming": "incoming", "quarantine": "quarantine",
-               "datasets": "datasets", "promotion": {"metric": "rmse", "confidence": 0.95, "min_improvement": 0.0,
-                                                     "r2_floor": 0.3},
-               "drift": {"psi": 0.25, "ks_pvalue": 0.001}, "poll_seconds": 5, "timeout_minutes": 60},
+    "trigger": "blob",
+    "data": "incoming/a.csv",
+    "etag": "0x1",
+    "config": {
+        "model_name": "diabetes-ridge",
+        "incoming": "incoming",
+        "quarantine": "quarantine",
+        "datasets": "datasets",
+        "promotion": {"metric": "rmse", "confidence": 0.95, "min_improvement": 0.0, "r2_floor": 0.3},
+        "drift": {"psi": 0.25, "ks_pvalue": 0.001},
+        "poll_seconds": 5,
+        "timeout_minutes": 60,
+    },
 }
 
 
@@ -47,24 +55,36 @@ def test_an_older_input_parses_and_round_trips() -> None:
 
 
 def test_missing_keys_take_the_declared_defaults_and_unknown_keys_are_ignored() -> None:
-    release = ReleaseInput.from_dict({"model_name": "m", "version": "3", "config": {"api_test": {"max_p99_ms": 9},
-                                                                                     "added_later": 1}})
+    release = ReleaseInput.from_dict(
+        {"model_name": "m", "version": "3", "config": {"api_test": {"max_p99_ms": 9}, "added_later": 1}}
+    )
     assert release.trigger is Trigger.EVENT
     assert release.config.api_test == ApiTest(max_p99_ms=9.0)
     assert release.config.production_tests is release.config.api_test
     assert release.config.deploy.timeout_minutes == 60.0
 
 
-@pytest.mark.parametrize(("cls", "payload", "message"), [
-    (ReleaseInput, {"version": "3"}, "ReleaseInput: missing field 'model_name'"),
-    (StageMove, {"model_name": "m", "version": "3", "stage": "champoin"},
-     "StageMove.stage: 'champoin' is not one of champion, qa, production, archived, rejected"),
-    (TrafficRequest, {"endpoint": "qa", "traffic": {"blue": "lots"}}, "TrafficRequest.traffic.blue: expected a number"),
-    (DatasetRef, {"version": "1", "paths": "datasets/a.csv"}, "DatasetRef.paths: expected a list, got str"),
-    (RetrainInput, [], "RetrainInput: expected an object, got list"),
-])
-def test_a_malformed_payload_is_a_permanent_error_naming_the_field(cls: type[Message], payload: object,
-                                                                  message: str) -> None:
+@pytest.mark.parametrize(
+    ("cls", "payload", "message"),
+    [
+        (ReleaseInput, {"version": "3"}, "ReleaseInput: missing field 'model_name'"),
+        (
+            StageMove,
+            {"model_name": "m", "version": "3", "stage": "champoin"},
+            "StageMove.stage: 'champoin' is not one of champion, qa, production, archived, rejected",
+        ),
+        (
+            TrafficRequest,
+            {"endpoint": "qa", "traffic": {"blue": "lots"}},
+            "TrafficRequest.traffic.blue: expected a number",
+        ),
+        (DatasetRef, {"version": "1", "paths": "datasets/a.csv"}, "DatasetRef.paths: expected a list, got str"),
+        (RetrainInput, [], "RetrainInput: expected an object, got list"),
+    ],
+)
+def test_a_malformed_payload_is_a_permanent_error_naming_the_field(
+    cls: type[Message], payload: object, message: str
+) -> None:
     with pytest.raises(MessageError) as caught:
         cls.from_dict(payload)
     assert str(caught.value).startswith(message)
@@ -75,8 +95,11 @@ def test_enums_travel_as_their_values() -> None:
     status = JobStatus("j", JobState.COMPLETED)
     assert status.to_dict()["state"] == "completed" and status.finished
     assert JobStatus.from_dict({"job_id": "j", "state": "running"}).state is JobState.RUNNING
-    assert StageMove("m", "3", ModelStage.CHAMPION).to_dict() == {"model_name": "m", "version": "3",
-                                                                 "stage": "champion"}
+    assert StageMove("m", "3", ModelStage.CHAMPION).to_dict() == {
+        "model_name": "m",
+        "version": "3",
+        "stage": "champion",
+    }
     assert json.dumps({"outcome": Outcome.ROLLED_BACK}) == '{"outcome": "rolled_back"}'
 
 
@@ -84,7 +107,9 @@ def test_a_result_recorded_before_long_operations_reads_as_done() -> None:
     """Endpoint activities once answered when the change was made; a history holding such an answer replays."""
     legacy_plan = DeployPlan.from_dict({"slot": "blue", "previous_slot": None, "previous_version": None})
     assert legacy_plan.status is None
-    assert begun({"endpoint": "qa", "traffic": {"blue": 100}}, OperationKind.TRAFFIC, "qa").state \
+    assert (
+        begun({"endpoint": "qa", "traffic": {"blue": 100}}, OperationKind.TRAFFIC, "qa").state
         is OperationState.SUCCEEDED
+    )
     running = OperationStatus(Operation(OperationKind.DEPLOY, "qa", "blue", "3"), OperationState.RUNNING)
     assert begun(running.to_dict(), OperationKind.DEPLOY, "qa") == running

@@ -21,13 +21,17 @@ def _points(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any]
     for resource in data.resource_metrics if data else []:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
-                out[metric.name] = [(dict(p.attributes or {}), getattr(p, "value", None) or getattr(p, "sum", 0))
-                                    for p in metric.data.data_points]
+                out[metric.name] = [
+                    (dict(p.attributes or {}), getattr(p, "value", None) or getattr(p, "sum", 0))
+                    for p in metric.data.data_points
+                ]
     return out
 
 
-@pytest.mark.parametrize(("status", "expected"), [(200, "2xx"), (204, "2xx"), (302, "2xx"), (400, "4xx"),
-                                                  (422, "4xx"), (499, "4xx"), (500, "5xx"), (503, "5xx")])
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(200, "2xx"), (204, "2xx"), (302, "2xx"), (400, "4xx"), (422, "4xx"), (499, "4xx"), (500, "5xx"), (503, "5xx")],
+)
 def test_status_classes(status: int, expected: str) -> None:
     assert telemetry.status_class(status) == expected
 
@@ -92,19 +96,23 @@ def test_from_env_is_silent_without_a_connection_string_and_checks_the_interval(
     assert telemetry.from_env("qa", {"APPLICATIONINSIGHTS_CONNECTION_STRING": "  "}) is None
     connection = "InstrumentationKey=00000000-0000-0000-0000-000000000001;IngestionEndpoint=http://127.0.0.1:9/"
     with pytest.raises(ValueError, match="SCORING_METRICS_EXPORT_SECONDS: expected a number"):
-        telemetry.from_env("qa", {"APPLICATIONINSIGHTS_CONNECTION_STRING": connection,
-                                  "SCORING_METRICS_EXPORT_SECONDS": "often"})
+        telemetry.from_env(
+            "qa", {"APPLICATIONINSIGHTS_CONNECTION_STRING": connection, "SCORING_METRICS_EXPORT_SECONDS": "often"}
+        )
     with pytest.raises(ValueError, match="between 1 and 3600"):
-        telemetry.from_env("qa", {"APPLICATIONINSIGHTS_CONNECTION_STRING": connection,
-                                  "SCORING_METRICS_EXPORT_SECONDS": "0.1"})
+        telemetry.from_env(
+            "qa", {"APPLICATIONINSIGHTS_CONNECTION_STRING": connection, "SCORING_METRICS_EXPORT_SECONDS": "0.1"}
+        )
 
 
 def test_the_module_is_self_contained_and_cheap_to_import() -> None:
     tree = ast.parse((ROOT / "scoring" / "telemetry.py").read_text())
-    top_level = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import)
-                 for alias in node.names}
-    top_level |= {node.module.split(".")[0] for node in tree.body
-                  if isinstance(node, ast.ImportFrom) and node.module and node.level == 0}
+    top_level = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+    top_level |= {
+        node.module.split(".")[0]
+        for node in tree.body
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+    }
     assert top_level <= {"__future__", "math", "os", "random", "threading", "collections", "typing"}, top_level
     every = {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert not every & {"backends", "ml", "triggers", "activities", "orchestrators"}

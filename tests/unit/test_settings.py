@@ -93,8 +93,15 @@ def test_readme_documents_every_setting() -> None:
 def test_training_poll_interval_defaults_by_backend() -> None:
     local = Settings.from_env({})
     assert local.training_poll_seconds == 5.0
-    azure = Settings.from_env({"MLOPS_BACKEND": "azureml", "AZURE_SUBSCRIPTION_ID": "s", "AZURE_RESOURCE_GROUP": "g",
-                               "AZUREML_WORKSPACE": "w", "AzureWebJobsStorage__accountName": "acct"})
+    azure = Settings.from_env(
+        {
+            "MLOPS_BACKEND": "azureml",
+            "AZURE_SUBSCRIPTION_ID": "s",
+            "AZURE_RESOURCE_GROUP": "g",
+            "AZUREML_WORKSPACE": "w",
+            "AzureWebJobsStorage__accountName": "acct",
+        }
+    )
     assert azure.training_poll_seconds == 60.0
     assert Settings.from_env({"TRAINING_POLL_SECONDS": "2.5"}).training_poll_seconds == 2.5
     with pytest.raises(SettingsError, match=r"TRAINING_POLL_SECONDS='0\.01' is malformed"):

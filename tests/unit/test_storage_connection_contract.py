@@ -42,21 +42,30 @@ def _devhost(env: Mapping[str, str]) -> tuple[str, str]:
 READERS: dict[str, Reader] = {"backends": _app, "scoring": _scoring, "devhost": _devhost}
 CASES: list[tuple[dict[str, str], tuple[str, str]]] = [
     ({N: "UseDevelopmentStorage=true"}, ("connection string", "UseDevelopmentStorage=true")),
-    ({f"{N}__accountName": "acct", f"{N}__credential": "managedidentity", f"{N}__clientId": "c1"},
-     ("https://acct.blob.core.windows.net", "ManagedIdentityCredential")),
-    ({f"{N}__blobServiceUri": "https://127.0.0.1:1/devstoreaccount1/", f"{N}__accountName": "acct"},
-     ("https://127.0.0.1:1/devstoreaccount1", "DefaultAzureCredential")),
-    ({f"{N}__serviceUri": "https://127.0.0.1:2/devstoreaccount1"},
-     ("https://127.0.0.1:2/devstoreaccount1", "DefaultAzureCredential")),
-    ({f"{N}__accountName": "acct", f"{N}__tenantId": "t", f"{N}__clientId": "c", f"{N}__clientSecret": "s"},
-     ("https://acct.blob.core.windows.net", "ClientSecretCredential")),
+    (
+        {f"{N}__accountName": "acct", f"{N}__credential": "managedidentity", f"{N}__clientId": "c1"},
+        ("https://acct.blob.core.windows.net", "ManagedIdentityCredential"),
+    ),
+    (
+        {f"{N}__blobServiceUri": "https://127.0.0.1:1/devstoreaccount1/", f"{N}__accountName": "acct"},
+        ("https://127.0.0.1:1/devstoreaccount1", "DefaultAzureCredential"),
+    ),
+    (
+        {f"{N}__serviceUri": "https://127.0.0.1:2/devstoreaccount1"},
+        ("https://127.0.0.1:2/devstoreaccount1", "DefaultAzureCredential"),
+    ),
+    (
+        {f"{N}__accountName": "acct", f"{N}__tenantId": "t", f"{N}__clientId": "c", f"{N}__clientSecret": "s"},
+        ("https://acct.blob.core.windows.net", "ClientSecretCredential"),
+    ),
 ]
 
 
 @pytest.mark.parametrize("reader", sorted(READERS))
 @pytest.mark.parametrize(("env", "expected"), CASES)
-def test_the_same_settings_read_the_same_everywhere(reader: str, env: dict[str, str], expected: Any,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_same_settings_read_the_same_everywhere(
+    reader: str, env: dict[str, str], expected: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET"):
         monkeypatch.delenv(name, raising=False)  # building a credential reads them; nothing calls a token endpoint
     assert READERS[reader](env) == expected

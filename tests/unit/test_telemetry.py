@@ -17,8 +17,10 @@ def test_nothing_is_configured_without_a_connection_string(monkeypatch: pytest.M
 
 def test_the_functions_worker_owns_it_when_it_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(telemetry, "_configured", False)
-    env = {"APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000",
-           "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "true"}
+    env = {
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": "InstrumentationKey=00000000-0000-0000-0000-000000000000",
+        "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY": "true",
+    }
     assert telemetry.configure_telemetry("mlops-functions", env) is False
 
 
@@ -29,8 +31,17 @@ def test_configured_once(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def _finished(**overrides: object) -> dict[str, object]:
-    return {"run_id": "retrain-abc", "kind": "retrain", "outcome": "registered", "model": "diabetes-ridge",
-            "version": "3", "trigger": "blob", "duration_s": 95.25, "reason": "registered version 3", **overrides}
+    return {
+        "run_id": "retrain-abc",
+        "kind": "retrain",
+        "outcome": "registered",
+        "model": "diabetes-ridge",
+        "version": "3",
+        "trigger": "blob",
+        "duration_s": 95.25,
+        "reason": "registered version 3",
+        **overrides,
+    }
 
 
 def test_run_finished_parses_validates_and_bounds_its_reason() -> None:
@@ -60,10 +71,16 @@ def test_record_outcome_logs_one_event_record_with_the_exporters_attributes(capl
     attributes = vars(record)
     assert attributes[telemetry.CUSTOM_EVENT_NAME_ATTRIBUTE] == telemetry.RUN_FINISHED_EVENT
     assert {k: attributes[k] for k in ("run_id", "kind", "outcome", "reason")} == {
-        "run_id": "retrain-abc", "kind": "release", "outcome": "failed", "reason": "boom"}
+        "run_id": "retrain-abc",
+        "kind": "release",
+        "outcome": "failed",
+        "reason": "boom",
+    }
     assert attributes[telemetry.CUSTOM_MEASUREMENTS_ATTRIBUTE] == '{"duration_s": 95.25}'
-    assert record.getMessage() == "release run retrain-abc ended failed (model diabetes-ridge version 3, " \
-                                  "trigger blob, 95.2 s)"
+    assert (
+        record.getMessage() == "release run retrain-abc ended failed (model diabetes-ridge version 3, "
+        "trigger blob, 95.2 s)"
+    )
 
 
 def test_the_event_logger_is_under_the_exported_logger() -> None:

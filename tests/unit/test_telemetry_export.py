@@ -24,8 +24,12 @@ from backends import telemetry as app_telemetry
 from scoring import telemetry as scoring_telemetry
 
 ROOT = Path(__file__).resolve().parents[2]
-OFFLINE_ENV = {"APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true", "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
-               "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true", "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel"}
+OFFLINE_ENV = {
+    "APPLICATIONINSIGHTS_STATSBEAT_DISABLED_ALL": "true",
+    "APPLICATIONINSIGHTS_SDKSTATS_DISABLED": "true",
+    "APPLICATIONINSIGHTS_CONTROLPLANE_DISABLED": "true",
+    "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS": "otel",
+}
 
 
 class Ingestion:
@@ -60,8 +64,10 @@ class Ingestion:
 
     @property
     def connection_string(self) -> str:
-        return ("InstrumentationKey=00000000-0000-0000-0000-000000000001;"
-                f"IngestionEndpoint=http://127.0.0.1:{self.server.server_port}/")
+        return (
+            "InstrumentationKey=00000000-0000-0000-0000-000000000001;"
+            f"IngestionEndpoint=http://127.0.0.1:{self.server.server_port}/"
+        )
 
     def of_type(self, base_type: str) -> list[dict]:
         return [i["data"]["baseData"] for i in self.items if i["data"]["baseType"] == base_type]
@@ -79,7 +85,7 @@ def ingestion() -> Iterator[Ingestion]:
     endpoint.close()
 
 
-APP_SIDE = r'''
+APP_SIDE = r"""
 import json, os, socket, sys, threading
 attempts = []
 _connect = socket.socket.connect
@@ -107,14 +113,20 @@ record_outcome({"run_id": "release-diabetes-ridge-7", "kind": "release", "outcom
 flushed = get_logger_provider().force_flush(10000)
 workers = sorted(t.name for t in threading.enumerate() if t.name == "ConfigurationWorker")
 print(json.dumps({"configured": configured, "flushed": flushed, "attempts": attempts, "workers": workers}))
-'''
+"""
 
 
 def test_run_finished_reaches_application_insights_as_a_custom_event(ingestion: Ingestion) -> None:
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(ROOT), "PYTHONPATH": str(ROOT), **OFFLINE_ENV,
-           "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string}
-    done = subprocess.run([sys.executable, "-c", APP_SIDE], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=120, check=False)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(ROOT),
+        "PYTHONPATH": str(ROOT),
+        **OFFLINE_ENV,
+        "APPLICATIONINSIGHTS_CONNECTION_STRING": ingestion.connection_string,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", APP_SIDE], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report == {"configured": True, "flushed": True, "attempts": [], "workers": []}
@@ -123,13 +135,20 @@ def test_run_finished_reaches_application_insights_as_a_custom_event(ingestion: 
     assert len(events) == 1
     properties = events[0]["properties"]
     assert {k: properties[k] for k in app_telemetry.RUN_FINISHED_DIMENSIONS} == {
-        "run_id": "release-diabetes-ridge-7", "kind": "release", "outcome": "rolled_back",
-        "model": "diabetes-ridge", "version": "7", "trigger": "event", "duration_s": "42.500",
-        "reason": "production API tests failed: p99 612 ms > 500 ms"}
+        "run_id": "release-diabetes-ridge-7",
+        "kind": "release",
+        "outcome": "rolled_back",
+        "model": "diabetes-ridge",
+        "version": "7",
+        "trigger": "event",
+        "duration_s": "42.500",
+        "reason": "production API tests failed: p99 612 ms > 500 ms",
+    }
     assert app_telemetry.CUSTOM_EVENT_NAME_ATTRIBUTE not in properties
     assert events[0]["measurements"] == {"duration_s": 42.5}
-    assert not [m for m in ingestion.of_type("MessageData") if "rolled_back" in m.get("message", "")], \
+    assert not [m for m in ingestion.of_type("MessageData") if "rolled_back" in m.get("message", "")], (
         "the event must not also arrive as a trace"
+    )
 
 
 def _guard_sockets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
@@ -153,13 +172,15 @@ def _guard_sockets(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return attempts
 
 
-def test_scoring_metrics_reach_application_insights_with_their_dimensions(ingestion: Ingestion,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scoring_metrics_reach_application_insights_with_their_dimensions(
+    ingestion: Ingestion, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for key, value in OFFLINE_ENV.items():
         monkeypatch.setenv(key, value)
     attempts = _guard_sockets(monkeypatch)
     telemetry = scoring_telemetry.ScoringTelemetry.to_azure_monitor(
-        "production", ingestion.connection_string, export_interval_s=3600, disable_offline_storage=True)
+        "production", ingestion.connection_string, export_interval_s=3600, disable_offline_storage=True
+    )
     try:
         for latency in range(1, 101):
             telemetry.observe("7", 200, float(latency))
@@ -169,8 +190,9 @@ def test_scoring_metrics_reach_application_insights_with_their_dimensions(ingest
     finally:
         telemetry.shutdown()
     assert attempts == []
-    assert not [t for t in threading.enumerate() if t.name in ("OtelPeriodicExportingMetricReader",
-                                                              "ConfigurationWorker")], "a telemetry thread is left"
+    assert not [
+        t for t in threading.enumerate() if t.name in ("OtelPeriodicExportingMetricReader", "ConfigurationWorker")
+    ], "a telemetry thread is left"
     points: dict[tuple[str, tuple[tuple[str, str], ...]], dict] = {}
     for data in ingestion.of_type("MetricData"):
         for metric in data["metrics"]:

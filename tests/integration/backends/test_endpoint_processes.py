@@ -19,8 +19,9 @@ def fake_server(home: Path, name: str) -> subprocess.Popen[bytes]:
     """A process whose command line looks like an endpoint server's, recorded as endpoint ``name``."""
     folder = home / "endpoints" / name
     folder.mkdir(parents=True)
-    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "scoring.server", str(folder)],
-                               start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "scoring.server", str(folder)], start_new_session=True
+    )
     (folder / "server.pid").write_text(str(process.pid))
     return process
 
@@ -29,7 +30,9 @@ def test_stop_all_stops_recorded_servers(tmp_path: Path) -> None:
     qa, prod = fake_server(tmp_path, "qa"), fake_server(tmp_path, "production")
     try:
         assert {name: entry["running"] for name, entry in status_all(tmp_path).items()} == {
-            "qa": True, "production": True}
+            "qa": True,
+            "production": True,
+        }
         assert stop_all(tmp_path) == ["production", "qa"]
         for process in (qa, prod):
             process.wait(timeout=5)  # stop_all may have reaped it already

@@ -48,8 +48,9 @@ class _StandIn(BaseHTTPRequestHandler):
             return
         try:
             rows = json.loads(body)["data"]
-            assert isinstance(rows, list) and all(len(r) == 10 and all(isinstance(v, int | float) for v in r)
-                                                  for r in rows)
+            assert isinstance(rows, list) and all(
+                len(r) == 10 and all(isinstance(v, int | float) for v in r) for r in rows
+            )
         except (ValueError, KeyError, AssertionError, TypeError):
             self._answer(400, {"error": "bad request"})
             return
@@ -82,8 +83,9 @@ def stand_in() -> Iterator[tuple[str, type[_StandIn]]]:
 
 
 @pytest.mark.parametrize(("slow", "passes"), [({1, 2, 3}, True), ({endpoint_tests.WARMUP_REQUESTS + 10}, False)])
-def test_the_latency_limit_counts_measured_requests_only(stand_in: tuple[str, type[_StandIn]], slow: set[int],
-                                                         passes: bool) -> None:
+def test_the_latency_limit_counts_measured_requests_only(
+    stand_in: tuple[str, type[_StandIn]], slow: set[int], passes: bool
+) -> None:
     url, handler = stand_in
     handler.slow = slow
     state = EndpointState("qa", url, KEY, {"blue": "3"}, {"blue": 100})

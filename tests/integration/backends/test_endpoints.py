@@ -42,9 +42,13 @@ def versions(registry: MlflowRegistry, ridge_model: Path) -> list[ModelVersion]:
 
 @pytest.fixture(scope="module")
 def endpoints(home: Path, registry: MlflowRegistry, azurite: Azurite) -> LocalEndpoints:
-    return LocalEndpoints(home, registry, {"qa": free_port(), "production": free_port()},
-                          logs_connection=StorageConnection("logs", azurite.connection_string),
-                          logs_container="scoring-logs")
+    return LocalEndpoints(
+        home,
+        registry,
+        {"qa": free_port(), "production": free_port()},
+        logs_connection=StorageConnection("logs", azurite.connection_string),
+        logs_container="scoring-logs",
+    )
 
 
 def port_open(url: str) -> bool:
@@ -55,8 +59,9 @@ def port_open(url: str) -> bool:
 
 def score(home: Path, endpoint: str) -> dict[str, object]:
     entry = json.loads((home / "endpoints.json").read_text())[endpoint]
-    response = requests.post(entry["url"] + "/score", json={"data": ROWS}, timeout=30,
-                             headers={"Authorization": f"Bearer {entry['key']}"})
+    response = requests.post(
+        entry["url"] + "/score", json={"data": ROWS}, timeout=30, headers={"Authorization": f"Bearer {entry['key']}"}
+    )
     assert response.status_code == 200, response.text
     answer: dict[str, object] = response.json()
     return answer
@@ -72,8 +77,7 @@ def test_blue_green_and_scoring(endpoints: LocalEndpoints, versions: list[ModelV
     assert (home / "endpoints" / "qa" / "models" / one.version / "MLmodel").exists()
 
 
-def test_state_survives_a_server_restart(endpoints: LocalEndpoints, versions: list[ModelVersion],
-                                         home: Path) -> None:
+def test_state_survives_a_server_restart(endpoints: LocalEndpoints, versions: list[ModelVersion], home: Path) -> None:
     one, _ = versions
     before = endpoints.deploy("production", "blue", one)
     assert before.serving_version == one.version
@@ -85,8 +89,9 @@ def test_state_survives_a_server_restart(endpoints: LocalEndpoints, versions: li
     assert score(home, "production")["model_version"] == one.version
 
 
-def test_supervise_restarts_only_endpoints_that_hold_deployments(endpoints: LocalEndpoints,
-                                                                   versions: list[ModelVersion], home: Path) -> None:
+def test_supervise_restarts_only_endpoints_that_hold_deployments(
+    endpoints: LocalEndpoints, versions: list[ModelVersion], home: Path
+) -> None:
     one, _ = versions
     endpoints.deploy("production", "blue", one)
     stop_all(home)
@@ -113,8 +118,9 @@ def test_a_server_that_cannot_start_is_not_left_behind(registry: MlflowRegistry,
     assert processes_mentioning(str(home)) == []
 
 
-def test_a_model_the_server_cannot_load_fails_the_deployment(endpoints: LocalEndpoints, registry: MlflowRegistry,
-                                                             tmp_path: Path) -> None:
+def test_a_model_the_server_cannot_load_fails_the_deployment(
+    endpoints: LocalEndpoints, registry: MlflowRegistry, tmp_path: Path
+) -> None:
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "MLmodel").write_text("flavors: {}\n")
@@ -124,7 +130,8 @@ def test_a_model_the_server_cannot_load_fails_the_deployment(endpoints: LocalEnd
 
 
 def test_a_model_the_server_cannot_load_ends_the_operation_failed_with_its_reason(
-        endpoints: LocalEndpoints, registry: MlflowRegistry, tmp_path: Path) -> None:
+    endpoints: LocalEndpoints, registry: MlflowRegistry, tmp_path: Path
+) -> None:
     broken = tmp_path / "broken-op"
     broken.mkdir()
     (broken / "MLmodel").write_text("flavors: {}\n")

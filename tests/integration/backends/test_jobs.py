@@ -24,8 +24,16 @@ CSV = b"age,sex,bmi,bp,s1,s2,s3,s4,s5,s6,target\n" + b"50,1,25,80,150,90,50,3,4.
 
 
 def fake_command(python: str, inputs: Sequence[Path], output: Path, params: dict[str, str]) -> list[str]:
-    return [python, str(FAKE_TRAIN), "--data", *map(str, inputs), "--output", str(output),
-            "--mode", params.get("mode", "ok")]
+    return [
+        python,
+        str(FAKE_TRAIN),
+        "--data",
+        *map(str, inputs),
+        "--output",
+        str(output),
+        "--mode",
+        params.get("mode", "ok"),
+    ]
 
 
 def runners(job_dir: Path) -> list[int]:
@@ -55,8 +63,12 @@ def storage(azurite: Azurite) -> BlobStorage:
 
 @pytest.fixture
 def jobs(tmp_path: Path, storage: BlobStorage) -> Iterator[LocalJobs]:
-    jobs = LocalJobs(tmp_path / "home", storage, env={"MLFLOW_TRACKING_URI": "sqlite:////tmp/nowhere/mlflow.db"},
-                     command=fake_command)
+    jobs = LocalJobs(
+        tmp_path / "home",
+        storage,
+        env={"MLFLOW_TRACKING_URI": "sqlite:////tmp/nowhere/mlflow.db"},
+        command=fake_command,
+    )
     yield jobs
     for job_dir in jobs.root.glob("*"):
         for pid in runners(job_dir):
@@ -64,8 +76,9 @@ def jobs(tmp_path: Path, storage: BlobStorage) -> Iterator[LocalJobs]:
 
 
 def request(mode: str = "ok", data: list[str] | None = None) -> TrainingRequest:
-    return TrainingRequest(f"train-{uuid.uuid4().hex[:8]}", "1", data or ["jobdata/drops/a.csv", "jobdata/drops/b.csv"],
-                           {"mode": mode})
+    return TrainingRequest(
+        f"train-{uuid.uuid4().hex[:8]}", "1", data or ["jobdata/drops/a.csv", "jobdata/drops/b.csv"], {"mode": mode}
+    )
 
 
 def test_completed_job(jobs: LocalJobs, tmp_path: Path) -> None:
@@ -78,7 +91,8 @@ def test_completed_job(jobs: LocalJobs, tmp_path: Path) -> None:
     assert (job_dir / "inputs" / "00-a.csv").read_bytes() == CSV
     assert "read 60 rows from 2 files" in (job_dir / "job.log").read_text()
     assert json.loads((outputs.model_dir.parent / "env.json").read_text()) == {
-        "MLFLOW_TRACKING_URI": "sqlite:////tmp/nowhere/mlflow.db"}
+        "MLFLOW_TRACKING_URI": "sqlite:////tmp/nowhere/mlflow.db"
+    }
     spec = json.loads((job_dir / "job.json").read_text())
     assert spec["exit_code"] == 0 and spec["state"] == "exited" and spec["pid"] > 0 and spec["started"]
     assert jobs.model_source(req.job_name) == str(job_dir / "outputs" / "model")
@@ -147,5 +161,14 @@ def test_unknown_job_and_missing_input(jobs: LocalJobs) -> None:
 
 def test_default_command_is_ml_train() -> None:
     command = train_command(sys.executable, [Path("/j/in/00-a.csv")], Path("/j/out"), {"alpha": "0.5"})
-    assert command == [sys.executable, "-m", "ml.train", "--data", "/j/in/00-a.csv", "--output", "/j/out",
-                       "--alpha", "0.5"]
+    assert command == [
+        sys.executable,
+        "-m",
+        "ml.train",
+        "--data",
+        "/j/in/00-a.csv",
+        "--output",
+        "/j/out",
+        "--alpha",
+        "0.5",
+    ]

@@ -79,8 +79,12 @@ def test_metadata_encoding_round_trips() -> None:
 
 def test_unreachable_service_is_transient() -> None:
     port = free_port()
-    storage = BlobStorage(f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
-                          f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;", retry_total=0, timeout=2)
+    storage = BlobStorage(
+        f"DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
+        f"BlobEndpoint=http://127.0.0.1:{port}/devstoreaccount1;",
+        retry_total=0,
+        timeout=2,
+    )
     with pytest.raises(TransientBackendError, match=r"read c/x\.csv"):
         storage.read("c", "x.csv")
 

@@ -56,8 +56,13 @@ def test_blob_input_and_output_bindings(v2: DevhostProcess, azurite: Azurite) ->
 
 def test_blob_trigger_with_a_return_blob_output(v2: DevhostProcess, azurite: Azurite) -> None:
     put(azurite, "v2-drops", "report.txt", b"r")
-    v2.wait_for(lambda: any(b.name.startswith("report-") and b.name.endswith(".done")
-                            for b in svc(azurite).get_container_client("v2-out").list_blobs()), what="the output blob")
+    v2.wait_for(
+        lambda: any(
+            b.name.startswith("report-") and b.name.endswith(".done")
+            for b in svc(azurite).get_container_client("v2-out").list_blobs()
+        ),
+        what="the output blob",
+    )
     done = next(b.name for b in svc(azurite).get_container_client("v2-out").list_blobs() if b.name.endswith(".done"))
     assert get(azurite, "v2-out", done) == b"done v2-drops/report.txt"
 
@@ -93,10 +98,22 @@ def test_retry_policy_on_a_timer(v2: DevhostProcess) -> None:
 
 def test_event_grid_webhook_answers_202(tmp_path: Path) -> None:
     with serving("durable_app", tmp_path) as host:
-        event = [{"id": "e-202", "eventType": "t", "subject": "s", "eventTime": "2024-01-01T00:00:00Z",
-                  "data": {}, "dataVersion": "1"}]
-        res = host.request("POST", f"/runtime/webhooks/eventgrid?functionName=on_event&code={KEY}", event,
-                           headers={"aeg-event-type": "Notification"})
+        event = [
+            {
+                "id": "e-202",
+                "eventType": "t",
+                "subject": "s",
+                "eventTime": "2024-01-01T00:00:00Z",
+                "data": {},
+                "dataVersion": "1",
+            }
+        ]
+        res = host.request(
+            "POST",
+            f"/runtime/webhooks/eventgrid?functionName=on_event&code={KEY}",
+            event,
+            headers={"aeg-event-type": "Notification"},
+        )
         assert res.status == 202
         assert host.count("event-e-202") == 1
 
@@ -114,8 +131,14 @@ def test_script_file_name_setting(tmp_path: Path) -> None:
 def test_an_unsupported_binding_stops_start_up_with_one_message(tmp_path: Path) -> None:
     root = tmp_path / "unsupported_app"
     shutil.copytree(APPS / "unsupported_app", root)
-    done = subprocess.run([sys.executable, "-m", "devhost", "start", "--script-root", str(root), "--port", "1"],
-                          cwd=REPO, capture_output=True, text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "devhost", "start", "--script-root", str(root), "--port", "1"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert done.returncode == 3
     assert "function 'read_doc': binding 'doc' of type 'cosmosDB' (in) is not supported by devhost" in done.stderr
     assert "devhost supports: httpTrigger" in done.stderr

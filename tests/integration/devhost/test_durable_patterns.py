@@ -55,8 +55,10 @@ def test_durable_timer_delays_the_next_activity(durable_host: DevhostProcess) ->
 def test_external_event_wins_over_timeout_and_sets_custom_status(durable_host: DevhostProcess) -> None:
     iid = durable_host.start_orchestration("approval")
     running = durable_host.wait_status(iid, ("Running",))
-    durable_host.wait_for(lambda: durable_host.mgmt("GET", f"instances/{iid}").json()["customStatus"]
-                          == {"stage": "waiting"}, what="custom status")
+    durable_host.wait_for(
+        lambda: durable_host.mgmt("GET", f"instances/{iid}").json()["customStatus"] == {"stage": "waiting"},
+        what="custom status",
+    )
     assert running["runtimeStatus"] == "Running"
     res = durable_host.mgmt("POST", f"instances/{iid}/raiseEvent/Approve", {"by": "ana"})
     assert res.status == 202
@@ -102,6 +104,9 @@ def test_sub_orchestration_with_retry_gets_a_fresh_child(durable_host: DevhostPr
     assert status["runtimeStatus"] == "Completed", status
     assert status["output"] == "ok after 2"
     children = durable_host.mgmt("GET", "instances?runtimeStatus=Failed,Completed").json()
-    mine = {c["instanceId"]: c["runtimeStatus"] for c in children if c["name"] == "flaky_child"
-            and c["input"] and iid in json.dumps(c["input"])}
+    mine = {
+        c["instanceId"]: c["runtimeStatus"]
+        for c in children
+        if c["name"] == "flaky_child" and c["input"] and iid in json.dumps(c["input"])
+    }
     assert sorted(mine.values()) == ["Completed", "Failed"]

@@ -17,23 +17,85 @@ import psutil
 from tests.support.devhost_proc import KEY, DevhostProcess, serving
 
 TEMPLATES = [
-    "/runtime/webhooks/durabletask/orchestrators/{name}", "/runtime/webhooks/durabletask/orchestrators/{name}/{id}",
-    "/runtime/webhooks/durabletask/instances", "/runtime/webhooks/durabletask/instances/{id}",
+    "/runtime/webhooks/durabletask/orchestrators/{name}",
+    "/runtime/webhooks/durabletask/orchestrators/{name}/{id}",
+    "/runtime/webhooks/durabletask/instances",
+    "/runtime/webhooks/durabletask/instances/{id}",
     "/runtime/webhooks/durabletask/instances/{id}/raiseEvent/{name}",
-    "/runtime/webhooks/durabletask/instances/{id}/{action}", "/runtime/webhooks/durabletask/entities/{name}/{id}",
-    "/admin/functions/{name}", "/runtime/webhooks/eventgrid", "/runtime/webhooks/blobs", "/admin/host/status",
-    "/admin/host/ping", "/durabletask/instances", "/{name}", "/",
+    "/runtime/webhooks/durabletask/instances/{id}/{action}",
+    "/runtime/webhooks/durabletask/entities/{name}/{id}",
+    "/admin/functions/{name}",
+    "/runtime/webhooks/eventgrid",
+    "/runtime/webhooks/blobs",
+    "/admin/host/status",
+    "/admin/host/ping",
+    "/durabletask/instances",
+    "/{name}",
+    "/",
 ]
-NAMES = ["chain", "approval", "CHAIN", "nope", "a" * 300, "%00", "%FF%FE", "..", "%2e%2e", "x%20y", "%C3%A9",
-         "on_event"]
+NAMES = [
+    "chain",
+    "approval",
+    "CHAIN",
+    "nope",
+    "a" * 300,
+    "%00",
+    "%FF%FE",
+    "..",
+    "%2e%2e",
+    "x%20y",
+    "%C3%A9",
+    "on_event",
+]
 ACTIONS = ["terminate", "suspend", "resume", "rewind", "restart", "purge", "%2F"]
-VALUES = ["nan", "inf", "-inf", "1e309", "-1", "0", "99999999999999999999999", "1", "0.1", "", "true", "%FF",
-          "2024-01-01T00:00:00Z", "99999-01-01T00:00:00Z", "a" * 500]
-PARAMS = ["timeout", "pollingInterval", "top", "createdTimeFrom", "createdTimeTo", "runtimeStatus", "showHistory",
-          "instanceIdPrefix", "functionName", "op", "reason", "restartWithNewInstanceId", "version"]
-BODIES = [b"", b"null", b"{}", b"[]", b"NaN", b"[Infinity]", b"\xff\xfe", b"[" * 5000 + b"]" * 5000,
-          b'{"input": "x"}', b'"' + b"a" * 2000 + b'"', json.dumps([{"eventType": "x"}]).encode(),
-          b"1e999999", b'{"a": ' * 70 + b"1" + b"}" * 70, bytes(range(256))]
+VALUES = [
+    "nan",
+    "inf",
+    "-inf",
+    "1e309",
+    "-1",
+    "0",
+    "99999999999999999999999",
+    "1",
+    "0.1",
+    "",
+    "true",
+    "%FF",
+    "2024-01-01T00:00:00Z",
+    "99999-01-01T00:00:00Z",
+    "a" * 500,
+]
+PARAMS = [
+    "timeout",
+    "pollingInterval",
+    "top",
+    "createdTimeFrom",
+    "createdTimeTo",
+    "runtimeStatus",
+    "showHistory",
+    "instanceIdPrefix",
+    "functionName",
+    "op",
+    "reason",
+    "restartWithNewInstanceId",
+    "version",
+]
+BODIES = [
+    b"",
+    b"null",
+    b"{}",
+    b"[]",
+    b"NaN",
+    b"[Infinity]",
+    b"\xff\xfe",
+    b"[" * 5000 + b"]" * 5000,
+    b'{"input": "x"}',
+    b'"' + b"a" * 2000 + b'"',
+    json.dumps([{"eventType": "x"}]).encode(),
+    b"1e999999",
+    b'{"a": ' * 70 + b"1" + b"}" * 70,
+    bytes(range(256)),
+]
 HEADER_VALUES = [KEY, "wrong", "\xff\xfe", "caf\xe9", ""]
 
 

@@ -20,8 +20,15 @@ DEEP = b"[" * 5000 + b"]" * 5000
 MIB = 1024 * 1024
 
 
-def raw(host: DevhostProcess | str, method: str, path: str, headers: dict[str, str] | None = None,
-        body: bytes | None = None, *, port: int | None = None) -> HttpResult:
+def raw(
+    host: DevhostProcess | str,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: bytes | None = None,
+    *,
+    port: int | None = None,
+) -> HttpResult:
     """One request with headers sent as given (``http.client`` writes ``str`` values as latin-1 bytes)."""
     address = ("127.0.0.1", port) if port else ("127.0.0.1", host.port)  # type: ignore[union-attr]
     conn = http.client.HTTPConnection(*address, timeout=30)
@@ -46,11 +53,23 @@ def binding(host: DevhostProcess) -> dict[str, Any]:
 
 # -- point 1: the rpc base -------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
-@pytest.mark.parametrize("path", ["/durabletask/instances", "/durabletask/orchestrators/chain",
-                                  "/DurableTask/instances/x", "/durabletask/instances?code=" + KEY])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/durabletask/instances",
+        "/durabletask/orchestrators/chain",
+        "/DurableTask/instances/x",
+        "/durabletask/instances?code=" + KEY,
+    ],
+)
 def test_public_port_answers_nothing_under_the_rpc_base(durable_host: DevhostProcess, method: str, path: str) -> None:
-    res = raw(durable_host, method, path, {"Content-Type": "application/json", "x-functions-key": KEY},
-              b"1" if method == "POST" else None)
+    res = raw(
+        durable_host,
+        method,
+        path,
+        {"Content-Type": "application/json", "x-functions-key": KEY},
+        b"1" if method == "POST" else None,
+    )
     assert res.status == 404
 
 
@@ -61,8 +80,9 @@ def test_rpc_channel_is_a_separate_loopback_listener_with_a_secret_path(durable_
     assert segment == "durabletask" and len(token) >= 40
     port = rpc.port
     assert port is not None
-    ok = raw("", "POST", f"/{token}/durabletask/orchestrators/chain", {"Content-Type": "application/json"}, b"2",
-             port=port)
+    ok = raw(
+        "", "POST", f"/{token}/durabletask/orchestrators/chain", {"Content-Type": "application/json"}, b"2", port=port
+    )
     assert ok.status == 202, ok.body
     # answers point at the public, keyed API, never at the channel
     assert ok.json()["statusQueryGetUri"].startswith(f"{durable_host.base}/runtime/webhooks/durabletask/")
@@ -75,8 +95,7 @@ def test_rpc_channel_is_a_separate_loopback_listener_with_a_secret_path(durable_
     assert rebinding.status == 421
     browser = raw("", "GET", f"/{token}/durabletask/instances", {"Origin": "http://evil.example"}, port=port)
     assert browser.status == 403
-    form = raw("", "POST", f"/{token}/durabletask/orchestrators/chain", {"Content-Type": "text/plain"}, b"2",
-               port=port)
+    form = raw("", "POST", f"/{token}/durabletask/orchestrators/chain", {"Content-Type": "text/plain"}, b"2", port=port)
     assert form.status == 415
     assert raw("", "GET", f"/{token}/durabletask/instances?top=1", port=port).status == 200
 
@@ -87,12 +106,20 @@ def test_public_management_api_still_needs_the_key(durable_host: DevhostProcess)
 
 
 # -- points 2, 11, 12: numbers from requests -------------------------------------------------------------------------
-@pytest.mark.parametrize(("query", "name"), [
-    ("timeout=nan", "timeout"), ("timeout=inf", "timeout"), ("timeout=-1", "timeout"), ("timeout=1e309", "timeout"),
-    ("timeout=99999999999", "timeout"), ("timeout=1&pollingInterval=nan", "pollingInterval"),
-    ("timeout=5&pollingInterval=-Infinity", "pollingInterval"), ("timeout=5&pollingInterval=0", "pollingInterval"),
-    ("timeout=1&pollingInterval=5", "pollingInterval"),
-])
+@pytest.mark.parametrize(
+    ("query", "name"),
+    [
+        ("timeout=nan", "timeout"),
+        ("timeout=inf", "timeout"),
+        ("timeout=-1", "timeout"),
+        ("timeout=1e309", "timeout"),
+        ("timeout=99999999999", "timeout"),
+        ("timeout=1&pollingInterval=nan", "pollingInterval"),
+        ("timeout=5&pollingInterval=-Infinity", "pollingInterval"),
+        ("timeout=5&pollingInterval=0", "pollingInterval"),
+        ("timeout=1&pollingInterval=5", "pollingInterval"),
+    ],
+)
 def test_start_and_wait_numbers_are_finite_and_bounded(durable_host: DevhostProcess, query: str, name: str) -> None:
     started = time.monotonic()
     res = durable_host.mgmt("POST", f"orchestrators/chain?{query}", json.dumps(1))
@@ -100,16 +127,25 @@ def test_start_and_wait_numbers_are_finite_and_bounded(durable_host: DevhostProc
     assert time.monotonic() - started < 5
 
 
-@pytest.mark.parametrize(("query", "token", "name"), [
-    ("top=-2", None, "top"), ("top=0", None, "top"), ("top=1e30", None, "top"),
-    ("top=99999999999999999999999999", None, "top"), ("top=nan", None, "top"),
-    ("top=2", "-1", "x-ms-continuation-token"), ("top=2", "99999999999999999999999999", "x-ms-continuation-token"),
-    ("top=2", "abc", "x-ms-continuation-token"),
-    ("createdTimeFrom=99999-01-01T00:00:00Z", None, "createdTimeFrom"),
-    ("createdTimeTo=nan", None, "createdTimeTo"), ("runtimeStatus=Sleeping", None, "runtimeStatus"),
-])
-def test_list_numbers_and_tokens_are_bounded(durable_host: DevhostProcess, query: str, token: str | None,
-                                             name: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "token", "name"),
+    [
+        ("top=-2", None, "top"),
+        ("top=0", None, "top"),
+        ("top=1e30", None, "top"),
+        ("top=99999999999999999999999999", None, "top"),
+        ("top=nan", None, "top"),
+        ("top=2", "-1", "x-ms-continuation-token"),
+        ("top=2", "99999999999999999999999999", "x-ms-continuation-token"),
+        ("top=2", "abc", "x-ms-continuation-token"),
+        ("createdTimeFrom=99999-01-01T00:00:00Z", None, "createdTimeFrom"),
+        ("createdTimeTo=nan", None, "createdTimeTo"),
+        ("runtimeStatus=Sleeping", None, "runtimeStatus"),
+    ],
+)
+def test_list_numbers_and_tokens_are_bounded(
+    durable_host: DevhostProcess, query: str, token: str | None, name: str
+) -> None:
     headers = {"x-ms-continuation-token": token} if token is not None else None
     res = durable_host.mgmt("GET", f"instances?{query}", headers=headers)
     assert res.status == 400 and name in res.json()["ExceptionMessage"], res.body
@@ -139,11 +175,17 @@ def test_oversized_inputs_and_events_are_413(durable_host: DevhostProcess) -> No
     assert durable_host.wait_status(iid)["runtimeStatus"] == "Completed"
 
 
-@pytest.mark.parametrize(("what", "size", "expect"), [
-    ("status", 9000, "custom status"), ("output", MIB + 1, "its output"), ("activity", MIB + 1, "caught:"),
-])
+@pytest.mark.parametrize(
+    ("what", "size", "expect"),
+    [
+        ("status", 9000, "custom status"),
+        ("output", MIB + 1, "its output"),
+        ("activity", MIB + 1, "caught:"),
+    ],
+)
 def test_oversized_payloads_of_a_running_orchestration_fail_it_with_a_message(
-        durable_host: DevhostProcess, what: str, size: int, expect: str) -> None:
+    durable_host: DevhostProcess, what: str, size: int, expect: str
+) -> None:
     iid = durable_host.start_orchestration("oversize", {"what": what, "size": size})
     doc = durable_host.wait_status(iid)
     if what == "activity":
@@ -181,12 +223,20 @@ def test_non_utf8_keys_are_401(durable_host: DevhostProcess, method: str, path: 
     assert res.status == 401
 
 
-@pytest.mark.parametrize("path", [
-    "/runtime/webhooks/durabletask/../../admin/functions/add_one", "/admin/functions/../functions/add_one",
-    "/%61dmin/functions/add_one", "//admin/functions/add_one", "/admin//functions/add_one",
-    "/runtime/webhooks/durabletask/instances/..%2f..%2fadmin", "/ADMIN/FUNCTIONS/add_one",
-    "/runtime/webhooks/DurableTask/orchestrators/chain", "/admin/functions/add_one%00",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/runtime/webhooks/durabletask/../../admin/functions/add_one",
+        "/admin/functions/../functions/add_one",
+        "/%61dmin/functions/add_one",
+        "//admin/functions/add_one",
+        "/admin//functions/add_one",
+        "/runtime/webhooks/durabletask/instances/..%2f..%2fadmin",
+        "/ADMIN/FUNCTIONS/add_one",
+        "/runtime/webhooks/DurableTask/orchestrators/chain",
+        "/admin/functions/add_one%00",
+    ],
+)
 def test_path_tricks_never_pass_without_a_key(durable_host: DevhostProcess, path: str) -> None:
     res = raw(durable_host, "POST", path, {"Content-Type": "application/json"}, b'{"input": "1"}')
     assert res.status in (400, 401, 404), (path, res.status)
@@ -194,10 +244,14 @@ def test_path_tricks_never_pass_without_a_key(durable_host: DevhostProcess, path
 
 # -- points 7, 15: deep, non-UTF-8 and non-standard JSON --------------------------------------------------------------
 @pytest.mark.parametrize("body", [DEEP, b'{"input": "\xff\xfe"}', b"NaN", b'{"a": Infinity}', b"[-Infinity]"])
-@pytest.mark.parametrize("path", [
-    "/admin/functions/add_one", "/runtime/webhooks/eventgrid?functionName=on_event",
-    "/runtime/webhooks/durabletask/orchestrators/chain",
-])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/functions/add_one",
+        "/runtime/webhooks/eventgrid?functionName=on_event",
+        "/runtime/webhooks/durabletask/orchestrators/chain",
+    ],
+)
 def test_bad_json_bodies_are_400(durable_host: DevhostProcess, path: str, body: bytes) -> None:
     res = durable_host.request("POST", path, raw=body, headers={"x-functions-key": KEY})
     assert res.status == 400, (res.status, res.body[:300])
@@ -273,9 +327,11 @@ def test_graceful_stop_takes_seconds_whatever_is_in_flight(fresh_durable_host: D
     waiting = host.start_orchestration("approval")
     host.wait_status(waiting, ("Running",))
     results: list[Any] = []
-    calls = [lambda: host.mgmt("POST", "orchestrators/approval?timeout=600&pollingInterval=1"),
-             lambda: host.request("GET", "/api/sleep/100"),
-             lambda: host.mgmt("POST", "orchestrators/slow_fan_out", json.dumps({"n": 2, "sleep": 100}))]
+    calls = [
+        lambda: host.mgmt("POST", "orchestrators/approval?timeout=600&pollingInterval=1"),
+        lambda: host.request("GET", "/api/sleep/100"),
+        lambda: host.mgmt("POST", "orchestrators/slow_fan_out", json.dumps({"n": 2, "sleep": 100})),
+    ]
 
     def call(c: Any) -> None:
         try:

@@ -65,8 +65,15 @@ def test_admin_api_runs_a_timer_function(http_host: DevhostProcess) -> None:
 
 
 def test_admin_api_runs_an_event_grid_function(http_host: DevhostProcess) -> None:
-    event = {"id": "adm-1", "subject": "s", "eventType": "Custom.Thing", "eventTime": "2026-01-01T00:00:00Z",
-             "data": {"k": 1}, "dataVersion": "1", "topic": "t"}
+    event = {
+        "id": "adm-1",
+        "subject": "s",
+        "eventType": "Custom.Thing",
+        "eventTime": "2026-01-01T00:00:00Z",
+        "data": {"k": 1},
+        "dataVersion": "1",
+        "topic": "t",
+    }
     res = http_host.request("POST", f"/admin/functions/on_event?code={KEY}", {"input": json.dumps(event)})
     assert res.status == 202
     assert 'adm-1 Custom.Thing {"k": 1}' in (http_host.counts / "events").read_text()
@@ -79,20 +86,32 @@ def _eventgrid_available() -> bool:
 @pytest.mark.skipif(not _eventgrid_available(), reason="devhost/eventgrid.py is written by another helper")
 def test_eventgrid_webhook(http_host: DevhostProcess) -> None:
     path = "/runtime/webhooks/eventgrid?functionName=on_event"
-    event = {"id": "wh-1", "subject": "s", "eventType": "Custom.Thing", "eventTime": "2026-01-01T00:00:00Z",
-             "data": {"n": 2}, "dataVersion": "1", "topic": "t"}
+    event = {
+        "id": "wh-1",
+        "subject": "s",
+        "eventType": "Custom.Thing",
+        "eventTime": "2026-01-01T00:00:00Z",
+        "data": {"n": 2},
+        "dataVersion": "1",
+        "topic": "t",
+    }
     headers = {"aeg-event-type": "Notification"}
     assert http_host.request("POST", path, [event], headers=headers).status == 401
     ok = http_host.request("POST", f"{path}&code={KEY}", [event], headers=headers)
     assert ok.status == 202, ok.body  # the Event Grid extension answers a processed notification with 202
     assert "wh-1 Custom.Thing" in (http_host.counts / "events").read_text()
-    failing = http_host.request("POST", f"{path}&code={KEY}", [{**event, "id": "wh-2", "subject": "fail"}],
-                                headers=headers)
+    failing = http_host.request(
+        "POST", f"{path}&code={KEY}", [{**event, "id": "wh-2", "subject": "fail"}], headers=headers
+    )
     assert failing.status == 500
-    validation = {**event, "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
-                  "data": {"validationCode": "abc"}}
-    val = http_host.request("POST", f"{path}&code={KEY}", [validation],
-                            headers={"aeg-event-type": "SubscriptionValidation"})
+    validation = {
+        **event,
+        "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+        "data": {"validationCode": "abc"},
+    }
+    val = http_host.request(
+        "POST", f"{path}&code={KEY}", [validation], headers={"aeg-event-type": "SubscriptionValidation"}
+    )
     assert val.status == 200 and val.json() == {"validationResponse": "abc"}
     unknown = "/runtime/webhooks/eventgrid?functionName=missing"
     assert http_host.request("POST", f"{unknown}&code={KEY}", [event], headers=headers).status == 404
@@ -112,12 +131,18 @@ def test_blueprint_app_runs_durable_functions(tmp_path: Path) -> None:
         assert host.stop() == 0
 
 
-@pytest.mark.parametrize(("file", "content", "needle"), [
-    ("local.settings.json", "{broken", "local.settings.json: not valid JSON"),
-    ("host.json", '{"extensions": {"durableTask": {"maxConcurrentActivityFunctions": 0}}}',
-     "maxConcurrentActivityFunctions must be a positive integer"),
-    ("host.json", '{"extensions": {"durableTask": {"hubName": "%MISSING_HUB%"}}}', "'MISSING_HUB'"),
-])
+@pytest.mark.parametrize(
+    ("file", "content", "needle"),
+    [
+        ("local.settings.json", "{broken", "local.settings.json: not valid JSON"),
+        (
+            "host.json",
+            '{"extensions": {"durableTask": {"maxConcurrentActivityFunctions": 0}}}',
+            "maxConcurrentActivityFunctions must be a positive integer",
+        ),
+        ("host.json", '{"extensions": {"durableTask": {"hubName": "%MISSING_HUB%"}}}', "'MISSING_HUB'"),
+    ],
+)
 def test_bad_configuration_exits_2_naming_it(tmp_path: Path, file: str, content: str, needle: str) -> None:
     host = make_devhost("blueprint_app", tmp_path)
     (host.root / file).write_text(content)
@@ -139,8 +164,11 @@ def drop(azurite: Azurite, name: str, data: bytes) -> None:
 
 def test_admin_api_runs_a_blob_function_against_azurite(tmp_path: Path, azurite: Azurite) -> None:
     drop(azurite, "admin/one.txt", b"payload")
-    host = make_devhost("blob_app", tmp_path, {"DataStorage": azurite.connection_string,
-                                               "AzureWebJobsStorage": azurite.connection_string})
+    host = make_devhost(
+        "blob_app",
+        tmp_path,
+        {"DataStorage": azurite.connection_string, "AzureWebJobsStorage": azurite.connection_string},
+    )
     host.start()
     try:
         res = host.request("POST", f"/admin/functions/on_blob?code={KEY}", {"input": "devhost-drops/admin/one.txt"})
@@ -153,14 +181,19 @@ def test_admin_api_runs_a_blob_function_against_azurite(tmp_path: Path, azurite:
 
 
 def test_listeners_fire_blob_and_timer_functions(tmp_path: Path, azurite: Azurite) -> None:
-    host = make_devhost("blob_app", tmp_path, {"DataStorage": azurite.connection_string,
-                                               "AzureWebJobsStorage": azurite.connection_string})
+    host = make_devhost(
+        "blob_app",
+        tmp_path,
+        {"DataStorage": azurite.connection_string, "AzureWebJobsStorage": azurite.connection_string},
+    )
     host.start()
     try:
         drop(azurite, "listener/auto.txt", b"auto")
         blobs = host.counts / "blobs"
-        host.wait_for(lambda: blobs.exists() and "devhost-drops/listener/auto.txt 4 auto" in blobs.read_text(),
-                      what="blob listener invocation")
+        host.wait_for(
+            lambda: blobs.exists() and "devhost-drops/listener/auto.txt 4 auto" in blobs.read_text(),
+            what="blob listener invocation",
+        )
         host.wait_for(lambda: host.count("ticks") >= 2, what="two timer ticks")
         assert "fn=on_blob" in host.output() and "fn=ticker" in host.output()
     finally:

@@ -28,8 +28,13 @@ def test_kill_while_timer_pending(fresh_durable_host: DevhostProcess) -> None:
     host.start()
     iid = host.start_orchestration("with_timer", 2)
     host.wait_for(lambda: host.count("before_timer") == 1, what="activity before the timer")
-    host.wait_for(lambda: "TimerCreated" in [e["EventType"] for e in host.mgmt(
-        "GET", f"instances/{iid}?showHistory=true").json()["historyEvents"]], what="timer created")
+    host.wait_for(
+        lambda: (
+            "TimerCreated"
+            in [e["EventType"] for e in host.mgmt("GET", f"instances/{iid}?showHistory=true").json()["historyEvents"]]
+        ),
+        what="timer created",
+    )
     host.kill9()
     host.start()
     status = host.wait_status(iid)

@@ -23,13 +23,13 @@ def test_management_requires_the_key(durable_host: DevhostProcess) -> None:
     assert durable_host.request("GET", "/runtime/webhooks/durabletask/instances").status == 401
     wrong = durable_host.request("GET", "/runtime/webhooks/durabletask/instances?code=wrong")
     assert wrong.status == 401
-    header = durable_host.request("GET", "/runtime/webhooks/durabletask/instances",
-                                  headers={"x-functions-key": KEY})
+    header = durable_host.request("GET", "/runtime/webhooks/durabletask/instances", headers={"x-functions-key": KEY})
     assert header.status == 200
 
 
 def test_running_instance_is_202_with_location_and_conflicts_on_restart_of_same_id(
-        durable_host: DevhostProcess) -> None:
+    durable_host: DevhostProcess,
+) -> None:
     iid = durable_host.start_orchestration("approval", instance_id="mgmt-running")
     durable_host.wait_status(iid, ("Running",))
     res = durable_host.mgmt("GET", f"instances/{iid}")
@@ -49,8 +49,9 @@ def test_raise_event_status_codes(durable_host: DevhostProcess) -> None:
     assert durable_host.mgmt("POST", "instances/missing/raiseEvent/X", {}).status == 404
     iid = durable_host.start_orchestration("approval")
     durable_host.wait_status(iid, ("Running",))
-    bad = durable_host.mgmt("POST", f"instances/{iid}/raiseEvent/Approve", raw=b"x",
-                            headers={"Content-Type": "text/plain"})
+    bad = durable_host.mgmt(
+        "POST", f"instances/{iid}/raiseEvent/Approve", raw=b"x", headers={"Content-Type": "text/plain"}
+    )
     assert bad.status == 400
     assert durable_host.mgmt("POST", f"instances/{iid}/raiseEvent/Approve", "yes").status == 202
     assert durable_host.wait_status(iid)["output"] == {"approved": "yes"}
@@ -90,12 +91,17 @@ def test_list_filters_paging_and_purge(durable_host: DevhostProcess) -> None:
     first = durable_host.mgmt("GET", "instances?instanceIdPrefix=page-&top=2&runtimeStatus=Completed")
     assert first.status == 200 and [d["instanceId"] for d in first.json()] == ["page-0", "page-1"]
     token = first.headers["x-ms-continuation-token"]
-    second = durable_host.mgmt("GET", "instances?instanceIdPrefix=page-&top=2",
-                               headers={"x-ms-continuation-token": token})
+    second = durable_host.mgmt(
+        "GET", "instances?instanceIdPrefix=page-&top=2", headers={"x-ms-continuation-token": token}
+    )
     assert [d["instanceId"] for d in second.json()] == ["page-2"]
     assert "x-ms-continuation-token" not in second.headers
-    assert durable_host.mgmt("GET", f"instances?createdTimeFrom={since}&runtimeStatus=Failed"
-                                    "&instanceIdPrefix=page-").json() == []
+    assert (
+        durable_host.mgmt(
+            "GET", f"instances?createdTimeFrom={since}&runtimeStatus=Failed&instanceIdPrefix=page-"
+        ).json()
+        == []
+    )
     assert durable_host.mgmt("DELETE", "instances/page-0").json() == {"instancesDeleted": 1}
     assert durable_host.mgmt("DELETE", "instances/page-0").status == 404
     assert durable_host.mgmt("DELETE", "instances/?runtimeStatus=Completed").status == 400

@@ -69,7 +69,7 @@ def test_each_blob_version_fires_once_across_restarts(azurite: Azurite) -> None:
     fn = BlobFunction("on_drop", "drops-once/{name}.csv", conn(azurite))
     first = Recorder()
     assert asyncio.run(BlobListener([fn], first, "host-a").scan_once()) == 1
-    (name, stream), = first.calls
+    ((name, stream),) = first.calls
     assert name == "on_drop"
     assert isinstance(stream, func.InputStream)
     assert stream.name == "drops-once/a.csv" and stream.length == 4 and stream.read() == b"1,2\n"
@@ -96,25 +96,36 @@ def test_failures_are_retried_then_poisoned(azurite: Azurite) -> None:
     for _ in range(7):
         asyncio.run(BlobListener([fn], failing, "host-b").scan_once())
     assert len(failing.calls) == 5
-    receipt = next(iter(service(azurite).get_container_client("azure-webjobs-hosts").list_blobs(
-        name_starts_with="blobreceipts/host-b/", include=["metadata"])))
+    receipt = next(
+        iter(
+            service(azurite)
+            .get_container_client("azure-webjobs-hosts")
+            .list_blobs(name_starts_with="blobreceipts/host-b/", include=["metadata"])
+        )
+    )
     assert receipt.metadata == {"status": "Poison", "attempts": "5"}
 
 
 def test_timer_fires_past_due_after_a_missed_occurrence(azurite: Azurite) -> None:
     svc = service(azurite)
     svc.get_container_client("azure-webjobs-hosts").upload_blob(
-        "timers/host-t/nightly/status", json.dumps({
-            "Last": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
-            "Next": (datetime.now(UTC) - timedelta(days=1)).isoformat()}).encode(), overwrite=True)
+        "timers/host-t/nightly/status",
+        json.dumps(
+            {
+                "Last": (datetime.now(UTC) - timedelta(days=2)).isoformat(),
+                "Next": (datetime.now(UTC) - timedelta(days=1)).isoformat(),
+            }
+        ).encode(),
+        overwrite=True,
+    )
     recorder = Recorder()
-    listener = TimerListener([TimerFunction("nightly", "0 0 2 * * *", False, True)], recorder,
-                             conn(azurite), "host-t")
+    listener = TimerListener([TimerFunction("nightly", "0 0 2 * * *", False, True)], recorder, conn(azurite), "host-t")
     asyncio.run(first_fire(listener, recorder))
-    (name, request), = recorder.calls
+    ((name, request),) = recorder.calls
     assert name == "nightly" and request.past_due  # type: ignore[attr-defined]
-    status = json.loads(svc.get_blob_client("azure-webjobs-hosts", "timers/host-t/nightly/status")
-                        .download_blob().readall())
+    status = json.loads(
+        svc.get_blob_client("azure-webjobs-hosts", "timers/host-t/nightly/status").download_blob().readall()
+    )
     assert datetime.fromisoformat(status["Next"]) > datetime.now(UTC)
 
 
@@ -122,5 +133,5 @@ def test_run_on_startup_fires_without_past_due(azurite: Azurite) -> None:
     recorder = Recorder()
     listener = TimerListener([TimerFunction("boot", "0 0 2 * * *", True, False)], recorder, None, "host-s")
     asyncio.run(first_fire(listener, recorder))
-    (_, request), = recorder.calls
+    ((_, request),) = recorder.calls
     assert not request.past_due  # type: ignore[attr-defined]

@@ -37,9 +37,16 @@ def lines(host: DevhostProcess) -> list[str]:
 @pytest.fixture
 def eg_host(tmp_path: Path, azurite: Azurite) -> Iterator[DevhostProcess]:
     upload(azurite, "in/before.txt", b"old")
-    host = make_devhost("eventgrid_blob_app", tmp_path, {
-        "DataStorage": azurite.connection_string, "AzureWebJobsStorage": azurite.connection_string,
-        "DEVHOST_SYSTEM_KEY_BLOBS_EXTENSION": BLOBS_KEY, "DEVHOST_SYSTEM_KEY_EVENTGRID_EXTENSION": EVENTGRID_KEY})
+    host = make_devhost(
+        "eventgrid_blob_app",
+        tmp_path,
+        {
+            "DataStorage": azurite.connection_string,
+            "AzureWebJobsStorage": azurite.connection_string,
+            "DEVHOST_SYSTEM_KEY_BLOBS_EXTENSION": BLOBS_KEY,
+            "DEVHOST_SYSTEM_KEY_EVENTGRID_EXTENSION": EVENTGRID_KEY,
+        },
+    )
     host.start()
     try:
         host.wait_for(lambda: "subscription on_drop-blobcreated created" in host.output(), what="the subscription")
@@ -56,8 +63,9 @@ def test_subject_filter_is_the_literal_prefix_of_the_path() -> None:
     assert blob_of_url("https://acct.blob.core.windows.net/c/x.csv") == ("c", "x.csv")
 
 
-def test_new_and_overwritten_blobs_fire_once_each_existing_ones_never(eg_host: DevhostProcess,
-                                                                       azurite: Azurite) -> None:
+def test_new_and_overwritten_blobs_fire_once_each_existing_ones_never(
+    eg_host: DevhostProcess, azurite: Azurite
+) -> None:
     upload(azurite, "in/a.txt", b"one")
     upload(azurite, "other/skip.txt", b"no")  # outside the subscription's subjectBeginsWith
     eg_host.wait_for(lambda: f"{CONTAINER}/in/a.txt 3 one" in lines(eg_host), what="the new blob")
@@ -69,8 +77,16 @@ def test_new_and_overwritten_blobs_fire_once_each_existing_ones_never(eg_host: D
 
 
 def test_handshake_keys_and_bad_requests(eg_host: DevhostProcess) -> None:
-    validation = [{"id": "1", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "subject": "",
-                   "eventTime": "2024-01-01T00:00:00Z", "dataVersion": "1", "data": {"validationCode": "abc-123"}}]
+    validation = [
+        {
+            "id": "1",
+            "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+            "subject": "",
+            "eventTime": "2024-01-01T00:00:00Z",
+            "dataVersion": "1",
+            "data": {"validationCode": "abc-123"},
+        }
+    ]
     hdr = {"aeg-event-type": "SubscriptionValidation"}
     ok = eg_host.request("POST", f"{WEBHOOK}&code={BLOBS_KEY}", validation, headers=hdr)
     assert ok.status == 200 and ok.json() == {"validationResponse": "abc-123"}
@@ -82,8 +98,9 @@ def test_handshake_keys_and_bad_requests(eg_host: DevhostProcess) -> None:
     assert eg_host.request("POST", other, validation, headers=hdr).status == 404
     no_type = eg_host.request("POST", f"{WEBHOOK}&code={BLOBS_KEY}", validation)
     assert no_type.status == 400 and b"aeg-event-type" in no_type.body
-    deep = eg_host.request("POST", f"{WEBHOOK}&code={BLOBS_KEY}", raw=b"[" * 5000 + b"]" * 5000,
-                           headers={"aeg-event-type": "Notification"})
+    deep = eg_host.request(
+        "POST", f"{WEBHOOK}&code={BLOBS_KEY}", raw=b"[" * 5000 + b"]" * 5000, headers={"aeg-event-type": "Notification"}
+    )
     assert deep.status == 400
     # the Event Grid webhook takes its own system key, not the blobs one
     eg = "/runtime/webhooks/eventgrid?functionName=x"
@@ -91,12 +108,22 @@ def test_handshake_keys_and_bad_requests(eg_host: DevhostProcess) -> None:
     assert eg_host.request("POST", f"{eg}&code={EVENTGRID_KEY}", validation, headers=hdr).status == 404
 
 
-def test_a_delivery_for_a_missing_blob_is_accepted_and_runs_nothing(eg_host: DevhostProcess,
-                                                                   azurite: Azurite) -> None:
-    event = [{"id": "e1", "eventType": "Microsoft.Storage.BlobCreated", "eventTime": "2024-01-01T00:00:00Z",
-              "subject": f"/blobServices/default/containers/{CONTAINER}/blobs/in/ghost.txt", "dataVersion": "",
-              "data": {"url": f"http://127.0.0.1:{azurite.port}/devstoreaccount1/{CONTAINER}/in/ghost.txt",
-                       "eTag": "0x8D0000000000000", "blobType": "BlockBlob", "contentLength": 1}}]
+def test_a_delivery_for_a_missing_blob_is_accepted_and_runs_nothing(eg_host: DevhostProcess, azurite: Azurite) -> None:
+    event = [
+        {
+            "id": "e1",
+            "eventType": "Microsoft.Storage.BlobCreated",
+            "eventTime": "2024-01-01T00:00:00Z",
+            "subject": f"/blobServices/default/containers/{CONTAINER}/blobs/in/ghost.txt",
+            "dataVersion": "",
+            "data": {
+                "url": f"http://127.0.0.1:{azurite.port}/devstoreaccount1/{CONTAINER}/in/ghost.txt",
+                "eTag": "0x8D0000000000000",
+                "blobType": "BlockBlob",
+                "contentLength": 1,
+            },
+        }
+    ]
     res = eg_host.request("POST", f"{WEBHOOK}&code={BLOBS_KEY}", event, headers={"aeg-event-type": "Notification"})
     assert res.status == 202 and res.body == b""
     eg_host.wait_for(lambda: "in/ghost.txt does not exist" in eg_host.output(), what="the missing blob logged")
@@ -111,8 +138,9 @@ def test_a_failing_function_is_retried_then_poisoned(eg_host: DevhostProcess, az
     assert lines(eg_host).count(f"{CONTAINER}/in/bad.txt 7 fail me") == 5  # no more runs after the poison
 
 
-def test_blobs_created_while_devhost_was_down_are_delivered_after_it_starts(eg_host: DevhostProcess,
-                                                                           azurite: Azurite) -> None:
+def test_blobs_created_while_devhost_was_down_are_delivered_after_it_starts(
+    eg_host: DevhostProcess, azurite: Azurite
+) -> None:
     upload(azurite, "in/first.txt", b"1")
     eg_host.wait_for(lambda: f"blob {CONTAINER}/in/first.txt processed" in eg_host.output(), what="the first blob")
     assert eg_host.stop() == 0
@@ -120,6 +148,8 @@ def test_blobs_created_while_devhost_was_down_are_delivered_after_it_starts(eg_h
     eg_host.start()
     eg_host.wait_for(lambda: f"{CONTAINER}/in/while-down.txt 4 down" in lines(eg_host), what="the missed blob")
     time.sleep(1.5)
-    assert [line.split()[0] for line in lines(eg_host)] == [f"{CONTAINER}/in/first.txt",
-                                                            f"{CONTAINER}/in/while-down.txt"]
+    assert [line.split()[0] for line in lines(eg_host)] == [
+        f"{CONTAINER}/in/first.txt",
+        f"{CONTAINER}/in/while-down.txt",
+    ]
     assert f"{CONTAINER}/in/before.txt" not in json.dumps(lines(eg_host))

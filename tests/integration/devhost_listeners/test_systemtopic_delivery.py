@@ -82,7 +82,8 @@ def test_dead_lettered_after_max_attempts(tmp_path: Path) -> None:
 def test_outbox_is_bounded() -> None:
     events = EventStore(sqlite3.connect(":memory:", isolation_level=None))
     events.create_subscription("s", {})
-    dropped = events.publish("s", {f"b{i}": "e" for i in range(30)}, [],
-                             [{"id": str(i)} for i in range(30)], ttl=60, max_pending=10)
+    dropped = events.publish(
+        "s", {f"b{i}": "e" for i in range(30)}, [], [{"id": str(i)} for i in range(30)], ttl=60, max_pending=10
+    )
     assert dropped == 20 and events.pending_events() == 10
     assert [e.event["id"] for e in events.due_events(100, set())] == [str(i) for i in range(20, 30)]

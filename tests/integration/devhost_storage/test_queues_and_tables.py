@@ -20,16 +20,37 @@ def storage() -> Iterator[str]:
     """An in-memory Azurite with blob, queue and table on free ports; its connection string."""
     blob, queue, table = free_port(), free_port(), free_port()
     proc = subprocess.Popen(
-        [str(ROOT / "node_modules" / ".bin" / "azurite"), "--blobHost", "127.0.0.1", "--blobPort", str(blob),
-         "--queueHost", "127.0.0.1", "--queuePort", str(queue), "--tableHost", "127.0.0.1", "--tablePort", str(table),
-         "--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        [
+            str(ROOT / "node_modules" / ".bin" / "azurite"),
+            "--blobHost",
+            "127.0.0.1",
+            "--blobPort",
+            str(blob),
+            "--queueHost",
+            "127.0.0.1",
+            "--queuePort",
+            str(queue),
+            "--tableHost",
+            "127.0.0.1",
+            "--tablePort",
+            str(table),
+            "--inMemoryPersistence",
+            "--skipApiVersionCheck",
+            "--disableTelemetry",
+            "--silent",
+            "--loose",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         for port in (blob, queue, table):
             wait_for_port(port)
-        yield (f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-               f"BlobEndpoint=http://127.0.0.1:{blob}/{ACCOUNT};QueueEndpoint=http://127.0.0.1:{queue}/{ACCOUNT};"
-               f"TableEndpoint=http://127.0.0.1:{table}/{ACCOUNT};")
+        yield (
+            f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{blob}/{ACCOUNT};QueueEndpoint=http://127.0.0.1:{queue}/{ACCOUNT};"
+            f"TableEndpoint=http://127.0.0.1:{table}/{ACCOUNT};"
+        )
     finally:
         proc.terminate()
         proc.wait(timeout=10)

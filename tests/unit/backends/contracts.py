@@ -43,8 +43,9 @@ def storage_round_trip(storage: Storage, container: str) -> None:
     assert isinstance(storage, Storage)
     storage.ensure_containers((container,))
     storage.ensure_containers((container,))  # idempotent
-    written = storage.write(container, "drops/a.csv", b"x,y\n1,2\n", metadata={"source": "tést ☃", "rows": "1",
-                                                                         "reason": "line 1\nline 2"})
+    written = storage.write(
+        container, "drops/a.csv", b"x,y\n1,2\n", metadata={"source": "tést ☃", "rows": "1", "reason": "line 1\nline 2"}
+    )
     assert (written.container, written.name, written.size) == (container, "drops/a.csv", 8)
     assert written.etag and not written.etag.startswith('"')
     data, info = storage.read(container, "drops/a.csv")
@@ -136,8 +137,9 @@ def jobs_completed_outputs(jobs: TrainingJobs, job_id: str, dest: Path, timeout:
     assert jobs.model_source(job_id)
 
 
-def jobs_failed_reports_log(jobs: TrainingJobs, job_id: str, expected_in_log: str, dest: Path,
-                            timeout: float = 120.0) -> None:
+def jobs_failed_reports_log(
+    jobs: TrainingJobs, job_id: str, expected_in_log: str, dest: Path, timeout: float = 120.0
+) -> None:
     """A failed job says so, with its log tail, and its outputs cannot be fetched."""
     status = wait_finished(jobs, job_id, timeout)
     assert status.state == "failed", status
@@ -225,8 +227,7 @@ def registry_download(registry: ModelRegistry, name: str, source: str, dest: Pat
 # --- Endpoints -----------------------------------------------------------------------------------
 
 
-def settle(endpoints: Endpoints, status: OperationStatus, timeout: float = 60.0,
-           poll: float = 0.0) -> OperationStatus:
+def settle(endpoints: Endpoints, status: OperationStatus, timeout: float = 60.0, poll: float = 0.0) -> OperationStatus:
     """Poll an operation until it ends, as the release orchestration does (here without durable timers)."""
     import time
 

@@ -12,8 +12,11 @@ from tests.unit.backends.support import recording_server
 
 def test_posts_one_event_grid_event(tmp_path: Path) -> None:
     with recording_server() as server:
-        sink = ModelEventSink(f"{server.url}/runtime/webhooks/eventgrid?functionName=on_model_registered",
-                              tmp_path / "outbox", key="s3cret")
+        sink = ModelEventSink(
+            f"{server.url}/runtime/webhooks/eventgrid?functionName=on_model_registered",
+            tmp_path / "outbox",
+            key="s3cret",
+        )
         assert sink.model_registered("diabetes-ridge", "3", {"job_id": "j1"})
     [request] = server.requests
     assert request["path"] == "/runtime/webhooks/eventgrid?functionName=on_model_registered&code=s3cret"
@@ -23,8 +26,12 @@ def test_posts_one_event_grid_event(tmp_path: Path) -> None:
     assert event["subject"] == "models/diabetes-ridge:3"
     assert event["eventType"] == EVENT_TYPE == "Microsoft.MachineLearningServices.ModelRegistered"
     assert event["topic"].endswith("/providers/Microsoft.MachineLearningServices/workspaces/local")
-    assert event["data"] == {"ModelName": "diabetes-ridge", "ModelVersion": "3", "ModelTags": {"job_id": "j1"},
-                             "ModelProperties": {}}
+    assert event["data"] == {
+        "ModelName": "diabetes-ridge",
+        "ModelVersion": "3",
+        "ModelTags": {"job_id": "j1"},
+        "ModelProperties": {},
+    }
     assert (event["dataVersion"], event["metadataVersion"]) == ("2", "1")
     assert event["eventTime"].endswith("Z")
     assert not (tmp_path / "outbox").exists()

@@ -16,8 +16,14 @@ from backends.storage import BlobStorage
 
 
 def test_local_backends_built_once(tmp_path: Path) -> None:
-    settings = Settings.from_env({"MLOPS_HOME": str(tmp_path / "home"), "QA_ENDPOINT_PORT": "18081",
-                                  "PROD_ENDPOINT_PORT": "18082", "DEVHOST_MASTER_KEY": "ignored-here"})
+    settings = Settings.from_env(
+        {
+            "MLOPS_HOME": str(tmp_path / "home"),
+            "QA_ENDPOINT_PORT": "18081",
+            "PROD_ENDPOINT_PORT": "18082",
+            "DEVHOST_MASTER_KEY": "ignored-here",
+        }
+    )
     built = build_backends(settings)
     assert build_backends(settings) is built
     assert isinstance(built.storage, BlobStorage) and isinstance(built.storage, Storage)
@@ -56,8 +62,15 @@ def test_azureml_backends_come_from_the_azure_factory(tmp_path: Path, monkeypatc
     stand_in = types.ModuleType("backends.azure.factory")
     stand_in.build_azure_backends = build_azure_backends  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "backends.azure.factory", stand_in)
-    settings = Settings.from_env({"MLOPS_BACKEND": "azureml", "AZURE_SUBSCRIPTION_ID": "s", "AZURE_RESOURCE_GROUP": "g",
-                                  "AZUREML_WORKSPACE": "w", "AzureWebJobsStorage__accountName": "acct"})
+    settings = Settings.from_env(
+        {
+            "MLOPS_BACKEND": "azureml",
+            "AZURE_SUBSCRIPTION_ID": "s",
+            "AZURE_RESOURCE_GROUP": "g",
+            "AZUREML_WORKSPACE": "w",
+            "AzureWebJobsStorage__accountName": "acct",
+        }
+    )
     built = build_backends(settings)
     assert [c[0] for c in calls] == [settings] and calls[0][1] is built.storage
     assert built.jobs is local.jobs and built.endpoints is local.endpoints

@@ -6,9 +6,19 @@ from cli.follow import RunPrinter, took
 
 
 def run(status: str, stages: list[dict[str, Any]], outcome: str | None = None) -> dict[str, Any]:
-    return {"id": "retrain-1", "kind": "retrain", "status": status, "trigger": "blob", "data": "incoming/a.csv",
-            "model_version": "1" if outcome else None, "outcome": outcome, "reason": None,
-            "created": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:09.5Z", "stages": stages}
+    return {
+        "id": "retrain-1",
+        "kind": "retrain",
+        "status": status,
+        "trigger": "blob",
+        "data": "incoming/a.csv",
+        "model_version": "1" if outcome else None,
+        "outcome": outcome,
+        "reason": None,
+        "created": "2026-01-01T00:00:00Z",
+        "updated": "2026-01-01T00:00:09.5Z",
+        "stages": stages,
+    }
 
 
 VALIDATE_RUNNING = {"name": "validate", "status": "running", "started": "2026-01-01T00:00:00Z", "finished": None}

@@ -46,13 +46,15 @@ def test_a_classification_sample_gives_a_classifier(tmp_path: Path) -> None:
 
 def test_text_categories_missing_values_truth_values_and_an_id_are_inferred(tmp_path: Path) -> None:
     rows = 40
-    frame = pd.DataFrame({
-        "patient": [f"p-{i:03d}" for i in range(rows)],
-        "region": ["north", "south"] * (rows // 2),
-        "smoker": ["yes", "no", "no", "yes"] * (rows // 4),
-        "weight": [60.5 + i if i % 7 else None for i in range(rows)],
-        "outcome": ["a", "b", "c", "a"] * (rows // 4),
-    })
+    frame = pd.DataFrame(
+        {
+            "patient": [f"p-{i:03d}" for i in range(rows)],
+            "region": ["north", "south"] * (rows // 2),
+            "smoker": ["yes", "no", "no", "yes"] * (rows // 4),
+            "weight": [60.5 + i if i % 7 else None for i in range(rows)],
+            "outcome": ["a", "b", "c", "a"] * (rows // 4),
+        }
+    )
     sample = _csv(tmp_path, frame)
     assert main(["--root", str(tmp_path), "models", "new", "mixed", "--from", str(sample), "--label", "outcome"]) == 0
     spec = load_spec(tmp_path / "models" / "mixed")
@@ -63,13 +65,17 @@ def test_text_categories_missing_values_truth_values_and_an_id_are_inferred(tmp_
     assert spec.schema.classes == ("a", "b", "c")
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["Bad_Name", "--label", "target"], "cannot name a model"),
-    (["ok-name", "--label", "nope"], "has no column 'nope'"),
-    (["ok-name", "--label", "target", "--margin", "-1"], "--margin must be from 0 to 10"),
-])
-def test_bad_requests_are_refused_with_the_reason(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                  args: list[str], message: str) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["Bad_Name", "--label", "target"], "cannot name a model"),
+        (["ok-name", "--label", "nope"], "has no column 'nope'"),
+        (["ok-name", "--label", "target", "--margin", "-1"], "--margin must be from 0 to 10"),
+    ],
+)
+def test_bad_requests_are_refused_with_the_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
     sample = _csv(tmp_path, diabetes_frame())
     name, *rest = args
     assert main(["--root", str(tmp_path), "models", "new", name, "--from", str(sample), *rest]) == 1
@@ -77,8 +83,9 @@ def test_bad_requests_are_refused_with_the_reason(tmp_path: Path, capsys: pytest
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
 
-def test_a_label_of_one_value_and_an_existing_spec_are_refused(tmp_path: Path,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_label_of_one_value_and_an_existing_spec_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     one = _csv(tmp_path, diabetes_frame().assign(target=1), "one.csv")
     assert main(["--root", str(tmp_path), "models", "new", "flat", "--from", str(one), "--label", "target"]) == 1
     assert "single value" in capsys.readouterr().err

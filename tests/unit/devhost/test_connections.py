@@ -28,8 +28,10 @@ def test_service_uris_and_account_name() -> None:
 
 def test_credentials() -> None:
     uri = {"N__blobServiceUri": "https://b.example"}
-    assert isinstance(resolve("N", {**uri, "N__credential": "managedidentity", "N__clientId": "c"}).credential(),
-                      ManagedIdentityCredential)
+    assert isinstance(
+        resolve("N", {**uri, "N__credential": "managedidentity", "N__clientId": "c"}).credential(),
+        ManagedIdentityCredential,
+    )
     secret = {**uri, "N__tenantId": "t", "N__clientId": "c", "N__clientSecret": "s"}
     assert isinstance(resolve("N", secret).credential(), ClientSecretCredential)
     assert isinstance(resolve("N", {**uri, "N__clientId": "c"}).credential(), DefaultAzureCredential)
@@ -45,8 +47,11 @@ def test_nothing_configured_names_the_forms() -> None:
 def test_any_setting_naming_the_emulator_starts_azurite() -> None:
     from devhost.listeners import emulator_settings
 
-    env = {"AzureWebJobsStorage": "UseDevelopmentStorage=true", "Other": "x",
-           "Data": "DefaultEndpointsProtocol=http;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;",
-           "Remote": "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net"}
+    env = {
+        "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+        "Other": "x",
+        "Data": "DefaultEndpointsProtocol=http;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;",
+        "Remote": "DefaultEndpointsProtocol=https;AccountName=a;AccountKey=k;EndpointSuffix=core.windows.net",
+    }
     assert emulator_settings(env) == ["AzureWebJobsStorage", "Data"]
     assert emulator_settings({"AzureWebJobsStorage__accountName": "acct"}) == []

@@ -42,8 +42,17 @@ def test_terminate_during_an_episode_wins_over_its_commit(tmp_path: Path) -> Non
         assert inst is not None
         messages = store.messages(iid, 1e12)
         now = h.utcnow()
-        step = StepInput(inst.name, iid, inst.execution_id, None, inst.input, [],
-                         [h.event(h.ORCHESTRATOR_STARTED, now), *[m.event for m in messages]], StepState(), now)
+        step = StepInput(
+            inst.name,
+            iid,
+            inst.execution_id,
+            None,
+            inst.input,
+            [],
+            [h.event(h.ORCHESTRATOR_STARTED, now), *[m.event for m in messages]],
+            StepState(),
+            now,
+        )
         result = run_step(engine.orchestrators["chain"].callable, step)
         assert [a.name for a in result.activities] == ["add_one"]
         assert ops.terminate(store, iid, "stop now")  # arrives while the SDK was running
@@ -65,8 +74,10 @@ def test_activity_result_for_a_purged_instance_is_dropped(tmp_path: Path) -> Non
     try:
         iid = ops.start(store, "chain", None, json.dumps(json.dumps(1)))
         with store.tx() as db:
-            db.execute("INSERT INTO work(instance_id, execution_id, task_id, name, input) VALUES (?,?,?,?,?)",
-                       (iid, "old-execution", 0, "add_one", "0"))
+            db.execute(
+                "INSERT INTO work(instance_id, execution_id, task_id, name, input) VALUES (?,?,?,?,?)",
+                (iid, "old-execution", 0, "add_one", "0"),
+            )
         row = store.pending_work(set(), 10)[0]
         engine._complete_work(row, h.event(h.TASK_COMPLETED, h.utcnow(), TaskScheduledId=0, Result="1"))
         assert store.pending_work(set(), 10) == []

@@ -12,10 +12,20 @@ from devhost.loader import load_host_config, load_local_settings
 
 def test_host_json_values_and_setting_reference(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MY_HUB", "HubFromSetting")
-    (tmp_path / "host.json").write_text(json.dumps({"extensions": {
-        "http": {"routePrefix": "/x/"},
-        "durableTask": {"hubName": "%MY_HUB%", "maxConcurrentActivityFunctions": 3,
-                        "maxConcurrentOrchestratorFunctions": 2}}}))
+    (tmp_path / "host.json").write_text(
+        json.dumps(
+            {
+                "extensions": {
+                    "http": {"routePrefix": "/x/"},
+                    "durableTask": {
+                        "hubName": "%MY_HUB%",
+                        "maxConcurrentActivityFunctions": 3,
+                        "maxConcurrentOrchestratorFunctions": 2,
+                    },
+                }
+            }
+        )
+    )
     cfg = load_host_config(tmp_path)
     assert (cfg.route_prefix, cfg.hub_name, cfg.max_activities, cfg.max_orchestrators) == ("x", "HubFromSetting", 3, 2)
 
@@ -25,12 +35,15 @@ def test_missing_host_json_gives_defaults(tmp_path: Path) -> None:
     assert cfg.route_prefix == "api" and cfg.max_activities == 10
 
 
-@pytest.mark.parametrize(("doc", "needle"), [
-    ("[1]", "top level must be an object"),
-    ('{"extensions": {"http": {"routePrefix": 5}}}', "routePrefix must be a string"),
-    ('{"extensions": {"durableTask": {"hubName": ""}}}', "hubName must be a non-empty string"),
-    ('{"extensions": {"durableTask": {"maxConcurrentOrchestratorFunctions": "2"}}}', "maxConcurrentOrchestrator"),
-])
+@pytest.mark.parametrize(
+    ("doc", "needle"),
+    [
+        ("[1]", "top level must be an object"),
+        ('{"extensions": {"http": {"routePrefix": 5}}}', "routePrefix must be a string"),
+        ('{"extensions": {"durableTask": {"hubName": ""}}}', "hubName must be a non-empty string"),
+        ('{"extensions": {"durableTask": {"maxConcurrentOrchestratorFunctions": "2"}}}', "maxConcurrentOrchestrator"),
+    ],
+)
 def test_bad_host_json_names_the_problem(tmp_path: Path, doc: str, needle: str) -> None:
     (tmp_path / "host.json").write_text(doc)
     with pytest.raises(ConfigError, match=needle) as info:

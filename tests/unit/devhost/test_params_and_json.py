@@ -38,11 +38,17 @@ def test_query_time() -> None:
             query_time({"c": bad}, "c")
 
 
-@pytest.mark.parametrize(("raw", "message"), [
-    (b"[" * 5000 + b"]" * 5000, "nested deeper"), (b"[" * 65 + b"]" * 65, "nested deeper"),
-    (b'"\xff"', "not UTF-8"), (b"NaN", "NaN is not a JSON value"), (b"[Infinity]", "Infinity"),
-    (b"{", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        (b"[" * 5000 + b"]" * 5000, "nested deeper"),
+        (b"[" * 65 + b"]" * 65, "nested deeper"),
+        (b'"\xff"', "not UTF-8"),
+        (b"NaN", "NaN is not a JSON value"),
+        (b"[Infinity]", "Infinity"),
+        (b"{", "not valid JSON"),
+    ],
+)
 def test_parse_rejects(raw: bytes, message: str) -> None:
     with pytest.raises(jsonio.BadJson, match=message):
         jsonio.parse(raw)

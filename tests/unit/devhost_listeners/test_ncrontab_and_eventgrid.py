@@ -47,10 +47,13 @@ def test_bad_schedule_is_named(expr: str, message: str) -> None:
 
 MODEL_REGISTERED: dict[str, Any] = {
     "topic": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws",
-    "subject": "models/diabetes-ridge:3", "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
-    "eventTime": "2026-11-24T18:41:00.9584103Z", "id": "831e1650-001e-001b-66ab-eeb76e069631",
+    "subject": "models/diabetes-ridge:3",
+    "eventType": "Microsoft.MachineLearningServices.ModelRegistered",
+    "eventTime": "2026-11-24T18:41:00.9584103Z",
+    "id": "831e1650-001e-001b-66ab-eeb76e069631",
     "data": {"ModelName": "diabetes-ridge", "ModelVersion": 3, "ModelTags": {}, "ModelProperties": {}},
-    "dataVersion": "", "metadataVersion": "1",
+    "dataVersion": "",
+    "metadataVersion": "1",
 }
 
 
@@ -67,16 +70,29 @@ def test_event_grid_array_gives_one_event_each() -> None:
 
 
 def test_subscription_validation_handshake() -> None:
-    event = {"id": "v", "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent", "subject": "",
-             "eventTime": "2026-11-24T00:00:00Z", "dataVersion": "2", "data": {"validationCode": "512d38b6"}}
+    event = {
+        "id": "v",
+        "eventType": "Microsoft.EventGrid.SubscriptionValidationEvent",
+        "subject": "",
+        "eventTime": "2026-11-24T00:00:00Z",
+        "dataVersion": "2",
+        "data": {"validationCode": "512d38b6"},
+    }
     delivery = handle_delivery({"aeg-event-type": "SubscriptionValidation"}, json.dumps([event]).encode())
     assert delivery.validation_response == {"validationResponse": "512d38b6"}
     assert delivery.events == []
 
 
 def test_cloud_events_single_and_batch() -> None:
-    event = {"specversion": "1.0", "id": "c1", "source": "/workspaces/ws", "type": MODEL_REGISTERED["eventType"],
-             "subject": "models/diabetes-ridge:5", "time": "2026-11-24T00:00:00Z", "data": {"ModelVersion": "5"}}
+    event = {
+        "specversion": "1.0",
+        "id": "c1",
+        "source": "/workspaces/ws",
+        "type": MODEL_REGISTERED["eventType"],
+        "subject": "models/diabetes-ridge:5",
+        "time": "2026-11-24T00:00:00Z",
+        "data": {"ModelVersion": "5"},
+    }
     single = handle_delivery({"content-type": "application/cloudevents+json"}, json.dumps(event).encode())
     batch = handle_delivery({"content-type": "application/cloudevents-batch+json"}, json.dumps([event]).encode())
     for delivery in (single, batch):

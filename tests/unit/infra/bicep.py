@@ -88,12 +88,21 @@ def role_assignments() -> list[Assignment]:
         body = config(resource)
         props = body["properties"]
         role = text(props["roleDefinitionId"])
-        match = re.fullmatch(r"subscription_resource_id\(Microsoft\.Authorization/roleDefinitions, roles\.(\w+)\)",
-                             role)
+        match = re.fullmatch(
+            r"subscription_resource_id\(Microsoft\.Authorization/roleDefinitions, roles\.(\w+)\)", role
+        )
         assert match, f"{symbol}: roleDefinitionId must be a built-in role of the roles variable, got {role}"
-        out.append(Assignment(symbol, _identity(text(props["principalId"])), match.group(1), text(body["scope"]),
-                              text(props.get("principalType")), text(body["name"]),
-                              "condition" in resource["config"]))
+        out.append(
+            Assignment(
+                symbol,
+                _identity(text(props["principalId"])),
+                match.group(1),
+                text(body["scope"]),
+                text(props.get("principalType")),
+                text(body["name"]),
+                "condition" in resource["config"],
+            )
+        )
     return out
 
 

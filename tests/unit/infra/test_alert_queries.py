@@ -15,7 +15,7 @@ from tests.unit.infra.bicep import ROOT, config, interpolate, resources, templat
 
 #: the outcomes the recipes record (their finish(...) calls) and the one of a failed orchestration
 _RECIPES = " ".join(p.read_text() for p in (ROOT / "orchestrators").glob("*.py"))
-OUTCOMES = {Outcome[name].value for name in re.findall(r"finish\(Outcome\.([A-Z_]+)", _RECIPES)}
+OUTCOMES = {Outcome[name].value for name in re.findall(r"finish\(\s*Outcome\.([A-Z_]+)", _RECIPES)}
 EMITTED_VALUES = {
     "kind": set(app_telemetry.RUN_KINDS),
     "outcome": OUTCOMES | {app_telemetry.FAILED_OUTCOME},
@@ -36,8 +36,14 @@ def rules() -> list[Rule]:
     out = []
     for symbol, resource in resources("alerts.bicep", "Microsoft.Insights/scheduledQueryRules").items():
         for criterion in config(resource)["properties"]["criteria"]["allOf"]:
-            out.append(Rule(symbol, interpolate(criterion["query"], variables), criterion.get("metricMeasureColumn"),
-                            tuple(d["name"] for d in criterion.get("dimensions", []))))
+            out.append(
+                Rule(
+                    symbol,
+                    interpolate(criterion["query"], variables),
+                    criterion.get("metricMeasureColumn"),
+                    tuple(d["name"] for d in criterion.get("dimensions", [])),
+                )
+            )
     return out
 
 
@@ -76,8 +82,11 @@ def test_every_dimension_an_alert_reads_is_one_the_event_or_metric_carries() -> 
         assert dims, rule.name
         carried: set[str] = set()
         for name in _names(rule.query):
-            carried |= set(app_telemetry.RUN_FINISHED_DIMENSIONS if name == app_telemetry.RUN_FINISHED_EVENT
-                           else scoring_telemetry.METRIC_DIMENSIONS[name])
+            carried |= set(
+                app_telemetry.RUN_FINISHED_DIMENSIONS
+                if name == app_telemetry.RUN_FINISHED_EVENT
+                else scoring_telemetry.METRIC_DIMENSIONS[name]
+            )
         assert dims <= carried, f"{rule.name} reads {sorted(dims - carried)}, which nothing emits"
 
 

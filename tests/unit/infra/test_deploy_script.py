@@ -18,7 +18,7 @@ SCRIPT = ROOT / "infra" / "deploy.sh"
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"
 
 #: the stand-in az: records argv, answers what the script reads; "not found" for the existence checks
-STANDIN = r'''#!{python}
+STANDIN = r"""#!{python}
 import json, os, sys
 args = sys.argv[1:]
 with open(os.environ["AZ_LOG"], "a") as log:
@@ -55,7 +55,7 @@ if line.startswith("functionapp keys list"):
 if line.startswith("storage blob upload"):
     answer('"0x8D0"')
 sys.exit(0)
-'''
+"""
 
 
 def _standin(tmp_path: Path) -> dict[str, str]:
@@ -64,8 +64,13 @@ def _standin(tmp_path: Path) -> dict[str, str]:
     az = bindir / "az"
     az.write_text(STANDIN.format(python=sys.executable))
     az.chmod(0o755)
-    return {**os.environ, "PATH": f"{bindir}:{os.environ['PATH']}", "AZ_LOG": str(tmp_path / "az.log"),
-            "POLL_SECONDS": "0", "PYTHON": sys.executable}
+    return {
+        **os.environ,
+        "PATH": f"{bindir}:{os.environ['PATH']}",
+        "AZ_LOG": str(tmp_path / "az.log"),
+        "POLL_SECONDS": "0",
+        "PYTHON": sys.executable,
+    }
 
 
 Ran = tuple[subprocess.CompletedProcess[str], list[list[str]]]
@@ -79,9 +84,26 @@ def run(tmp_path: Path, *args: str, user_type: str = "user") -> Ran:
         archive.writestr("host.json", "{}")
     data = tmp_path / "drop.csv"
     data.write_text("age,sex,bmi,bp,s1,s2,s3,s4,s5,s6,target\n")
-    done = subprocess.run(["bash", str(SCRIPT), "-g", "mlops-rg", "-l", "westeurope", "--package", str(package),
-                           "--data", str(data), *args], env=env, capture_output=True, text=True, timeout=120,
-                          check=False)
+    done = subprocess.run(
+        [
+            "bash",
+            str(SCRIPT),
+            "-g",
+            "mlops-rg",
+            "-l",
+            "westeurope",
+            "--package",
+            str(package),
+            "--data",
+            str(data),
+            *args,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     log = tmp_path / "az.log"
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     return done, calls
@@ -108,13 +130,24 @@ def _config(call: list[str]) -> list[str]:
 def tls(tmp_path: Path) -> list[str]:
     (tmp_path / "cert.pem").write_text("CERT")
     (tmp_path / "key.pem").write_text("KEY")
-    return ["--tls-cname", "scoring.example.com", "--tls-cert", str(tmp_path / "cert.pem"),
-            "--tls-key", str(tmp_path / "key.pem")]
+    return [
+        "--tls-cname",
+        "scoring.example.com",
+        "--tls-cert",
+        str(tmp_path / "cert.pem"),
+        "--tls-key",
+        str(tmp_path / "key.pem"),
+    ]
 
 
 def test_shellcheck_is_clean() -> None:
-    done = subprocess.run([str(SHELLCHECK), "-x", str(SCRIPT), str(ROOT / "infra" / "lint.sh"),
-                           str(ROOT / ".ci" / "run")], capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [str(SHELLCHECK), "-x", str(SCRIPT), str(ROOT / "infra" / "lint.sh"), str(ROOT / ".ci" / "run")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "set -euo pipefail" in SCRIPT.read_text()
 
@@ -123,24 +156,39 @@ def test_default_run_goes_through_every_step_in_order_with_tls(tmp_path: Path, t
     done, calls = run(tmp_path, *tls)
     assert done.returncode == 0, done.stderr
     registered = [c[c.index("--namespace") + 1] for c in _calls(calls, "provider", "register")]
-    assert {"Microsoft.KubernetesConfiguration", "Microsoft.ContainerService", "Microsoft.MachineLearningServices",
-            "Microsoft.EventGrid", "Microsoft.Web"} <= set(registered)
+    assert {
+        "Microsoft.KubernetesConfiguration",
+        "Microsoft.ContainerService",
+        "Microsoft.MachineLearningServices",
+        "Microsoft.EventGrid",
+        "Microsoft.Web",
+    } <= set(registered)
     assert all("--wait" in c for c in _calls(calls, "provider", "register"))
     extensions = [c[c.index("--name") + 1] for c in _calls(calls, "extension", "add")]
     assert extensions == ["ml", "k8s-extension"]
-    order = [_index(calls, "provider", "register"), _index(calls, "group", "create"),
-             _index(calls, "deployment", "group", "create"), _index(calls, "ml", "environment", "create"),
-             _index(calls, "aks", "create"), _index(calls, "k8s-extension", "create"),
-             _index(calls, "ml", "compute", "attach"), _index(calls, "functionapp", "deployment", "source"),
-             _index(calls, "functionapp", "keys", "list")]
+    order = [
+        _index(calls, "provider", "register"),
+        _index(calls, "group", "create"),
+        _index(calls, "deployment", "group", "create"),
+        _index(calls, "ml", "environment", "create"),
+        _index(calls, "aks", "create"),
+        _index(calls, "k8s-extension", "create"),
+        _index(calls, "ml", "compute", "attach"),
+        _index(calls, "functionapp", "deployment", "source"),
+        _index(calls, "functionapp", "keys", "list"),
+    ]
     assert order == sorted(order)
     assert _index(calls, "extension", "add") < _index(calls, "k8s-extension", "create")
     extension = _calls(calls, "k8s-extension", "create")[0]
     config = _config(extension)
-    assert {"enableInference=True", "inferenceRouterServiceType=LoadBalancer", "allowInsecureConnections=False",
-            "sslCname=scoring.example.com"} <= set(config)
+    assert {
+        "enableInference=True",
+        "inferenceRouterServiceType=LoadBalancer",
+        "allowInsecureConnections=False",
+        "sslCname=scoring.example.com",
+    } <= set(config)
     assert "inferenceRouterHA=False" not in config
-    protected = extension[extension.index("--config-protected") + 1:][:2]
+    protected = extension[extension.index("--config-protected") + 1 :][:2]
     assert protected == [f"sslCertPemFile={tmp_path / 'cert.pem'}", f"sslKeyPemFile={tmp_path / 'key.pem'}"]
     assert extension[extension.index("--extension-type") + 1] == "Microsoft.AzureML.Kubernetes"
     aks = _calls(calls, "aks", "create")[0]
@@ -151,7 +199,8 @@ def test_default_run_goes_through_every_step_in_order_with_tls(tmp_path: Path, t
 
 
 def test_infrastructure_twice_the_second_time_after_the_publish_with_the_subscriptions(
-        tmp_path: Path, tls: list[str]) -> None:
+    tmp_path: Path, tls: list[str]
+) -> None:
     done, calls = run(tmp_path, *tls)
     assert done.returncode == 0, done.stderr
     deployments = _calls(calls, "deployment", "group", "create")
@@ -193,13 +242,16 @@ def test_insecure_test_cluster_with_two_nodes_says_so_explicitly(tmp_path: Path)
     assert aks[aks.index("--node-count") + 1] == "2"
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    ([], "give --tls-cname, --tls-cert and --tls-key"),
-    (["--insecure-test-cluster", "--tls-cname", "x"], "exclude each other"),
-    (["--insecure-test-cluster", "--prefix", "Bad_Prefix"], "--prefix must be"),
-    (["--insecure-test-cluster", "--aks-nodes", "zero"], "--aks-nodes must be"),
-    (["--insecure-test-cluster", "--frobnicate"], "unknown option: --frobnicate"),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give --tls-cname, --tls-cert and --tls-key"),
+        (["--insecure-test-cluster", "--tls-cname", "x"], "exclude each other"),
+        (["--insecure-test-cluster", "--prefix", "Bad_Prefix"], "--prefix must be"),
+        (["--insecure-test-cluster", "--aks-nodes", "zero"], "--aks-nodes must be"),
+        (["--insecure-test-cluster", "--frobnicate"], "unknown option: --frobnicate"),
+    ],
+)
 def test_bad_options_stop_before_any_azure_call(tmp_path: Path, args: list[str], message: str) -> None:
     done, calls = run(tmp_path, *args)
     assert done.returncode == 2
@@ -231,7 +283,7 @@ def test_the_doc_runs_the_script_and_every_az_command_it_names_is_in_it() -> Non
         assert command in script, f"docs/azure.md names `{command}`, which infra/deploy.sh does not run"
 
 
-PIP_STANDIN = r'''#!/usr/bin/env bash
+PIP_STANDIN = r"""#!/usr/bin/env bash
 # python as deploy.sh calls it, except that `-m pip install --target DIR` lays out a tiny site-packages
 if [[ "$1 $2 $3" == "-m pip install" ]]; then
   while (($#)); do
@@ -243,7 +295,7 @@ if [[ "$1 $2 $3" == "-m pip install" ]]; then
   exit 0
 fi
 exec {python} "$@"
-'''
+"""
 
 
 def test_without_a_package_it_builds_one_with_the_dependencies_and_publishes_it(tmp_path: Path) -> None:
@@ -253,8 +305,14 @@ def test_without_a_package_it_builds_one_with_the_dependencies_and_publishes_it(
     env = {**_standin(tmp_path), "PYTHON": str(python), "TMPDIR": str(tmp_path)}
     data = tmp_path / "drop.csv"
     data.write_text("x\n")
-    done = subprocess.run(["bash", str(SCRIPT), "-g", "rg", "-l", "westeurope", "--skip-aks", "--data", str(data)],
-                          env=env, capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        ["bash", str(SCRIPT), "-g", "rg", "-l", "westeurope", "--skip-aks", "--data", str(data)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     calls = [json.loads(line) for line in (tmp_path / "az.log").read_text().splitlines()]
     publish = _calls(calls, "functionapp", "deployment", "source", "config-zip")[0]

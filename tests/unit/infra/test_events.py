@@ -12,8 +12,10 @@ from triggers.events import on_model_registered
 
 
 def _subscriptions() -> dict[str, dict]:
-    return {k: config(v) for k, v in resources("events.bicep",
-                                               "Microsoft.EventGrid/systemTopics/eventSubscriptions").items()}
+    return {
+        k: config(v)
+        for k, v in resources("events.bicep", "Microsoft.EventGrid/systemTopics/eventSubscriptions").items()
+    }
 
 
 def _variables() -> dict:
@@ -37,8 +39,10 @@ def test_blob_created_goes_to_the_blob_extension_webhook_of_on_blob_drop() -> No
     blob = _subscriptions()["blobCreated"]
     assert text(_variables()["webhooks"]["value"]) == "https://${app.properties.defaultHostName}/runtime/webhooks"
     name = on_blob_drop.build().get_function_name()
-    assert _url(blob) == ("https://${app.properties.defaultHostName}/runtime/webhooks/blobs"
-                          f"?functionName=Host.Functions.{name}&code=${{hostKeys.systemKeys.blobs_extension}}")
+    assert _url(blob) == (
+        "https://${app.properties.defaultHostName}/runtime/webhooks/blobs"
+        f"?functionName=Host.Functions.{name}&code=${{hostKeys.systemKeys.blobs_extension}}"
+    )
     assert text(_variables()["hostKeys"]["value"]) == "list_func(listKeys, ${app.id}/host/default, 2023-12-01)"
     assert blob["properties"]["filter"]["includedEventTypes"] == ["Microsoft.Storage.BlobCreated"]
     assert blob["properties"]["eventDeliverySchema"] == "EventGridSchema"
@@ -58,8 +62,10 @@ def test_the_subject_filter_is_the_literal_prefix_of_the_trigger_path() -> None:
 def test_model_registered_goes_to_the_event_grid_webhook_of_on_model_registered() -> None:
     sub = _subscriptions()["modelRegistered"]
     name = on_model_registered.build().get_function_name()
-    assert _url(sub) == ("https://${app.properties.defaultHostName}/runtime/webhooks/eventgrid"
-                         f"?functionName={name}&code=${{hostKeys.systemKeys.eventgrid_extension}}")
+    assert _url(sub) == (
+        "https://${app.properties.defaultHostName}/runtime/webhooks/eventgrid"
+        f"?functionName={name}&code=${{hostKeys.systemKeys.eventgrid_extension}}"
+    )
     assert sub["properties"]["filter"]["includedEventTypes"] == ["Microsoft.MachineLearningServices.ModelRegistered"]
     assert sub["properties"]["filter"]["subjectBeginsWith"] == "models/${modelName}:"
 
@@ -75,8 +81,11 @@ def test_deliveries_retry_then_dead_letter_by_the_topics_identity() -> None:
         assert text(sub["properties"]["deadLetterWithResourceIdentity"]) == "deadLetters"
     topics = resources("main.bicep", "Microsoft.EventGrid/systemTopics")
     assert {config(t)["identity"]["type"] for t in topics.values()} == {"SystemAssigned"}
-    writers = {a.identity for a in role_assignments()
-               if a.scope == "deadLetterContainer" and a.role == "storageBlobDataContributor"}
+    writers = {
+        a.identity
+        for a in role_assignments()
+        if a.scope == "deadLetterContainer" and a.role == "storageBlobDataContributor"
+    }
     assert writers == set(topics)
     assert variable("main.bicep", "containers")["deadLetters"] in variable("main.bicep", "containers").values()
 

@@ -17,10 +17,24 @@ from tests.unit.infra.bicep import ROOT
 sys.path.insert(0, str(ROOT / "infra"))
 import package_app
 
-JUNK = [".venv/lib/python3.11/site-packages/x.py", ".venv-build/bin/python", "tests/extra_test.py",
-        "devhost/extra.py", "local.settings.json", "scoring/__pycache__/app.cpython-311.pyc", "ml/helper.pyc",
-        "node_modules/azurite/index.js", "dist/old.zip", "notes.md", ".vscode/settings.json", ".mlops/mlflow.db",
-        "__azurite_db_blob__.json", "__blobstorage__/x", "ml/extra/module.py", "benchmarks/results/x.txt"]
+JUNK = [
+    ".venv/lib/python3.11/site-packages/x.py",
+    ".venv-build/bin/python",
+    "tests/extra_test.py",
+    "devhost/extra.py",
+    "local.settings.json",
+    "scoring/__pycache__/app.cpython-311.pyc",
+    "ml/helper.pyc",
+    "node_modules/azurite/index.js",
+    "dist/old.zip",
+    "notes.md",
+    ".vscode/settings.json",
+    ".mlops/mlflow.db",
+    "__azurite_db_blob__.json",
+    "__blobstorage__/x",
+    "ml/extra/module.py",
+    "benchmarks/results/x.txt",
+]
 
 
 def _tracked() -> list[str]:
@@ -39,8 +53,9 @@ def _git_allowed(paths: list[str], patterns: str, where: Path) -> set[str]:
         target.write_text("x")
     (where / ".gitignore").write_text(patterns)
     subprocess.run(["git", "init", "-q"], cwd=where, check=True)
-    out = subprocess.run(["git", "ls-files", "--others", "--exclude-standard"], cwd=where, capture_output=True,
-                         text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "--others", "--exclude-standard"], cwd=where, capture_output=True, text=True, check=True
+    ).stdout
     return set(out.splitlines())
 
 
@@ -65,14 +80,24 @@ def test_zip_holds_exactly_what_funcignore_allows(app_tree: Path, tmp_path: Path
         names = set(archive.namelist())
     assert names == set(packaged)
     expected = _git_allowed(_tracked() + JUNK, (app_tree / ".funcignore").read_text(), tmp_path / "referee")
-    assert names == expected, (f"packaged, git would ignore: {sorted(names - expected)}; "
-                               f"git keeps, not packaged: {sorted(expected - names)}")
+    assert names == expected, (
+        f"packaged, git would ignore: {sorted(names - expected)}; git keeps, not packaged: {sorted(expected - names)}"
+    )
 
 
 def test_what_must_and_must_not_be_deployed(app_tree: Path) -> None:
     names = set(package_app.build(app_tree, app_tree / "dist" / "app.zip"))
-    for needed in ("function_app.py", "host.json", "requirements.txt", ".amlignore", "ml/train.py",
-                   "scoring/score.py", "scoring/telemetry.py", "triggers/dashboard.html", "activities/outcomes.py"):
+    for needed in (
+        "function_app.py",
+        "host.json",
+        "requirements.txt",
+        ".amlignore",
+        "ml/train.py",
+        "scoring/score.py",
+        "scoring/telemetry.py",
+        "triggers/dashboard.html",
+        "activities/outcomes.py",
+    ):
         assert needed in names, needed
     for forbidden in (".venv", "tests", "devhost", "cli", "infra", "node_modules", "benchmarks", "dist"):
         assert not any(n == forbidden or n.startswith(forbidden + "/") for n in names), forbidden
@@ -82,8 +107,11 @@ def test_what_must_and_must_not_be_deployed(app_tree: Path) -> None:
 
 def test_dependencies_are_packaged_where_the_host_looks_for_them(app_tree: Path, tmp_path: Path) -> None:
     site = tmp_path / "site-packages"
-    for relative in ("azure/functions/__init__.py", "azure/functions/__pycache__/__init__.cpython-311.pyc",
-                     "numpy/core/_multiarray.so"):
+    for relative in (
+        "azure/functions/__init__.py",
+        "azure/functions/__pycache__/__init__.cpython-311.pyc",
+        "numpy/core/_multiarray.so",
+    ):
         (site / relative).parent.mkdir(parents=True, exist_ok=True)
         (site / relative).write_text("dep")
     (site / "numpy/core/_multiarray.so").chmod(0o755)
@@ -92,9 +120,11 @@ def test_dependencies_are_packaged_where_the_host_looks_for_them(app_tree: Path,
     with zipfile.ZipFile(out) as archive:
         deps = {i.filename: i for i in archive.infolist() if i.filename.startswith(".python_packages/")}
         assert archive.read("host.json") == (app_tree / "host.json").read_bytes()
-    assert set(deps) == {".python_packages/lib/site-packages/azure/functions/__init__.py",
-                         ".python_packages/lib/site-packages/azure/functions/__pycache__/__init__.cpython-311.pyc",
-                         ".python_packages/lib/site-packages/numpy/core/_multiarray.so"}
+    assert set(deps) == {
+        ".python_packages/lib/site-packages/azure/functions/__init__.py",
+        ".python_packages/lib/site-packages/azure/functions/__pycache__/__init__.cpython-311.pyc",
+        ".python_packages/lib/site-packages/numpy/core/_multiarray.so",
+    }
     assert deps[".python_packages/lib/site-packages/numpy/core/_multiarray.so"].external_attr >> 16 & 0o777 == 0o755
     with pytest.raises(SystemExit, match="holds no azure-functions"):
         package_app.build(app_tree, out, dependencies=tmp_path / "empty")
@@ -112,23 +142,53 @@ def test_not_a_functions_root_is_refused(tmp_path: Path) -> None:
         package_app.build(tmp_path, tmp_path / "app.zip")
 
 
-@pytest.mark.parametrize("patterns", [
-    "*.log\n!keep.log\n",
-    "/top.txt\n",
-    "build/\n",
-    "docs/**/*.png\n",
-    "**/cache\n",
-    "a/**\n!a/b\n",
-    "[abc].txt\n[!x]y.txt\n",
-    "# comment\n\nsub/*.py\n",
-    "data/\n!data/keep.txt\n",
-    "\\#literal\n?.cfg\n",
-])
+@pytest.mark.parametrize(
+    "patterns",
+    [
+        "*.log\n!keep.log\n",
+        "/top.txt\n",
+        "build/\n",
+        "docs/**/*.png\n",
+        "**/cache\n",
+        "a/**\n!a/b\n",
+        "[abc].txt\n[!x]y.txt\n",
+        "# comment\n\nsub/*.py\n",
+        "data/\n!data/keep.txt\n",
+        "\\#literal\n?.cfg\n",
+    ],
+)
 def test_pattern_semantics_match_git(tmp_path: Path, patterns: str) -> None:
-    paths = ["keep.log", "x.log", "sub/y.log", "top.txt", "sub/top.txt", "build/out.o", "src/build/out.o",
-             "build", "docs/a.png", "docs/img/b.png", "docs/img/deep/c.png", "img.png", "cache/x", "src/cache/y",
-             "a/b", "a/c", "a.txt", "b.txt", "d.txt", "xy.txt", "zy.txt", "sub/m.py", "sub/deep/n.py", "data/keep.txt",
-             "data/drop.txt", "#literal", "a.cfg", "ab.cfg", "host.json"]
+    paths = [
+        "keep.log",
+        "x.log",
+        "sub/y.log",
+        "top.txt",
+        "sub/top.txt",
+        "build/out.o",
+        "src/build/out.o",
+        "build",
+        "docs/a.png",
+        "docs/img/b.png",
+        "docs/img/deep/c.png",
+        "img.png",
+        "cache/x",
+        "src/cache/y",
+        "a/b",
+        "a/c",
+        "a.txt",
+        "b.txt",
+        "d.txt",
+        "xy.txt",
+        "zy.txt",
+        "sub/m.py",
+        "sub/deep/n.py",
+        "data/keep.txt",
+        "data/drop.txt",
+        "#literal",
+        "a.cfg",
+        "ab.cfg",
+        "host.json",
+    ]
     paths = [p for p in paths if p != "build"]  # a file and a directory cannot share a name
     tree = tmp_path / "tree"
     for relative in paths:
@@ -150,8 +210,10 @@ def _azure_pipelines() -> dict:
 def test_github_builds_the_package_and_deploys_it_to_flex_consumption() -> None:
     jobs = _workflow()["jobs"]
     package_steps = " ".join(str(s.get("run", "")) for s in jobs["package"]["steps"])
-    assert 'pip install --disable-pip-version-check --target "$RUNNER_TEMP/site-packages" -r requirements.txt' \
+    assert (
+        'pip install --disable-pip-version-check --target "$RUNNER_TEMP/site-packages" -r requirements.txt'
         in package_steps
+    )
     assert 'infra/package_app.py --dependencies "$RUNNER_TEMP/site-packages" --out dist/app.zip' in package_steps
     setup = next(s for s in jobs["package"]["steps"] if str(s.get("uses", "")).startswith("actions/setup-python"))
     assert setup["with"]["python-version"] == "3.11"

@@ -96,8 +96,11 @@ def test_the_cluster_runs_as_its_identity_and_the_app_knows_its_client_id() -> N
 
 def test_endpoints_read_models_and_write_only_the_prediction_log() -> None:
     endpoint = {(a.role, a.scope) for a in role_assignments() if a.identity == "endpointIdentity"}
-    assert endpoint == {("acrPull", "registry"), ("storageBlobDataReader", "storage"),
-                        ("storageBlobDataContributor", "scoringLogsContainer")}
+    assert endpoint == {
+        ("acrPull", "registry"),
+        ("storageBlobDataReader", "storage"),
+        ("storageBlobDataContributor", "scoringLogsContainer"),
+    }
     logs = config(resources("main.bicep")["scoringLogsContainer"])
     assert text(logs["name"]) == "containers.scoringLogs"
     assert variable("main.bicep", "containers")["scoringLogs"] == "scoring-logs"
@@ -105,9 +108,13 @@ def test_endpoints_read_models_and_write_only_the_prediction_log() -> None:
 
 def test_the_app_gets_exactly_its_data_roles_and_the_workspace_role() -> None:
     app = {(a.role, a.scope) for a in role_assignments() if a.identity == "appIdentity"}
-    assert app == {("storageBlobDataOwner", "storage"), ("storageQueueDataContributor", "storage"),
-                   ("storageTableDataContributor", "storage"), ("azureMLDataScientist", "workspace"),
-                   ("managedIdentityOperator", "endpointIdentity")}
+    assert app == {
+        ("storageBlobDataOwner", "storage"),
+        ("storageQueueDataContributor", "storage"),
+        ("storageTableDataContributor", "storage"),
+        ("azureMLDataScientist", "workspace"),
+        ("managedIdentityOperator", "endpointIdentity"),
+    }
     deployer = [a for a in role_assignments() if a.identity == "deployerObjectId"]
     assert [(a.role, a.scope, a.conditional) for a in deployer] == [("storageBlobDataContributor", "storage", True)]
     params = template("main.bicep")["parameters"]

@@ -22,8 +22,10 @@ def _evaluate(expr: Any, env: dict[str, str]) -> str:
 
 
 def names(prefix: str) -> dict[str, str]:
-    return {key: _evaluate(value, {"prefix": prefix, "suffix": SUFFIX})
-            for key, value in variable("main.bicep", "names").items()}
+    return {
+        key: _evaluate(value, {"prefix": prefix, "suffix": SUFFIX})
+        for key, value in variable("main.bicep", "names").items()
+    }
 
 
 def test_host_storage_is_identity_based_with_the_apps_user_assigned_identity() -> None:
@@ -49,13 +51,19 @@ def test_the_account_takes_no_shared_key_and_no_template_handles_one() -> None:
     for bicep in INFRA.glob("*.bicep"):
         source = bicep.read_text()
         assert "AccountKey" not in source and "primaryKey" not in source, bicep.name
-        assert re.findall(r"listKeys\(([^)]*)\)", source) in ([], ["'${app.id}/host/default', '2023-12-01'"]), \
+        assert re.findall(r"listKeys\(([^)]*)\)", source) in ([], ["'${app.id}/host/default', '2023-12-01'"]), (
             f"{bicep.name} lists keys of something other than the Functions host"
+        )
 
 
 def test_flex_consumption_settings_the_platform_rejects_are_not_set() -> None:
-    for forbidden in ("FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE",
-                      "SCM_DO_BUILD_DURING_DEPLOYMENT", "AzureWebJobsStorage"):
+    for forbidden in (
+        "FUNCTIONS_WORKER_RUNTIME",
+        "FUNCTIONS_EXTENSION_VERSION",
+        "WEBSITE_RUN_FROM_PACKAGE",
+        "SCM_DO_BUILD_DURING_DEPLOYMENT",
+        "AzureWebJobsStorage",
+    ):
         assert forbidden not in app_settings()
     runtime = config(resources("main.bicep")["app"])["properties"]["functionAppConfig"]["runtime"]
     assert runtime == {"name": "python", "version": "3.11"}

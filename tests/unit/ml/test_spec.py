@@ -44,8 +44,9 @@ def test_the_default_models_spec_declares_the_contract_the_pipeline_runs() -> No
     assert spec.schema.min_rows == DIABETES.min_rows
 
 
-@pytest.mark.parametrize(("name", "frame"), [("diabetes-ridge", diabetes_frame), ("breast-cancer",
-                                                                                   breast_cancer_frame)])
+@pytest.mark.parametrize(
+    ("name", "frame"), [("diabetes-ridge", diabetes_frame), ("breast-cancer", breast_cancer_frame)]
+)
 def test_each_shipped_sample_fits_its_models_contract(name: str, frame: Callable[[], pd.DataFrame]) -> None:
     spec = load_spec(MODELS_ROOT / name)
     sample = spec.sample_frame()
@@ -112,11 +113,14 @@ def test_a_bad_spec_names_every_problem_with_file_key_line_expected_and_found(tm
         assert expected in text, f"{expected!r} not in:\n{text}"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("task: [regression\n", "not readable YAML"),
-    ("- a list\n", "the document: expected a mapping of keys (task, schema, estimator, …), found ['a list']"),
-    ("", "the document: expected a mapping of keys (task, schema, estimator, …), found None"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("task: [regression\n", "not readable YAML"),
+        ("- a list\n", "the document: expected a mapping of keys (task, schema, estimator, …), found ['a list']"),
+        ("", "the document: expected a mapping of keys (task, schema, estimator, …), found None"),
+    ],
+)
 def test_an_unreadable_spec_is_a_problem_too(tmp_path: Path, text: str, expected: str) -> None:
     folder = _folder(tmp_path, "broken", text)
     with pytest.raises(SpecError) as caught:
@@ -145,8 +149,10 @@ def test_a_folder_name_that_cannot_name_a_model_is_a_problem(tmp_path: Path) -> 
 
 
 def test_the_settings_fill_what_a_spec_leaves_out(tmp_path: Path) -> None:
-    minimal = ("task: regression\nschema:\n  features: [{name: x}]\n  label: {name: y}\n"
-               "estimator: {factory: 'ml.estimators:ridge'}\n")
+    minimal = (
+        "task: regression\nschema:\n  features: [{name: x}]\n  label: {name: y}\n"
+        "estimator: {factory: 'ml.estimators:ridge'}\n"
+    )
     settings = Settings.from_env({"PROMOTION_CONFIDENCE": "0.9", "DRIFT_PSI_THRESHOLD": "0.4"})
     spec = load_catalog(_folder(tmp_path, "minimal", minimal).parent, settings).spec("minimal")
     assert spec is not None

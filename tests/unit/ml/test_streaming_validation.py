@@ -30,8 +30,11 @@ def write(frame: pd.DataFrame, path: Path, row_group_size: int | None = None) ->
     return path
 
 
-@pytest.mark.parametrize(("suffix", "row_group_size"), [(".csv", None), (".parquet", None), (".parquet", 300)],
-                         ids=["csv", "parquet-one-row-group", "parquet-many-row-groups"])
+@pytest.mark.parametrize(
+    ("suffix", "row_group_size"),
+    [(".csv", None), (".parquet", None), (".parquet", 300)],
+    ids=["csv", "parquet-one-row-group", "parquet-many-row-groups"],
+)
 def test_valid_file_streams_in_many_batches(tmp_path: Path, suffix: str, row_group_size: int | None) -> None:
     frame = big_frame()
     path = write(frame, tmp_path / f"big{suffix}", row_group_size)
@@ -76,13 +79,16 @@ def test_unparseable_value_late_in_the_file_switches_to_text_and_names_its_row(t
     assert "500 (row 21)" in text
 
 
-@pytest.mark.parametrize(("content", "message"), [
-    (b"", "the file is empty"),
-    (gzip.compress(b"age\n1\n"), "gzip-compressed"),
-    (b"<html><body>x</body></html>", "HTML/XML page"),
-    ("age,sex\n1,2\n".encode("utf-16"), "UTF-16"),
-    (b"age,sex,bmi\n1,2\n3,4,5,6,7\n", "not a CSV table"),
-])
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "the file is empty"),
+        (gzip.compress(b"age\n1\n"), "gzip-compressed"),
+        (b"<html><body>x</body></html>", "HTML/XML page"),
+        ("age,sex\n1,2\n".encode("utf-16"), "UTF-16"),
+        (b"age,sex,bmi\n1,2\n3,4,5,6,7\n", "not a CSV table"),
+    ],
+)
 def test_not_a_table(tmp_path: Path, content: bytes, message: str) -> None:
     path = tmp_path / "x.csv"
     path.write_bytes(content)
@@ -119,8 +125,9 @@ def test_report_does_not_depend_on_the_block_size(tmp_path: Path, suffix: str, b
         frame.to_parquet(path, index=False, row_group_size=200)  # row groups read whole, or in slices
     else:
         frame.to_csv(path, index=False)
-    reports = [validate_path(path, block_size=size, reference=diabetes_frame()).to_dict()
-               for size in (100, BLOCK, 1 << 24)]  # 100 bytes: shorter than a line
+    reports = [
+        validate_path(path, block_size=size, reference=diabetes_frame()).to_dict() for size in (100, BLOCK, 1 << 24)
+    ]  # 100 bytes: shorter than a line
     assert reports[0] == reports[1] == reports[2]
     assert reports[0]["rows"] == len(frame)
     if bad:

@@ -71,8 +71,14 @@ def test_saved_model_pins_what_it_needs_without_inferring(data: Path, tmp_path: 
 
 def test_cli_runs_as_a_subprocess(data: Path, tmp_path: Path) -> None:
     out = tmp_path / "cli"
-    proc = subprocess.run([sys.executable, "-m", "ml.train", "--data", str(data), "--output", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ml.train", "--data", str(data), "--output", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     metrics = json.loads((out / "metrics.json").read_text())
@@ -84,9 +90,14 @@ def test_cli_runs_as_a_subprocess(data: Path, tmp_path: Path) -> None:
 def test_cli_rejects_bad_data_with_exit_2(tmp_path: Path) -> None:
     bad = diabetes_frame().drop(columns=["bmi"])
     bad.to_csv(tmp_path / "bad.csv", index=False)
-    proc = subprocess.run([sys.executable, "-m", "ml.train", "--data", str(tmp_path / "bad.csv"),
-                           "--output", str(tmp_path / "o")], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "ml.train", "--data", str(tmp_path / "bad.csv"), "--output", str(tmp_path / "o")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert proc.returncode == 2
     assert "missing column(s) bmi" in proc.stderr
 
@@ -99,8 +110,9 @@ def test_bad_data_raises_with_the_report(tmp_path: Path) -> None:
     assert "constant" in str(info.value)
 
 
-def test_logs_params_and_metrics_to_mlflow_when_tracking_uri_set(data: Path, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_logs_params_and_metrics_to_mlflow_when_tracking_uri_set(
+    data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.chdir(tmp_path)  # MLflow's default artifact root is ./mlruns

@@ -187,8 +187,7 @@ def test_resample_of_reference_does_not_drift() -> None:
 def test_drift_can_be_made_an_error() -> None:
     reference = diabetes_frame()
     shifted = reference.assign(s5=lambda f: f.s5 + 0.8)
-    report = validate(csv(shifted), "shift.csv", reference=reference,
-                      thresholds=DriftThresholds(severity="error"))
+    report = validate(csv(shifted), "shift.csv", reference=reference, thresholds=DriftThresholds(severity="error"))
     assert not report.ok
     assert "column 's5' drifted" in report.summary()
 

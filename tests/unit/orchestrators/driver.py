@@ -51,8 +51,13 @@ class Context:
         return Call("timer", "timer", fire_at)
 
 
-def run(recipe: Callable[[Any], Generator[Any, Any, Any]], context: Context, script: Script,
-        max_steps: int = 500, calls: list[Call] | None = None) -> tuple[Any, list[Call]]:
+def run(
+    recipe: Callable[[Any], Generator[Any, Any, Any]],
+    context: Context,
+    script: Script,
+    max_steps: int = 500,
+    calls: list[Call] | None = None,
+) -> tuple[Any, list[Call]]:
     """Drive ``recipe`` to its end; ``calls`` (if given) receives every call, also when the recipe raises."""
     calls = [] if calls is None else calls
     generator = recipe(context)

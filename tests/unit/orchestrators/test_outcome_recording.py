@@ -38,9 +38,16 @@ def test_a_finished_retrain_records_its_outcome_last() -> None:
     assert output["outcome"] == "registered"
     record = calls[-1]
     assert record.name == act.RECORD_OUTCOME
-    assert record.payload == {"run_id": "retrain-abc", "kind": "retrain", "outcome": "registered",
-                              "model": "diabetes-ridge", "version": "3", "trigger": "blob",
-                              "duration_s": record.payload["duration_s"], "reason": output["reason"]}
+    assert record.payload == {
+        "run_id": "retrain-abc",
+        "kind": "retrain",
+        "outcome": "registered",
+        "model": "diabetes-ridge",
+        "version": "3",
+        "trigger": "blob",
+        "duration_s": record.payload["duration_s"],
+        "reason": output["reason"],
+    }
     assert record.payload["duration_s"] > 0  # two durable timers went by on the virtual clock
     RunFinished.from_dict(record.payload)  # what the activity will accept
 
@@ -87,8 +94,12 @@ def _payload(text: str) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
-def drive(name: str, instance_id: str, run_input: dict[str, Any], answer: Answer,
-          ) -> tuple[StepResult, list[tuple[str, Any]]]:
+def drive(
+    name: str,
+    instance_id: str,
+    run_input: dict[str, Any],
+    answer: Answer,
+) -> tuple[StepResult, list[tuple[str, Any]]]:
     """Episodes until the instance ends: activities answered by ``answer`` (raise = failed), timers fired."""
     now = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
     input_json = json.dumps(run_input)
@@ -107,12 +118,24 @@ def drive(name: str, instance_id: str, run_input: dict[str, Any], answer: Answer
             payload = _payload(work.input)
             scheduled.append((work.name, payload))
             try:
-                inbound.append(h.event(h.TASK_COMPLETED, now, TaskScheduledId=work.task_id,
-                                       Result=json.dumps(answer(work.name, payload))))
+                inbound.append(
+                    h.event(
+                        h.TASK_COMPLETED,
+                        now,
+                        TaskScheduledId=work.task_id,
+                        Result=json.dumps(answer(work.name, payload)),
+                    )
+                )
             except Exception as exc:
-                inbound.append(h.event(h.TASK_FAILED, now, TaskScheduledId=work.task_id,
-                                       Reason=f"Activity function '{work.name}' failed: {type(exc).__name__}: {exc}",
-                                       Details=json.dumps({"type": type(exc).__name__, "message": str(exc)})))
+                inbound.append(
+                    h.event(
+                        h.TASK_FAILED,
+                        now,
+                        TaskScheduledId=work.task_id,
+                        Reason=f"Activity function '{work.name}' failed: {type(exc).__name__}: {exc}",
+                        Details=json.dumps({"type": type(exc).__name__, "message": str(exc)}),
+                    )
+                )
         for timer in result.timers:
             now = max(now, timer.fire_at)
             inbound.append(h.event(h.TIMER_FIRED, now, TimerId=timer.timer_id, FireAt=h.fmt_time(timer.fire_at)))
@@ -132,7 +155,11 @@ def test_real_sdk_a_normal_ending_is_recorded() -> None:
     assert [a for a, _ in scheduled] == [act.SNAPSHOT_DATASET, act.RECORD_OUTCOME]
     recorded = scheduled[-1][1]
     assert (recorded["run_id"], recorded["kind"], recorded["outcome"], recorded["trigger"]) == (
-        "retrain-nightly-20261124", "retrain", "skipped_no_new_data", "timer")
+        "retrain-nightly-20261124",
+        "retrain",
+        "skipped_no_new_data",
+        "timer",
+    )
 
 
 def test_real_sdk_a_failed_orchestration_records_failed_then_fails() -> None:

@@ -14,24 +14,44 @@ from orchestrators.retrain import poll_after, retrain
 from tests.unit.orchestrators.driver import Context, Script, names, run
 
 MODEL = "diabetes-ridge"
-CONFIG = {"model_name": MODEL, "incoming": "incoming", "quarantine": "quarantine",
-          "datasets": "datasets", "promotion": {"metric": "rmse"}, "drift": {"psi": 0.25, "ks_pvalue": 0.001},
-          "poll_seconds": 5, "timeout_minutes": 1}
-DATASET = {"version": "2", "rows": 442, "drops": [{"blob": "incoming/a.csv", "etag": "e"}],
-           "paths": ["datasets/drops/x.csv"], "champion_dataset_version": "1"}
+CONFIG = {
+    "model_name": MODEL,
+    "incoming": "incoming",
+    "quarantine": "quarantine",
+    "datasets": "datasets",
+    "promotion": {"metric": "rmse"},
+    "drift": {"psi": 0.25, "ks_pvalue": 0.001},
+    "poll_seconds": 5,
+    "timeout_minutes": 1,
+}
+DATASET = {
+    "version": "2",
+    "rows": 442,
+    "drops": [{"blob": "incoming/a.csv", "etag": "e"}],
+    "paths": ["datasets/drops/x.csv"],
+    "champion_dataset_version": "1",
+}
 
 
 def retrain_script(**overrides: Any) -> Script:
     job_states = iter(["running", "running", "completed"])
     script: Script = {
-        act.VALIDATE_DROP: lambda p: {"ok": True, "summary": "a.csv: 442 rows accepted", "messages": [],
-                                      "etag": "e", "report": "datasets/reports/r.json"},
+        act.VALIDATE_DROP: lambda p: {
+            "ok": True,
+            "summary": "a.csv: 442 rows accepted",
+            "messages": [],
+            "etag": "e",
+            "report": "datasets/reports/r.json",
+        },
         act.ACCEPT_DROP: lambda p: DATASET,
         act.SNAPSHOT_DATASET: lambda p: DATASET,
         act.SUBMIT_TRAINING: lambda p: {"job_id": p["job_name"], "state": "queued"},
         act.TRAINING_STATUS: lambda p: {"job_id": p["job_id"], "state": next(job_states)},
-        act.EVALUATE_CHALLENGER: lambda p: {"promote": True, "reason": "better beyond noise",
-                                            "challenger": {"rmse": 50.0, "mae": 40.0, "r2": 0.5}},
+        act.EVALUATE_CHALLENGER: lambda p: {
+            "promote": True,
+            "reason": "better beyond noise",
+            "challenger": {"rmse": 50.0, "mae": 40.0, "r2": 0.5},
+        },
         act.REGISTER_MODEL: lambda p: {"version": "3"},
     }
     script.update(overrides)
@@ -56,10 +76,18 @@ def test_good_drop_is_registered_with_lineage() -> None:
 
 
 def test_bad_drop_is_quarantined_and_nothing_is_trained() -> None:
-    script = retrain_script(**{
-        act.VALIDATE_DROP: lambda p: {"ok": False, "summary": "rejected", "etag": "e", "report": "datasets/r.json",
-                                      "messages": ["a.csv: missing column(s) bmi", "a.csv: 3 rows out of range"]},
-        act.QUARANTINE_DROP: lambda p: {"quarantined": "quarantine/a.csv"}})
+    script = retrain_script(
+        **{
+            act.VALIDATE_DROP: lambda p: {
+                "ok": False,
+                "summary": "rejected",
+                "etag": "e",
+                "report": "datasets/r.json",
+                "messages": ["a.csv: missing column(s) bmi", "a.csv: 3 rows out of range"],
+            },
+            act.QUARANTINE_DROP: lambda p: {"quarantined": "quarantine/a.csv"},
+        }
+    )
     output, calls = run(retrain, start(), script)
     assert output["outcome"] == "invalid_data"
     assert output["reason"] == "a.csv: missing column(s) bmi; a.csv: 3 rows out of range"
@@ -68,8 +96,15 @@ def test_bad_drop_is_quarantined_and_nothing_is_trained() -> None:
 
 
 def test_losing_challenger_is_a_normal_outcome() -> None:
-    script = retrain_script(**{act.EVALUATE_CHALLENGER: lambda p: {
-        "promote": False, "reason": "challenger RMSE 55 vs champion RMSE 50: champion kept", "challenger": {}}})
+    script = retrain_script(
+        **{
+            act.EVALUATE_CHALLENGER: lambda p: {
+                "promote": False,
+                "reason": "challenger RMSE 55 vs champion RMSE 50: champion kept",
+                "challenger": {},
+            }
+        }
+    )
     output, calls = run(retrain, start(), script)
     assert output["outcome"] == "not_better"
     assert "champion kept" in output["reason"]
@@ -77,8 +112,16 @@ def test_losing_challenger_is_a_normal_outcome() -> None:
 
 
 def test_failed_job_ends_training_failed_with_its_log() -> None:
-    script = retrain_script(**{act.TRAINING_STATUS: lambda p: {
-        "job_id": p["job_id"], "state": "failed", "message": "exit code 1", "log_tail": "Traceback: boom"}})
+    script = retrain_script(
+        **{
+            act.TRAINING_STATUS: lambda p: {
+                "job_id": p["job_id"],
+                "state": "failed",
+                "message": "exit code 1",
+                "log_tail": "Traceback: boom",
+            }
+        }
+    )
     output, calls = run(retrain, start(), script)
     assert output["outcome"] == "training_failed"
     assert "exit code 1" in output["reason"] and "Traceback: boom" in output["reason"]
@@ -86,19 +129,25 @@ def test_failed_job_ends_training_failed_with_its_log() -> None:
 
 
 def test_job_running_past_the_timeout_is_cancelled() -> None:
-    script = retrain_script(**{act.TRAINING_STATUS: lambda p: {"job_id": p["job_id"], "state": "running"},
-                               act.CANCEL_TRAINING: lambda p: {"canceled": True}})
+    script = retrain_script(
+        **{
+            act.TRAINING_STATUS: lambda p: {"job_id": p["job_id"], "state": "running"},
+            act.CANCEL_TRAINING: lambda p: {"canceled": True},
+        }
+    )
     output, calls = run(retrain, start(), script)
     assert output["outcome"] == "training_failed" and "timed out after 1 minutes" in output["reason"]
     assert act.CANCEL_TRAINING in names(calls)
-    waits = [(b.payload - a.payload).total_seconds() for a, b in itertools.pairwise(
-        c for c in calls if c.name == "timer")]
+    waits = [
+        (b.payload - a.payload).total_seconds() for a, b in itertools.pairwise(c for c in calls if c.name == "timer")
+    ]
     assert waits == sorted(waits) and max(waits) == 5, "checks grow with the job's age, up to poll_seconds"
     assert len(waits) < 40
 
 
-@pytest.mark.parametrize(("age", "longest", "wait"), [(0, 5, 0.25), (4, 5, 0.4), (30, 5, 3), (600, 5, 5),
-                                                      (0, 60, 3), (3600, 60, 60)])
+@pytest.mark.parametrize(
+    ("age", "longest", "wait"), [(0, 5, 0.25), (4, 5, 0.4), (30, 5, 3), (600, 5, 5), (0, 60, 3), (3600, 60, 60)]
+)
 def test_status_checks_start_prompt_and_slow_down_with_the_jobs_age(age: float, longest: float, wait: float) -> None:
     assert poll_after(age, longest) == pytest.approx(wait)
 
@@ -168,8 +217,13 @@ class Operations:
         return {"operation": operation, "state": state, "message": message}
 
 
-def release_script(qa_passes: bool = True, prod_passes: bool = True, previous: str | None = "blue",
-                   claims: list[dict[str, Any]] | None = None, ops: Operations | None = None) -> Script:
+def release_script(
+    qa_passes: bool = True,
+    prod_passes: bool = True,
+    previous: str | None = "blue",
+    claims: list[dict[str, Any]] | None = None,
+    ops: Operations | None = None,
+) -> Script:
     queue = iter(claims or [{"granted": True, "superseded": False, "active": "3", "newest": "3"}])
     ops = ops or Operations()
 
@@ -179,9 +233,13 @@ def release_script(qa_passes: bool = True, prod_passes: bool = True, previous: s
     def deploy(p: dict[str, Any]) -> dict[str, Any]:
         slot = "blue" if p["endpoint"] == "qa" else "green"
         old = previous if p["endpoint"] == "production" else None
-        return {"slot": slot, "previous_slot": old, "previous_version": "2" if old else None,
-                "others": [old] if old else [],
-                "status": ops.begin("deploy", p["endpoint"], slot=slot, version=p["version"])}
+        return {
+            "slot": slot,
+            "previous_slot": old,
+            "previous_version": "2" if old else None,
+            "others": [old] if old else [],
+            "status": ops.begin("deploy", p["endpoint"], slot=slot, version=p["version"]),
+        }
 
     return {
         act.DESCRIBE_MODEL: lambda p: {"run_id": "retrain-abc"},
@@ -197,10 +255,15 @@ def release_script(qa_passes: bool = True, prod_passes: bool = True, previous: s
 
 
 def release_context(deploy: dict[str, Any] | None = None) -> Context:
-    config = {"api_test": {"max_p99_ms": 500}, "poll_seconds": 5,
-              "deploy": deploy or {"poll_seconds": 30, "timeout_minutes": 60}}
-    return Context({"model_name": "diabetes-ridge", "version": "3", "trigger": "event", "event_id": "ev",
-                    "config": config}, instance_id="release-diabetes-ridge-3")
+    config = {
+        "api_test": {"max_p99_ms": 500},
+        "poll_seconds": 5,
+        "deploy": deploy or {"poll_seconds": 30, "timeout_minutes": 60},
+    }
+    return Context(
+        {"model_name": "diabetes-ridge", "version": "3", "trigger": "event", "event_id": "ev", "config": config},
+        instance_id="release-diabetes-ridge-3",
+    )
 
 
 def test_release_deploys_blue_green_and_promotes() -> None:
@@ -210,8 +273,9 @@ def test_release_deploys_blue_green_and_promotes() -> None:
     assert traffic == [{"blue": 100}, {"green": 100, "blue": 0}]
     stages = [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE]
     assert stages == ["production", "champion"]
-    assert [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT] == [{"endpoint": "production",
-                                                                               "slot": "blue", "model_name": MODEL}]
+    assert [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT] == [
+        {"endpoint": "production", "slot": "blue", "model_name": MODEL}
+    ]
     assert names(calls)[-1] == act.FREE_RELEASE
 
 
@@ -225,7 +289,7 @@ def test_long_deployments_are_polled_with_durable_timers_and_traffic_waits_for_s
         succeeded = ops.log.index(("succeeded", "deploy", endpoint))
         moved = ops.log.index(("begin", "traffic", endpoint))
         assert succeeded < moved, f"{endpoint} traffic moved before its deployment succeeded"
-        assert ops.log[succeeded - 12:succeeded].count(("poll", "deploy", endpoint)) == 12
+        assert ops.log[succeeded - 12 : succeeded].count(("poll", "deploy", endpoint)) == 12
     timers = [c for c in calls if c.kind == "timer"]
     assert len(timers) == names(calls).count(act.ENDPOINT_OPERATION_STATUS), "one durable timer before each check"
     waits = [(b.payload - a.payload).total_seconds() for a, b in itertools.pairwise(timers[:12])]
@@ -250,15 +314,17 @@ def test_a_failed_production_deployment_is_removed_and_traffic_never_moves() -> 
     assert output["outcome"] == "rolled_back"
     assert "production deployment failed: Quota exceeded; version 2 still serves" in output["reason"]
     assert [c.payload["endpoint"] for c in calls if c.name == act.SET_TRAFFIC] == ["qa"]
-    assert [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT] == [{"endpoint": "production",
-                                                                               "slot": "green", "model_name": MODEL}]
+    assert [c.payload for c in calls if c.name == act.REMOVE_DEPLOYMENT] == [
+        {"endpoint": "production", "slot": "green", "model_name": MODEL}
+    ]
     assert [c.payload["stage"] for c in calls if c.name == act.SET_MODEL_STAGE] == ["rejected"]
 
 
 def test_a_deployment_running_past_its_time_fails_the_stage() -> None:
     ops = Operations(polls=10_000)
-    output, calls = run(release, release_context({"poll_seconds": 30, "timeout_minutes": 5}),
-                        release_script(ops=ops), max_steps=2000)
+    output, calls = run(
+        release, release_context({"poll_seconds": 30, "timeout_minutes": 5}), release_script(ops=ops), max_steps=2000
+    )
     assert output["outcome"] == "qa_failed"
     assert "did not finish within 5 minutes" in output["reason"]
     assert 10 < names(calls).count(act.ENDPOINT_OPERATION_STATUS) < 60, "bounded, and checked often enough"
@@ -277,9 +343,12 @@ def test_a_failed_traffic_change_fails_the_release_and_frees_the_slot() -> None:
 def test_results_recorded_before_long_operations_still_replay() -> None:
     """An instance in flight across the upgrade replays its old, synchronous deploy results."""
     script = release_script()
-    script[act.DEPLOY_MODEL] = lambda p: {"slot": "blue" if p["endpoint"] == "qa" else "green",
-                                          "previous_slot": None if p["endpoint"] == "qa" else "blue",
-                                          "previous_version": "2", "state": {"deployments": {}}}
+    script[act.DEPLOY_MODEL] = lambda p: {
+        "slot": "blue" if p["endpoint"] == "qa" else "green",
+        "previous_slot": None if p["endpoint"] == "qa" else "blue",
+        "previous_version": "2",
+        "state": {"deployments": {}},
+    }
     script[act.SET_TRAFFIC] = lambda p: {"name": p["endpoint"], "deployments": {}, "traffic": p["traffic"]}
     script[act.REMOVE_DEPLOYMENT] = lambda p: {"name": p["endpoint"], "deployments": {}, "traffic": {}}
     output, calls = run(release, release_context(), script)
@@ -293,8 +362,10 @@ def test_production_is_tested_against_its_own_thresholds() -> None:
     _, calls = run(release, context, release_script())
     tested = {c.payload["endpoint"]: c.payload["thresholds"] for c in calls if c.name == act.API_TEST}
     # the thresholds travel whole: what the input leaves out takes the defaults declared once, on the message
-    assert tested == {"qa": {"requests": 50, "max_p99_ms": 500.0, "max_error_rate": 0.01},
-                      "production": {"requests": 50, "max_p99_ms": 50.0, "max_error_rate": 0.01}}
+    assert tested == {
+        "qa": {"requests": 50, "max_p99_ms": 500.0, "max_error_rate": 0.01},
+        "production": {"requests": 50, "max_p99_ms": 50.0, "max_error_rate": 0.01},
+    }
 
 
 def test_qa_failure_leaves_production_untouched() -> None:
@@ -317,8 +388,10 @@ def test_production_failure_rolls_back_to_the_previous_version() -> None:
 
 
 def test_waiting_release_is_superseded_by_a_newer_version() -> None:
-    claims = [{"granted": False, "superseded": False, "active": "2", "newest": "3"},
-              {"granted": False, "superseded": True, "active": "2", "newest": "4"}]
+    claims = [
+        {"granted": False, "superseded": False, "active": "2", "newest": "3"},
+        {"granted": False, "superseded": True, "active": "2", "newest": "4"},
+    ]
     output, calls = run(release, release_context(), release_script(claims=claims))
     assert output["outcome"] == "superseded" and "superseded by version 4" in output["reason"]
     assert names(calls).count("timer") == 1

@@ -50,8 +50,9 @@ def test_a_permanent_failure_is_raised_at_once() -> None:
 def test_retries_stop_after_the_last_attempt() -> None:
     calls: list[Any] = []
     with pytest.raises(Exception, match="storage down"):
-        run(one_call(Backoff(attempts=3)), Context({}), {"flaky": failing(10, f"{RETRYABLE} storage down")},
-            calls=calls)
+        run(
+            one_call(Backoff(attempts=3)), Context({}), {"flaky": failing(10, f"{RETRYABLE} storage down")}, calls=calls
+        )
     assert names(calls) == ["flaky", "timer", "flaky", "timer", "flaky"]
 
 
@@ -60,11 +61,18 @@ def test_the_default_backoff_outlasts_a_two_minute_outage() -> None:
     assert sum(backoff.wait_s(n) for n in range(1, backoff.attempts)) >= 120
 
 
-@pytest.mark.parametrize(("exc", "expected"), [
-    (TransientBackendError("storage down"), True), (ConnectionError("refused"), True), (TimeoutError(), True),
-    (BlobChangedError("etag moved"), True), (NotFoundError("no model 7"), False), (ValueError("bad"), False),
-    (KeyError("config"), False),
-])
+@pytest.mark.parametrize(
+    ("exc", "expected"),
+    [
+        (TransientBackendError("storage down"), True),
+        (ConnectionError("refused"), True),
+        (TimeoutError(), True),
+        (BlobChangedError("etag moved"), True),
+        (NotFoundError("no model 7"), False),
+        (ValueError("bad"), False),
+        (KeyError("config"), False),
+    ],
+)
 def test_activities_say_whether_a_retry_can_help(exc: Exception, expected: bool) -> None:
     assert retryable(exc) is expected
 

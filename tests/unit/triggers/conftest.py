@@ -19,18 +19,20 @@ from azure.durable_functions.models.DurableOrchestrationStatus import DurableOrc
 from tests.support.azurite import Azurite
 
 BASE = "http://127.0.0.1:7999/runtime/webhooks/durabletask"
-BINDING = json.dumps({
-    "taskHubName": "TestHub",
-    "creationUrls": {},
-    "managementUrls": {
-        "id": "INSTANCEID",
-        "statusQueryGetUri": f"{BASE}/instances/INSTANCEID?code=k",
-        "sendEventPostUri": f"{BASE}/instances/INSTANCEID/raiseEvent/{{eventName}}?code=k",
-        "terminatePostUri": f"{BASE}/instances/INSTANCEID/terminate?reason={{text}}&code=k",
-        "purgeHistoryDeleteUri": f"{BASE}/instances/INSTANCEID?code=k",
-    },
-    "rpcBaseUrl": "http://127.0.0.1:7999/durabletask/",
-})
+BINDING = json.dumps(
+    {
+        "taskHubName": "TestHub",
+        "creationUrls": {},
+        "managementUrls": {
+            "id": "INSTANCEID",
+            "statusQueryGetUri": f"{BASE}/instances/INSTANCEID?code=k",
+            "sendEventPostUri": f"{BASE}/instances/INSTANCEID/raiseEvent/{{eventName}}?code=k",
+            "terminatePostUri": f"{BASE}/instances/INSTANCEID/terminate?reason={{text}}&code=k",
+            "purgeHistoryDeleteUri": f"{BASE}/instances/INSTANCEID?code=k",
+        },
+        "rpcBaseUrl": "http://127.0.0.1:7999/durabletask/",
+    }
+)
 
 
 class FakeDurable:
@@ -43,14 +45,29 @@ class FakeDurable:
         self.fail_start = False
         self._sdk = df.DurableOrchestrationClient(BINDING)
 
-    def add(self, instance_id: str, name: str, status: str = "Running", *, custom: Any = None,
-            created: str = "2026-01-01T00:00:00Z", output: Any = None) -> None:
-        self.instances[instance_id] = {"name": name, "instanceId": instance_id, "runtimeStatus": status,
-                                       "createdTime": created, "lastUpdatedTime": created,
-                                       "customStatus": custom, "output": output}
+    def add(
+        self,
+        instance_id: str,
+        name: str,
+        status: str = "Running",
+        *,
+        custom: Any = None,
+        created: str = "2026-01-01T00:00:00Z",
+        output: Any = None,
+    ) -> None:
+        self.instances[instance_id] = {
+            "name": name,
+            "instanceId": instance_id,
+            "runtimeStatus": status,
+            "createdTime": created,
+            "lastUpdatedTime": created,
+            "customStatus": custom,
+            "output": output,
+        }
 
-    async def start_new(self, orchestration_function_name: str, instance_id: str | None = None,
-                        client_input: Any | None = None) -> str:
+    async def start_new(
+        self, orchestration_function_name: str, instance_id: str | None = None, client_input: Any | None = None
+    ) -> str:
         assert instance_id is not None
         if self.race_on_start:  # another delivery got there between our check and our start
             self.add(instance_id, orchestration_function_name)
@@ -61,8 +78,9 @@ class FakeDurable:
         self.add(instance_id, orchestration_function_name, "Pending", created=now)
         return instance_id
 
-    async def get_status(self, instance_id: str, show_history: bool = False, show_history_output: bool = False,
-                         show_input: bool = False) -> Any:
+    async def get_status(
+        self, instance_id: str, show_history: bool = False, show_history_output: bool = False, show_input: bool = False
+    ) -> Any:
         raw = self.instances.get(instance_id)
         return DurableOrchestrationStatus.from_json(raw if raw else {})
 

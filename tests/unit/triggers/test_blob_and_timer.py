@@ -15,15 +15,23 @@ nightly_retrain = timer.nightly_retrain.build().get_user_function().client_funct
 
 
 def arrival(name: str, etag: str) -> InputStream:
-    return InputStream(data=b"age,sex\n", name=f"incoming/{name}", uri=f"http://127.0.0.1/devstoreaccount1/incoming/{name}",
-                       length=8, blob_properties={"ETag": etag, "Length": 8}, metadata={})
+    return InputStream(
+        data=b"age,sex\n",
+        name=f"incoming/{name}",
+        uri=f"http://127.0.0.1/devstoreaccount1/incoming/{name}",
+        length=8,
+        blob_properties={"ETag": etag, "Length": 8},
+        metadata={},
+    )
 
 
 def test_one_retrain_per_blob_version(durable: FakeDurable) -> None:
     for event in (arrival("a.csv", "0x1"), arrival("a.csv", '"0x1"'), arrival("a.csv", "0x2")):
         asyncio.run(on_blob_drop(event, durable))
-    assert [started[1] for started in durable.started] == [retrain_id_for_blob("a.csv", "0x1"),
-                                                          retrain_id_for_blob("a.csv", "0x2")]
+    assert [started[1] for started in durable.started] == [
+        retrain_id_for_blob("a.csv", "0x1"),
+        retrain_id_for_blob("a.csv", "0x2"),
+    ]
     _, _, payload = durable.started[0]
     assert payload["trigger"] == "blob"
     assert payload["data"] == "incoming/a.csv"

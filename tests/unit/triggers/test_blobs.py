@@ -28,11 +28,19 @@ def test_blob_name_strips_the_container() -> None:
 
 def test_reference_must_name_an_incoming_blob() -> None:
     assert parse_reference("incoming/2026/a.csv", "incoming") == "2026/a.csv"
-    for bad, says in [("quarantine/a.csv", "'incoming' container"), ("incoming/", "must name a blob"),
-                      ("incoming", "must name a blob"), (3, "must be a string"), ("", "must be a string"),
-                      ("incoming/a\nb", "control character"), ("incoming/../quarantine/x", "normalised"),
-                      ("incoming/a/./b.csv", "normalised"), ("incoming/a//b.csv", "normalised"),
-                      ("incoming/a\\..\\b", "backslash"), ("incoming/" + "x" * 1025, "at most 1024")]:
+    for bad, says in [
+        ("quarantine/a.csv", "'incoming' container"),
+        ("incoming/", "must name a blob"),
+        ("incoming", "must name a blob"),
+        (3, "must be a string"),
+        ("", "must be a string"),
+        ("incoming/a\nb", "control character"),
+        ("incoming/../quarantine/x", "normalised"),
+        ("incoming/a/./b.csv", "normalised"),
+        ("incoming/a//b.csv", "normalised"),
+        ("incoming/a\\..\\b", "backslash"),
+        ("incoming/" + "x" * 1025, "at most 1024"),
+    ]:
         with pytest.raises(BadReference, match=says):
             parse_reference(bad, "incoming")
 

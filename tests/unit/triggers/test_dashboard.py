@@ -47,10 +47,22 @@ def test_request_values_never_reach_the_page() -> None:
 
 
 def test_runs_and_stages_are_escaped() -> None:
-    run = {"id": HOSTILE, "kind": HOSTILE, "status": HOSTILE, "outcome": HOSTILE, "trigger": HOSTILE,
-           "data": HOSTILE, "model_version": HOSTILE, "created": HOSTILE, "updated": None, "reason": HOSTILE}
-    detail = {"related": HOSTILE, "stages": [{"name": HOSTILE, "status": HOSTILE, "started": None,
-                                              "finished": None, "detail": HOSTILE}]}
+    run = {
+        "id": HOSTILE,
+        "kind": HOSTILE,
+        "status": HOSTILE,
+        "outcome": HOSTILE,
+        "trigger": HOSTILE,
+        "data": HOSTILE,
+        "model_version": HOSTILE,
+        "created": HOSTILE,
+        "updated": None,
+        "reason": HOSTILE,
+    }
+    detail = {
+        "related": HOSTILE,
+        "stages": [{"name": HOSTILE, "status": HOSTILE, "started": None, "finished": None, "detail": HOSTILE}],
+    }
     html = render(f"renderRuns([{json.dumps(run)}], {{{json.dumps(HOSTILE)}: {json.dumps(detail)}}})")
     assert "<img" not in html
     assert "&lt;img src=x onerror=&quot;alert(1)&quot;&gt;&#39;&#96;&amp;" in html
@@ -58,8 +70,14 @@ def test_runs_and_stages_are_escaped() -> None:
 
 
 def test_models_are_escaped_and_metrics_formatted() -> None:
-    model = {"version": HOSTILE, "stage": HOSTILE, "metrics": {"rmse": 53.1234, "mae": HOSTILE, "r2": 0.5},
-             "data": [{"blob": HOSTILE}], "run_id": HOSTILE, "registered": HOSTILE}
+    model = {
+        "version": HOSTILE,
+        "stage": HOSTILE,
+        "metrics": {"rmse": 53.1234, "mae": HOSTILE, "r2": 0.5},
+        "data": [{"blob": HOSTILE}],
+        "run_id": HOSTILE,
+        "registered": HOSTILE,
+    }
     html = render(f"renderModels([{json.dumps(model)}])")
     assert "<img" not in html
     assert "53.123" in html and "0.500" in html
@@ -82,8 +100,9 @@ def test_a_run_whose_detail_failed_keeps_its_row() -> None:
 def test_the_page_colours_outcomes_from_the_apps_enums() -> None:
     assert ENUMS_MARK in PAGE.read_text(encoding="utf-8") and ENUMS_MARK not in page()
     assert "rolled_back" not in PAGE.read_text(encoding="utf-8")  # no list of its own to fall out of step
-    shown = json.loads(render(json.dumps([[o.value for o in Outcome]]) + ".map((v) => v.map(badgeClass))"
-                              ".map(JSON.stringify).join('')"))
+    shown = json.loads(
+        render(json.dumps([[o.value for o in Outcome]]) + ".map((v) => v.map(badgeClass)).map(JSON.stringify).join('')")
+    )
     classes = dict(zip([o.value for o in Outcome], shown, strict=True))
     assert classes["registered"] == classes["deployed"] == "ok"
     assert classes["rolled_back"] == classes["qa_failed"] == classes["failed"] == "bad"

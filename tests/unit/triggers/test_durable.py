@@ -31,8 +31,14 @@ def test_a_start_that_fails_without_an_instance_is_an_error(durable: FakeDurable
 
 
 def test_status_to_dict_reads_the_sdk_status(durable: FakeDurable) -> None:
-    durable.add("retrain-1", "retrain", "Completed", custom={"stage": "register"},
-                created="2026-01-01T00:00:00.5Z", output={"outcome": "registered"})
+    durable.add(
+        "retrain-1",
+        "retrain",
+        "Completed",
+        custom={"stage": "register"},
+        created="2026-01-01T00:00:00.5Z",
+        output={"outcome": "registered"},
+    )
     raw = status_to_dict(asyncio.run(durable.get_status("retrain-1")))
     assert raw["runtimeStatus"] == "Completed"
     assert raw["customStatus"] == {"stage": "register"}

@@ -16,18 +16,30 @@ TYPE = "Microsoft.MachineLearningServices.ModelRegistered"
 handler = on_model_registered.build().get_user_function().client_function
 
 
-def grid(version: Any = 3, *, event_type: str = TYPE, name: str = "diabetes-ridge", event_id: str = "e1",
-         data: Any = None) -> func.EventGridEvent:
+def grid(
+    version: Any = 3, *, event_type: str = TYPE, name: str = "diabetes-ridge", event_id: str = "e1", data: Any = None
+) -> func.EventGridEvent:
     payload = {"ModelName": name, "ModelVersion": version, "ModelTags": {}, "ModelProperties": {}}
-    return func.EventGridEvent(id=event_id, data=payload if data is None else data, topic="/ws",
-                               subject=f"models/{name}:{version}", event_type=event_type, event_time=None,
-                               data_version="")
+    return func.EventGridEvent(
+        id=event_id,
+        data=payload if data is None else data,
+        topic="/ws",
+        subject=f"models/{name}:{version}",
+        event_type=event_type,
+        event_time=None,
+        data_version="",
+    )
 
 
 def cloud(version: Any = "4") -> func.CloudEvent:
-    return func.CloudEvent(id="c1", source="/ws", type=TYPE, specversion="1.0",
-                           subject=f"models/diabetes-ridge:{version}",
-                           data={"ModelName": "diabetes-ridge", "ModelVersion": version})
+    return func.CloudEvent(
+        id="c1",
+        source="/ws",
+        type=TYPE,
+        specversion="1.0",
+        subject=f"models/diabetes-ridge:{version}",
+        data={"ModelName": "diabetes-ridge", "ModelVersion": version},
+    )
 
 
 @pytest.mark.parametrize(("raw", "version"), [(3, "3"), ("3", "3"), (3.0, "3"), (" 12 ", "12"), ("1.0.2", "1.0.2")])
@@ -51,12 +63,26 @@ def test_subject_is_the_fallback_for_missing_data() -> None:
     assert parse_event(event, "diabetes-ridge") == ModelRegistered("diabetes-ridge", "3", "e1")
 
 
-@pytest.mark.parametrize(("raw", "says"), [(True, "string or a number"), (None, "string or a number"),
-                                           (2.5, "whole number"), ("a/b", "not a valid version"),
-                                           ("", "not a valid version")])
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        (True, "string or a number"),
+        (None, "string or a number"),
+        (2.5, "whole number"),
+        ("a/b", "not a valid version"),
+        ("", "not a valid version"),
+    ],
+)
 def test_bad_versions_are_named(raw: Any, says: str) -> None:
-    event = func.EventGridEvent(id="e", data={"ModelName": "diabetes-ridge", "ModelVersion": raw}, topic="",
-                                subject="", event_type=TYPE, event_time=None, data_version="")
+    event = func.EventGridEvent(
+        id="e",
+        data={"ModelName": "diabetes-ridge", "ModelVersion": raw},
+        topic="",
+        subject="",
+        event_type=TYPE,
+        event_time=None,
+        data_version="",
+    )
     with pytest.raises(InvalidEvent, match=says):
         parse_event(event, "diabetes-ridge")
 

@@ -18,24 +18,29 @@ list_runs = http_api.list_runs.build().get_user_function().client_function
 get_run = http_api.get_run.build().get_user_function().client_function
 
 
-def request(method: str = "GET", body: bytes = b"", params: dict[str, str] | None = None,
-            route: dict[str, str] | None = None) -> func.HttpRequest:
-    return func.HttpRequest(method, "http://127.0.0.1:7071/api/x", params=params or {}, route_params=route or {},
-                            body=body)
+def request(
+    method: str = "GET", body: bytes = b"", params: dict[str, str] | None = None, route: dict[str, str] | None = None
+) -> func.HttpRequest:
+    return func.HttpRequest(
+        method, "http://127.0.0.1:7071/api/x", params=params or {}, route_params=route or {}, body=body
+    )
 
 
 def payload(response: func.HttpResponse) -> Any:
     return json.loads(response.get_body())
 
 
-@pytest.mark.parametrize(("body", "says"), [
-    (b"{", "not valid JSON"),
-    (b"[1]", "must be a JSON object"),
-    (b'{"data": "incoming/a.csv", "x": 1}', r"unknown field\(s\) in body: x"),
-    (b'{"data": "quarantine/a.csv"}', "'incoming' container"),
-    (b'{"data": 5}', "must be a string"),
-    (b"\xff\xfe", "not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (b"{", "not valid JSON"),
+        (b"[1]", "must be a JSON object"),
+        (b'{"data": "incoming/a.csv", "x": 1}', r"unknown field\(s\) in body: x"),
+        (b'{"data": "quarantine/a.csv"}', "'incoming' container"),
+        (b'{"data": 5}', "must be a string"),
+        (b"\xff\xfe", "not valid JSON"),
+    ],
+)
 def test_malformed_bodies_are_named(body: bytes, says: str) -> None:
     with pytest.raises(ApiError, match=says) as caught:
         parse_retrain_body(body, "incoming")
@@ -69,8 +74,9 @@ def test_retrain_without_body_starts_a_manual_run_with_check_status_payload(dura
     assert given["config"]["promotion"]["metric"] == "rmse"
 
 
-@pytest.mark.parametrize(("params", "expected"), [({}, 50), ({"limit": ""}, 50), ({"limit": "500"}, 500),
-                                                  ({"limit": "1"}, 1)])
+@pytest.mark.parametrize(
+    ("params", "expected"), [({}, 50), ({"limit": ""}, 50), ({"limit": "500"}, 500), ({"limit": "1"}, 1)]
+)
 def test_limits(params: dict[str, str], expected: int) -> None:
     assert parse_limit(params) == expected
 
@@ -91,8 +97,15 @@ def test_runs_are_listed_newest_first(durable: FakeDurable) -> None:
 
 
 def test_one_run_or_404(durable: FakeDurable) -> None:
-    durable.add("retrain-a", "retrain", "Running", custom={"stage": "train", "stages": [
-        {"name": "train", "status": "running", "started": "2026-01-01T00:00:00Z"}]})
+    durable.add(
+        "retrain-a",
+        "retrain",
+        "Running",
+        custom={
+            "stage": "train",
+            "stages": [{"name": "train", "status": "running", "started": "2026-01-01T00:00:00Z"}],
+        },
+    )
     found = asyncio.run(get_run(request(route={"id": "retrain-a"}), durable))
     assert found.status_code == 200
     assert payload(found)["stages"][0]["name"] == "train"
@@ -105,9 +118,14 @@ def test_one_run_or_404(durable: FakeDurable) -> None:
 def test_model_view_reads_tags() -> None:
     tags = {"run_id": "retrain-a", "rmse": "53.2", "mae": "41", "r2": "bad", "data": '[{"blob":"a.csv","etag":"1"}]'}
     view = model_view(ModelVersion("m", "2", "champion", tags, registered="2026-01-01T00:00:00Z"))
-    assert view == {"version": "2", "stage": "champion", "metrics": {"rmse": 53.2, "mae": 41.0, "r2": None},
-                    "data": [{"blob": "a.csv", "etag": "1"}], "run_id": "retrain-a",
-                    "registered": "2026-01-01T00:00:00Z"}
+    assert view == {
+        "version": "2",
+        "stage": "champion",
+        "metrics": {"rmse": 53.2, "mae": 41.0, "r2": None},
+        "data": [{"blob": "a.csv", "etag": "1"}],
+        "run_id": "retrain-a",
+        "registered": "2026-01-01T00:00:00Z",
+    }
 
 
 def test_deeply_nested_or_oversized_bodies_are_refused_before_work() -> None:
@@ -132,8 +150,11 @@ def test_storage_down_answers_503_at_once(durable: FakeDurable, monkeypatch: pyt
     from tests.support.azurite import ACCOUNT, KEY, free_port
 
     dead = free_port()
-    monkeypatch.setenv("AzureWebJobsStorage", f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
-                                              f"BlobEndpoint=http://127.0.0.1:{dead}/{ACCOUNT};")
+    monkeypatch.setenv(
+        "AzureWebJobsStorage",
+        f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{dead}/{ACCOUNT};",
+    )
     settings.current.cache_clear()
     started = time.monotonic()
     response = asyncio.run(retrain(request("POST", b'{"data": "incoming/a.csv"}'), durable))

@@ -46,8 +46,7 @@ def test_retrain_of_a_blob_uses_the_blob_triggers_id(storage: BlobStorage, durab
     given = durable.started[0][2]
     assert given["data"] == "edge-unit-incoming/2026/drop.csv" and given["etag"] == info.etag
     # the blob trigger for the same version, and a second POST, find the run already there
-    arrival = InputStream(data=b"", name="edge-unit-incoming/2026/drop.csv",
-                               blob_properties={"ETag": f'"{info.etag}"'})
+    arrival = InputStream(data=b"", name="edge-unit-incoming/2026/drop.csv", blob_properties={"ETag": f'"{info.etag}"'})
     asyncio.run(on_blob_drop(arrival, durable))
     again = asyncio.run(retrain(post({"data": "edge-unit-incoming/2026/drop.csv"}), durable))
     assert again.status_code == 202 and json.loads(again.get_body())["id"] == instance_id

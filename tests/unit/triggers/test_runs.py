@@ -6,27 +6,62 @@ from typing import Any
 from triggers.runs import SUMMARY_FIELDS, iso, newest_first, run_detail, run_summary
 
 STAGES = [
-    {"name": "validate", "status": "succeeded", "started": "2026-01-01T00:00:01Z",
-     "finished": "2026-01-01T00:00:02Z", "detail": "442 rows"},
+    {
+        "name": "validate",
+        "status": "succeeded",
+        "started": "2026-01-01T00:00:01Z",
+        "finished": "2026-01-01T00:00:02Z",
+        "detail": "442 rows",
+    },
     {"name": "train", "status": "running", "started": "2026-01-01T00:00:03Z", "finished": None, "detail": ""},
 ]
 
 
-def status(instance_id: str = "retrain-abc", runtime: str = "Running", custom: Any = None,
-           created: str = "2026-01-01T00:00:00Z", **extra: Any) -> dict[str, Any]:
-    return {"name": "retrain", "instanceId": instance_id, "runtimeStatus": runtime, "customStatus": custom,
-            "createdTime": created, "lastUpdatedTime": "2026-01-01T00:00:05Z", **extra}
+def status(
+    instance_id: str = "retrain-abc",
+    runtime: str = "Running",
+    custom: Any = None,
+    created: str = "2026-01-01T00:00:00Z",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "name": "retrain",
+        "instanceId": instance_id,
+        "runtimeStatus": runtime,
+        "customStatus": custom,
+        "createdTime": created,
+        "lastUpdatedTime": "2026-01-01T00:00:05Z",
+        **extra,
+    }
 
 
 def test_summary_comes_from_the_custom_status() -> None:
-    custom = {"kind": "retrain", "trigger": "blob", "data": "incoming/a.csv", "model_version": "3",
-              "stage": "register", "outcome": "registered", "reason": None, "related": "release-m-3",
-              "stages": STAGES}
+    custom = {
+        "kind": "retrain",
+        "trigger": "blob",
+        "data": "incoming/a.csv",
+        "model_version": "3",
+        "stage": "register",
+        "outcome": "registered",
+        "reason": None,
+        "related": "release-m-3",
+        "stages": STAGES,
+    }
     run = run_summary(status(runtime="Completed", custom=custom))
     assert list(run) == list(SUMMARY_FIELDS)
-    assert run == {"id": "retrain-abc", "kind": "retrain", "status": "Completed", "stage": "register",
-                   "outcome": "registered", "trigger": "blob", "data": "incoming/a.csv", "model_version": "3",
-                   "created": "2026-01-01T00:00:00Z", "updated": "2026-01-01T00:00:05Z", "reason": None}
+    assert run == {
+        "id": "retrain-abc",
+        "kind": "retrain",
+        "status": "Completed",
+        "stage": "register",
+        "outcome": "registered",
+        "trigger": "blob",
+        "data": "incoming/a.csv",
+        "model_version": "3",
+        "created": "2026-01-01T00:00:00Z",
+        "updated": "2026-01-01T00:00:05Z",
+        "reason": None,
+    }
 
 
 def test_detail_adds_stages_and_related() -> None:
@@ -39,8 +74,13 @@ def test_detail_adds_stages_and_related() -> None:
 
 
 def test_pending_run_without_custom_status_falls_back_to_input_and_name() -> None:
-    raw = status("release-diabetes-ridge-2", runtime="Pending", custom=None, name="release",
-                 input={"trigger": "event", "version": 2, "model_name": "diabetes-ridge"})
+    raw = status(
+        "release-diabetes-ridge-2",
+        runtime="Pending",
+        custom=None,
+        name="release",
+        input={"trigger": "event", "version": 2, "model_name": "diabetes-ridge"},
+    )
     run = run_detail(raw)
     assert run["kind"] == "release"
     assert run["trigger"] == "event"
@@ -71,7 +111,10 @@ def test_newest_first_with_limit() -> None:
     statuses = [status(f"retrain-{i}", created=f"2026-01-0{i}T00:00:00Z") for i in (3, 1, 2)]
     assert [r["id"] for r in newest_first(statuses, 2)] == ["retrain-3", "retrain-2"]
     assert [r["id"] for r in newest_first([*statuses, {"instanceId": None}], 10)] == [
-        "retrain-3", "retrain-2", "retrain-1"]
+        "retrain-3",
+        "retrain-2",
+        "retrain-1",
+    ]
 
 
 def test_iso_normalises_datetimes_to_utc_z() -> None:
@@ -81,10 +124,14 @@ def test_iso_normalises_datetimes_to_utc_z() -> None:
 
 
 def test_a_failure_reason_is_the_message_without_traceback_or_paths() -> None:
-    output = ("Orchestrator function 'retrain' failed: Activity function 'validate_drop' failed: ValueError: bad "
-              "input in /work/app/.venv/lib/python3.11/site-packages/x/y.py\n Traceback (most recent call last):\n"
-              '  File "/work/app/ml/validation.py", line 10, in check\n    raise ValueError("bad input")\n')
+    output = (
+        "Orchestrator function 'retrain' failed: Activity function 'validate_drop' failed: ValueError: bad "
+        "input in /work/app/.venv/lib/python3.11/site-packages/x/y.py\n Traceback (most recent call last):\n"
+        '  File "/work/app/ml/validation.py", line 10, in check\n    raise ValueError("bad input")\n'
+    )
     reason = run_summary(status(runtime="Failed", output=output))["reason"]
-    assert reason == ("Orchestrator function 'retrain' failed: Activity function 'validate_drop' failed: ValueError: "
-                      "bad input in y.py")
+    assert reason == (
+        "Orchestrator function 'retrain' failed: Activity function 'validate_drop' failed: ValueError: "
+        "bad input in y.py"
+    )
     assert run_summary(status(runtime="Failed", output="x" * 5000))["reason"].endswith("…")

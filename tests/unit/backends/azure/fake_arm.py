@@ -70,8 +70,9 @@ class ArmSimulator:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
     operations: dict[str, Pending] = field(default_factory=dict)
-    keys: dict[str, str] = field(default_factory=lambda: {"primaryKey": "primary-secret",
-                                                          "secondaryKey": "secondary-secret"})
+    keys: dict[str, str] = field(
+        default_factory=lambda: {"primaryKey": "primary-secret", "secondaryKey": "secondary-secret"}
+    )
     #: the platform's work once an operation ran its polls (load a model, route traffic): it runs in the background
     #: and the operation answers ``Updating`` until it is done, as ARM reports success only when the change is live
     prepare: Callable[[str, dict[str, Any] | None], None] | None = None
@@ -80,8 +81,10 @@ class ArmSimulator:
     _lock: threading.RLock = field(default_factory=threading.RLock)
 
     def __post_init__(self) -> None:
-        self.resources.setdefault(WS.lower(), {"id": WS, "name": "ws", "location": "westeurope", "kind": "Default",
-                                               "properties": {"friendlyName": "ws"}})
+        self.resources.setdefault(
+            WS.lower(),
+            {"id": WS, "name": "ws", "location": "westeurope", "kind": "Default", "properties": {"friendlyName": "ws"}},
+        )
 
     def handle(self, method: str, url: str, body: Any, headers: dict[str, str]) -> Answer:
         parsed = urlparse(url)
@@ -111,8 +114,11 @@ class ArmSimulator:
         if method == "DELETE":
             return (200, {}, {}) if self.resources.pop(key, None) else (404, _not_found(), {})
         if method == "POST" and key.endswith("/listkeys"):
-            return (200, dict(self.keys), {}) if key.removesuffix("/listkeys") in self.resources else \
-                (404, _not_found(), {})
+            return (
+                (200, dict(self.keys), {})
+                if key.removesuffix("/listkeys") in self.resources
+                else (404, _not_found(), {})
+            )
         if method == "POST" and key.endswith("/cancel"):
             return 202, {}, {}
         if key in self.resources:
@@ -129,8 +135,10 @@ class ArmSimulator:
         existing = self.resources.get(key)
         if any(p.key == key for p in self.operations.values()):
             return 409, {"error": {"code": "Conflict", "message": "another operation is in progress"}}, {}
-        if "/deployments/" in key and self._endpoint_of(key).get("properties", {}).get("provisioningState") != \
-                "Succeeded":
+        if (
+            "/deployments/" in key
+            and self._endpoint_of(key).get("properties", {}).get("provisioningState") != "Succeeded"
+        ):
             return 400, {"error": {"code": "BadArgument", "message": "the endpoint is not ready"}}, {}
         stored = self._store(key, path, body, keep=existing)
         props = stored["properties"]
@@ -149,15 +157,20 @@ class ArmSimulator:
             return 204, None, {}
         self.resources[key]["properties"]["provisioningState"] = "Deleting"
         url = self._start(key, delete=True, apply={})
-        return 202, None, {"Azure-AsyncOperation": url, "Location": url.replace("mfeOperationsStatus",
-                                                                                 "mfeOperationResults")}
+        return (
+            202,
+            None,
+            {"Azure-AsyncOperation": url, "Location": url.replace("mfeOperationsStatus", "mfeOperationResults")},
+        )
 
     def _start(self, key: str, *, delete: bool, apply: dict[str, Any]) -> str:
         op_id = f"od:ws:{next(self._ids):08d}"
         error = next((e for suffix, e in self.failures.items() if key.endswith(suffix.lower())), None)
         self.operations[op_id] = Pending(key, delete, self.polls, apply, None if delete else error)
-        return ("/subscriptions/sub/providers/Microsoft.MachineLearningServices/locations/westeurope/"
-                f"mfeOperationsStatus/{op_id}?api-version=2022-02-01-preview")
+        return (
+            "/subscriptions/sub/providers/Microsoft.MachineLearningServices/locations/westeurope/"
+            f"mfeOperationsStatus/{op_id}?api-version=2022-02-01-preview"
+        )
 
     def _operation_status(self, op_id: str) -> Answer:
         pending = self.operations.get(op_id) or self.operations.get(op_id.replace("od%3a", "od:"))
@@ -214,15 +227,18 @@ class ArmSimulator:
         if "/models/" in key and "/versions/" in key:  # ARM fills in the MLflow flavors it read
             props.setdefault("flavors", {"python_function": {"data": {"loader_module": "mlflow.sklearn"}}})
             container_path = path.rstrip("/").rsplit("/versions/", 1)[0]
-            container = self.resources.setdefault(container_path.lower(), {
-                "id": container_path, "name": container_path.rsplit("/", 1)[-1], "properties": {}})
+            container = self.resources.setdefault(
+                container_path.lower(),
+                {"id": container_path, "name": container_path.rsplit("/", 1)[-1], "properties": {}},
+            )
             latest = max(int(stored["name"]), int(container["properties"].get("latestVersion", 0)))
             container["properties"].update(latestVersion=str(latest), nextVersion=str(latest + 1))
         if "/deployments/" in key:  # defaults ARM reports back for a deployment
             props.setdefault("scaleSettings", {"scaleType": "Default"})
             if props.get("endpointComputeType") == "Kubernetes":
-                props.setdefault("containerResourceRequirements", {
-                    "containerResourceRequests": {"cpu": "0.5", "memory": "1Gi"}})
+                props.setdefault(
+                    "containerResourceRequirements", {"containerResourceRequests": {"cpu": "0.5", "memory": "1Gi"}}
+                )
         self.resources[key] = stored
         return stored
 
@@ -242,8 +258,9 @@ class FakeArm(ArmSimulator, BaseAdapter):
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         raw = request.body.decode() if isinstance(request.body, bytes) else request.body
-        status, answer, headers = self.handle(str(request.method), str(request.url), json.loads(raw) if raw else None,
-                                              dict(request.headers))
+        status, answer, headers = self.handle(
+            str(request.method), str(request.url), json.loads(raw) if raw else None, dict(request.headers)
+        )
         return _response(request, status, answer, headers)
 
     def close(self) -> None:
@@ -260,8 +277,9 @@ def _response(request: requests.PreparedRequest, status: int, body: Any, headers
     response.headers["Content-Type"] = "application/json"
     response.headers.update(headers)
     response._content = b"" if body is None else json.dumps(body).encode()
-    response.raw = urllib3.HTTPResponse(body=io.BytesIO(response._content), headers=dict(response.headers),
-                                        status=status, preload_content=False)
+    response.raw = urllib3.HTTPResponse(
+        body=io.BytesIO(response._content), headers=dict(response.headers), status=status, preload_content=False
+    )
     response.url, response.request, response.reason = str(request.url), request, "OK" if status < 400 else "ERR"
     return response
 

@@ -56,8 +56,9 @@ class RecordedArm(BaseAdapter):
             status, body, headers = entry["StatusCode"], entry["ResponseBody"], dict(entry["ResponseHeaders"])
         else:
             answer = self.unrecorded(method, path)
-            status, body, headers = (*answer, {}) if answer else (404, {"error": {"code": "NotFound",
-                                                                                "message": "not recorded"}}, {})
+            status, body, headers = (
+                (*answer, {}) if answer else (404, {"error": {"code": "NotFound", "message": "not recorded"}}, {})
+            )
         if body == "null":
             body = None
         self.served.append((method, path, status))
@@ -73,7 +74,7 @@ class RecordedArm(BaseAdapter):
                 return entry
             if same and method == "GET" and entry["RequestMethod"] in ("PUT", "DELETE"):
                 break
-        earlier = [e for e in self.entries[:self.position + 1] if _path(e["RequestUri"]) == path]
+        earlier = [e for e in self.entries[: self.position + 1] if _path(e["RequestUri"]) == path]
         for entry in reversed(earlier):
             if entry["RequestMethod"] == method:
                 return entry

@@ -34,10 +34,15 @@ from tests.unit.backends import contracts
 from tests.unit.backends.azure.fake_arm import WS, FakeArm, FakeCredential, transport
 
 IDENTITY = "/subscriptions/sub/resourceGroups/rg/providers/Microsoft.ManagedIdentity/userAssignedIdentities/ep"
-ENV = {"MLOPS_BACKEND": "azureml", "AZURE_SUBSCRIPTION_ID": "sub", "AZURE_RESOURCE_GROUP": "rg",
-       "AZUREML_WORKSPACE": "ws", "AZUREML_ENDPOINT_IDENTITY_ID": IDENTITY,
-       "AZUREML_ENDPOINT_IDENTITY_CLIENT_ID": "endpoint-client-id",
-       "AzureWebJobsStorage__accountName": "acct"}
+ENV = {
+    "MLOPS_BACKEND": "azureml",
+    "AZURE_SUBSCRIPTION_ID": "sub",
+    "AZURE_RESOURCE_GROUP": "rg",
+    "AZUREML_WORKSPACE": "ws",
+    "AZUREML_ENDPOINT_IDENTITY_ID": IDENTITY,
+    "AZUREML_ENDPOINT_IDENTITY_CLIENT_ID": "endpoint-client-id",
+    "AzureWebJobsStorage__accountName": "acct",
+}
 SETTINGS = Settings.from_env(ENV)
 
 
@@ -57,8 +62,16 @@ class MemoryStorage:
         data = self.blobs[(container, name)]
         return BlobInfo(container, name, hashlib.sha1(data).hexdigest(), len(data), "")
 
-    def write(self, container: str, name: str, data: bytes, *, metadata: dict[str, str] | None = None,
-              overwrite: bool = True, if_match: str | None = None) -> BlobInfo:
+    def write(
+        self,
+        container: str,
+        name: str,
+        data: bytes,
+        *,
+        metadata: dict[str, str] | None = None,
+        overwrite: bool = True,
+        if_match: str | None = None,
+    ) -> BlobInfo:
         self.blobs[(container, name)] = data
         return self.info(container, name)
 
@@ -84,9 +97,9 @@ def arm() -> FakeArm:
 
 @pytest.fixture
 def backends(arm: FakeArm, storage: MemoryStorage) -> Iterator[tuple[AzureJobs, AzureRegistry, AzureEndpoints]]:
-    jobs, registry, endpoints = build_azure_backends(SETTINGS, storage,
-                                                     credential=FakeCredential(), transport=transport(arm),
-                                                     retry_total=0)
+    jobs, registry, endpoints = build_azure_backends(
+        SETTINGS, storage, credential=FakeCredential(), transport=transport(arm), retry_total=0
+    )
     assert isinstance(jobs, AzureJobs) and isinstance(registry, AzureRegistry)
     assert isinstance(endpoints, AzureEndpoints)
     jobs.code = WS + "/codes/train-code/versions/1"  # a code asset id: no upload to storage in tests
@@ -95,18 +108,22 @@ def backends(arm: FakeArm, storage: MemoryStorage) -> Iterator[tuple[AzureJobs, 
 
 def test_training_job_request(backends: Any, arm: FakeArm) -> None:
     jobs, _, _ = backends
-    status = jobs.submit(TrainingRequest("train-abc", "3", ["datasets/drops/a.csv", "datasets/drops/b.csv"],
-                                         {"alpha": "2"}))
+    status = jobs.submit(
+        TrainingRequest("train-abc", "3", ["datasets/drops/a.csv", "datasets/drops/b.csv"], {"alpha": "2"})
+    )
     assert status.job_id == "train-abc" and status.state == "queued"
     (put,) = [s for s in arm.seen if s.method == "PUT" and s.path.endswith("/jobs/train-abc")]
     assert put.query["api-version"] == ["2025-01-01-preview"]
     assert put.headers["Authorization"] == "Bearer fake-token"
     body = put.body["properties"]
     assert body["jobType"] == "Command"
-    assert body["command"] == ("python -m ml.train --data ${{inputs.data0}} ${{inputs.data1}} "
-                               "--output ${{outputs.model_output}} --alpha 2.0")
-    assert body["inputs"]["data1"] == {"uri": "azureml://datastores/workspaceblobstore/paths/drops/b.csv",
-                                       "jobInputType": "uri_file"}
+    assert body["command"] == (
+        "python -m ml.train --data ${{inputs.data0}} ${{inputs.data1}} --output ${{outputs.model_output}} --alpha 2.0"
+    )
+    assert body["inputs"]["data1"] == {
+        "uri": "azureml://datastores/workspaceblobstore/paths/drops/b.csv",
+        "jobInputType": "uri_file",
+    }
     assert body["outputs"]["model_output"]["jobOutputType"] == "uri_folder"
     assert body["computeId"] == WS + "/computes/cpu-cluster"
     assert body["environmentId"] == WS + "/environments/mlops-train/versions/1"
@@ -121,9 +138,17 @@ def test_resubmitting_a_job_is_a_no_op(backends: Any, arm: FakeArm) -> None:
     assert len(arm.bodies("PUT", "/jobs/train-once$")) == 1
 
 
-@pytest.mark.parametrize(("remote", "state"), [("Running", "running"), ("Completed", "completed"),
-                                               ("Failed", "failed"), ("Canceled", "canceled"),
-                                               ("Queued", "queued"), ("NotResponding", "failed")])
+@pytest.mark.parametrize(
+    ("remote", "state"),
+    [
+        ("Running", "running"),
+        ("Completed", "completed"),
+        ("Failed", "failed"),
+        ("Canceled", "canceled"),
+        ("Queued", "queued"),
+        ("NotResponding", "failed"),
+    ],
+)
 def test_job_status_mapping(backends: Any, arm: FakeArm, remote: str, state: str) -> None:
     jobs, _, _ = backends
     jobs.submit(TrainingRequest("train-s", "1", ["datasets/drops/a.csv"]))
@@ -183,8 +208,9 @@ def settle(endpoints: AzureEndpoints, status: OperationStatus, limit: int = 50) 
     raise AssertionError(f"operation still {status.state} after {limit} checks")
 
 
-def deploy(endpoints: AzureEndpoints, registry: AzureRegistry, endpoint: str, slot: str,
-           version: str) -> OperationStatus:
+def deploy(
+    endpoints: AzureEndpoints, registry: AzureRegistry, endpoint: str, slot: str, version: str
+) -> OperationStatus:
     model = registry.get("diabetes-ridge", version)
     return endpoints.begin_deploy(DeploymentRequest(endpoint, slot, model.name, model.version), model)
 
@@ -194,22 +220,29 @@ def register(jobs: AzureJobs, registry: AzureRegistry, *names: str) -> None:
         registry.register("diabetes-ridge", jobs.model_source(job), {"job_id": job})
 
 
-def test_qa_is_a_managed_endpoint_and_production_kubernetes_running_the_scoring_image(backends: Any,
-                                                                                      arm: FakeArm) -> None:
+def test_qa_is_a_managed_endpoint_and_production_kubernetes_running_the_scoring_image(
+    backends: Any, arm: FakeArm
+) -> None:
     jobs, registry, endpoints = backends
     register(jobs, registry, "train-abc")
     for endpoint, slot in (("qa", "blue"), ("production", "green")):
         final, _ = settle(endpoints, deploy(endpoints, registry, endpoint, slot, "1"))
         assert final.state is OperationState.SUCCEEDED, final
-    puts = {s.path.rsplit("/", 1)[-1]: s.body for s in arm.seen
-            if s.method == "PUT" and s.path.endswith(("/diabetes-qa", "/diabetes-prod"))}
+    puts = {
+        s.path.rsplit("/", 1)[-1]: s.body
+        for s in arm.seen
+        if s.method == "PUT" and s.path.endswith(("/diabetes-qa", "/diabetes-prod"))
+    }
     assert puts["diabetes-qa"]["properties"]["authMode"] == "Key"
     assert puts["diabetes-qa"]["identity"] == {"type": "UserAssigned", "userAssignedIdentities": {IDENTITY: {}}}
     assert puts["diabetes-prod"]["properties"]["compute"] == WS + "/computes/aks-prod"
     (env_put,) = arm.bodies("PUT", "/environments/mlops-scoring/versions/")
     routes = env_put["properties"]["inferenceConfig"]
-    assert routes == {"livenessRoute": {"path": "/", "port": 5001}, "readinessRoute": {"path": "/health", "port": 5001},
-                      "scoringRoute": {"path": "/score", "port": 5001}}
+    assert routes == {
+        "livenessRoute": {"path": "/", "port": 5001},
+        "readinessRoute": {"path": "/health", "port": 5001},
+        "scoringRoute": {"path": "/score", "port": 5001},
+    }
     context = env_put["properties"]["build"]
     assert context["contextUri"].startswith("https://acct.blob.core.windows.net/datasets/scoring-build/")
     assert context["dockerfilePath"] == "Dockerfile"
@@ -274,8 +307,14 @@ def test_traffic_moves_only_to_a_deployment_that_succeeded(backends: Any, arm: F
     assert sent == {"green": 100}
     order = [s for s in arm.seen if "diabetes-prod" in s.path or "mfeOperationsStatus" in s.path]
     traffic_put = max(i for i, s in enumerate(order) if s.method == "PUT" and s.path.endswith("/diabetes-prod"))
-    green_done = max(i for i, s in enumerate(order) if s.method == "GET" and s.path.endswith("/deployments/green")
-                     and s.status == 200 and s.answer["properties"]["provisioningState"] == "Succeeded")
+    green_done = max(
+        i
+        for i, s in enumerate(order)
+        if s.method == "GET"
+        and s.path.endswith("/deployments/green")
+        and s.status == 200
+        and s.answer["properties"]["provisioningState"] == "Succeeded"
+    )
     assert green_done < traffic_put
 
 
@@ -316,15 +355,17 @@ def test_status_urls_off_the_arm_endpoint_are_never_called(backends: Any, arm: F
     jobs, registry, endpoints = backends
     register(jobs, registry, "train-1")
     settle(endpoints, deploy(endpoints, registry, "qa", "blue", "1"))
-    forged = Operation(OperationKind.DEPLOY, "qa", "blue", "1", status_url="https://attacker.example/op",
-                       model_name="diabetes-ridge")
+    forged = Operation(
+        OperationKind.DEPLOY, "qa", "blue", "1", status_url="https://attacker.example/op", model_name="diabetes-ridge"
+    )
     before = len(arm.seen)
     assert endpoints.operation_status(forged).state is OperationState.SUCCEEDED
     assert all("attacker" not in s.path for s in arm.seen[before:])
 
 
-def test_the_scoring_environment_is_registered_once_per_build_context(backends: Any, arm: FakeArm,
-                                                                      storage: MemoryStorage) -> None:
+def test_the_scoring_environment_is_registered_once_per_build_context(
+    backends: Any, arm: FakeArm, storage: MemoryStorage
+) -> None:
     _, _, endpoints = backends
     first = endpoints.image.environment_id()
     again = ScoringImage(endpoints.ml, storage, SETTINGS, WS).environment_id()
@@ -343,8 +384,9 @@ def test_the_scoring_environment_is_registered_once_per_build_context(backends: 
 
 def test_training_jobs_run_as_the_clusters_identity(arm: FakeArm, storage: MemoryStorage) -> None:
     settings = Settings.from_env({**ENV, "AZUREML_JOB_IDENTITY_CLIENT_ID": "cluster-client-id"})
-    jobs, _, _ = build_azure_backends(settings, storage, credential=FakeCredential(), transport=transport(arm),
-                                      retry_total=0)
+    jobs, _, _ = build_azure_backends(
+        settings, storage, credential=FakeCredential(), transport=transport(arm), retry_total=0
+    )
     assert isinstance(jobs, AzureJobs)
     jobs.code = WS + "/codes/train-code/versions/1"
     jobs.submit(TrainingRequest("train-id", "1", ["datasets/drops/a.csv"]))
@@ -362,5 +404,6 @@ def test_the_endpoints_contract_at_the_transport_boundary(backends: Any, arm: Fa
     jobs, registry, endpoints = backends
     register(jobs, registry, "train-1", "train-2")
     arm.polls = polls
-    contracts.endpoints_blue_green(endpoints, "production", registry.get("diabetes-ridge", "1"),
-                                   registry.get("diabetes-ridge", "2"))
+    contracts.endpoints_blue_green(
+        endpoints, "production", registry.get("diabetes-ridge", "1"), registry.get("diabetes-ridge", "2")
+    )

@@ -27,9 +27,16 @@ from tests.unit.backends.contracts import settle
 SUB = "00000000-0000-0000-0000-000000000"
 WSP = f"/subscriptions/{SUB}/resourceGroups/00000/providers/Microsoft.MachineLearningServices/workspaces/00000"
 ENDPOINT = "online-ept-10cd4ed17147449"
-SETTINGS = Settings.from_env({"MLOPS_BACKEND": "azureml", "AZURE_SUBSCRIPTION_ID": SUB, "AZURE_RESOURCE_GROUP": "00000",
-                              "AZUREML_WORKSPACE": "00000", "AZUREML_QA_ENDPOINT": ENDPOINT,
-                              "AzureWebJobsStorage__accountName": "acct"})
+SETTINGS = Settings.from_env(
+    {
+        "MLOPS_BACKEND": "azureml",
+        "AZURE_SUBSCRIPTION_ID": SUB,
+        "AZURE_RESOURCE_GROUP": "00000",
+        "AZUREML_WORKSPACE": "00000",
+        "AZUREML_QA_ENDPOINT": ENDPOINT,
+        "AzureWebJobsStorage__accountName": "acct",
+    }
+)
 #: the recording's deployment shares its endpoint's name; our slots are named blue/green
 AS_SLOT = {f"deployments/{ENDPOINT}": "deployments/blue", f'"{ENDPOINT}": 100': '"blue": 100'}
 
@@ -38,7 +45,7 @@ def deployments_as_slot(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The deployment resources' ``name`` too (their ids were renamed with the text)."""
     for entry in entries:
         body = entry["ResponseBody"]
-        for resource in (body.get("value", [body]) if isinstance(body, dict) else []):
+        for resource in body.get("value", [body]) if isinstance(body, dict) else []:
             if str(resource.get("type", "")).endswith("/onlineEndpoints/deployments"):
                 resource["name"] = "blue"
     return entries
@@ -57,8 +64,12 @@ def keys(method: str, path: str) -> tuple[int, Any] | None:
     if method == "POST" and path.endswith("/listkeys"):
         return 200, {"primaryKey": "unrecorded-primary", "secondaryKey": "unrecorded-secondary"}
     if method == "POST" and path.endswith("/token"):
-        return 200, {"accessToken": "unrecorded-token", "tokenType": "Bearer", "expiryTimeUtc": 4070908800,
-                     "refreshAfterTimeUtc": 4070905200}
+        return 200, {
+            "accessToken": "unrecorded-token",
+            "tokenType": "Bearer",
+            "expiryTimeUtc": 4070908800,
+            "refreshAfterTimeUtc": 4070905200,
+        }
     return None
 
 
@@ -66,8 +77,12 @@ def backends(replay: RecordedArm) -> tuple[AzureJobs, AzureRegistry, AzureEndpoi
     session = requests.Session()
     session.mount("https://", replay)
     jobs, registry, endpoints = build_azure_backends(
-        SETTINGS, MemoryStorage(), credential=FakeCredential(), retry_total=0,
-        transport=RequestsTransport(session=session, session_owner=False))
+        SETTINGS,
+        MemoryStorage(),
+        credential=FakeCredential(),
+        retry_total=0,
+        transport=RequestsTransport(session=session, session_owner=False),
+    )
     assert isinstance(jobs, AzureJobs) and isinstance(registry, AzureRegistry)
     assert isinstance(endpoints, AzureEndpoints)
     endpoints.image = RecordedEnvironment()  # type: ignore[assignment]
