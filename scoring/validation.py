@@ -4,16 +4,17 @@ Errors carry the HTTP status and a message naming the problem (row index, column
 turns them into JSON 4xx answers, never a 500.
 
 Two checks with one outcome, because per-call overhead decides the cost here: a batch of up to ``SMALL`` rows is
-checked row by row in plain Python (a numpy call costs more than the whole row), a larger one by letting numpy
-build the matrix and reading its dtype (strings and nulls give a non-numeric dtype; booleans, which numpy would
-turn into 0/1, are caught by their literals in the body). Either way a failed quick check falls through to
-``_explain``, which walks the rows value by value and raises with the first problem's row and column.
+checked row by row in plain Python (a numpy call costs more than the whole row), a larger one by checking the rows'
+shape and converting their values to a float64 matrix in one numpy call (``_matrix``). Either way a failed quick
+check falls through to ``_explain``, which walks the rows value by value and raises with the first problem's row
+and column.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from .contract import Contract
 
 SMALL = 8
 _NUMBERS = frozenset((int, float))
+_LIST = {list}
 
 
 class RequestError(ValueError):
@@ -46,12 +48,9 @@ class Batch:
 
     def out_of_range(self, contract: Contract) -> int:
         """How many values fall outside the contract's ranges (scored anyway, counted in /metrics)."""
-        if self.matrix is None or not contract.has_ranges:
+        if self.matrix is None:
             return contract.out_of_range_rows(self.rows)
-        import numpy as np
-
-        low, high = np.array(contract.lows), np.array(contract.highs)
-        return int(np.count_nonzero((self.matrix < low) | (self.matrix > high)))
+        return contract.out_of_range_matrix(self.matrix)
 
 
 def parse_rows(body: bytes, contract: Contract, max_rows: int) -> Batch:
@@ -82,20 +81,31 @@ def parse_rows(body: bytes, contract: Contract, max_rows: int) -> Batch:
 
 
 def _matrix(data: list[Any], body: bytes, contract: Contract) -> Any:
+    """The rows as a float64 matrix when every row is a list of ``width`` finite numbers, else ``_explain`` raises.
+
+    The rows' shape is checked first (two passes over the row objects), then their values are flattened and
+    converted in one call: numpy converts a flat list of numbers in about two thirds of the time it takes for the
+    nested lists, whose shape it must first discover. That conversion would take some non-numbers for numbers (the
+    text ``"1.5"`` as 1.5, booleans as 0 and 1), so it is used only for a body whose one string is its ``"data"``
+    key and that holds no ``true`` or ``false``. ``null`` becomes NaN, which the finiteness check catches; a list in
+    place of a number stops the conversion. Any doubt falls through to ``_explain``.
+    """
     import numpy as np
 
-    if b"true" not in body and b"false" not in body:
+    width = contract.width
+    if (
+        set(map(type, data)) == _LIST
+        and set(map(len, data)) == {width}
+        and body.count(b'"') == 2
+        and b"true" not in body
+        and b"false" not in body
+    ):
         try:
-            matrix = np.array(data)
-        except ValueError:
-            matrix = None
-        if (
-            matrix is not None
-            and matrix.dtype.kind in "fi"
-            and matrix.shape == (len(data), contract.width)
-            and np.isfinite(matrix).all()
-        ):
-            return matrix.astype(np.float64, copy=False)
+            flat = np.array(list(chain.from_iterable(data)), dtype=np.float64)
+        except (ValueError, TypeError, OverflowError):
+            flat = None
+        if flat is not None and np.isfinite(flat).all():
+            return flat.reshape(len(data), width)
     _explain(data, contract)
     return np.array(data, dtype=np.float64)
 

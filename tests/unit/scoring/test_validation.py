@@ -18,6 +18,7 @@ BAD_ROWS = [
     ([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "got 11 values"),
     ({"age": 1}, "got dict"),
     ([1, 2, 3, 4, 5, 6, 7, 8, 9, "x"], "column 's6': expected a finite number, got 'x'"),
+    ([1, 2, 3, 4, 5, 6, 7, 8, 9, "1.5"], "column 's6': expected a finite number, got '1.5'"),
     ([True, 2, 3, 4, 5, 6, 7, 8, 9, 10], "column 'age': expected a finite number, got True"),
     ([1, 2, 3, 4, 5, 6, 7, 8, 9, False], "column 's6': expected a finite number, got False"),
     ([1, None, 3, 4, 5, 6, 7, 8, 9, 10], "column 'sex': expected a finite number, got None"),
@@ -45,6 +46,13 @@ def test_good_batches_keep_their_values(size: int) -> None:
         assert batch.matrix.dtype == np.float64
     else:
         assert batch.matrix is None
+
+
+def test_spacing_and_exponents_keep_the_values_a_json_parser_reads() -> None:
+    rows = [[1e-05, 2, 3.5e2, 4, 5, 6, 7, 8, 9, -1.25e-3]] * 20
+    body = b'{ "data" : [ ' + b" , ".join(b"[ " + b" ,".join(repr(v).encode() for v in row) + b" ]" for row in rows)
+    batch = parse_rows(body + b" ] }", CONTRACT, max_rows=1000)
+    np.testing.assert_array_equal(batch.matrix, np.array(rows, dtype=np.float64))
 
 
 def test_boolean_literals_elsewhere_in_the_body_do_not_reject_a_good_batch() -> None:
