@@ -83,6 +83,23 @@ def _credentials(scope: Scope) -> tuple[bytes | None, bytes | None]:
     return (None if auth is None else bytes(auth)), (None if request_id is None else bytes(request_id[:64]))
 
 
+def _score_headers(scope: Scope) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """``_credentials`` and the ``Content-Length`` header in one pass over the headers (the rule is the same)."""
+    auth = request_id = length = None
+    seen = 0
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            auth = value
+            seen += 1
+        elif name == b"content-length":
+            length = value
+        elif name == b"x-request-id":
+            request_id = value[:64]
+    if seen > 1:
+        raise RequestError(400, f"the request has {seen} Authorization headers: send exactly one")
+    return auth, request_id, length
+
+
 def _authorized(scope: Scope, key: str) -> bool:
     given = _credentials(scope)[0] or b""
     return hmac.compare_digest(given, b"Bearer " + key.encode())
@@ -113,11 +130,25 @@ class ClientGone(Exception):
     """The client closed the connection before its request was read: there is no one to answer."""
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    declared = _header(scope, b"content-length")
+async def _read_body(scope: Scope, receive: Receive, limit: int, declared: bytes | None = None) -> bytes:
+    """The request's body, at most ``limit`` bytes (413 beyond); ``declared`` is its ``Content-Length`` if the
+    caller has read the headers already."""
+    if declared is None:
+        declared = _header(scope, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise RequestError(413, f"body of {int(declared)} bytes exceeds the limit of {limit}")
-    chunks, size, more = [], 0, True
+    message = await receive()  # most bodies arrive in one message
+    if message["type"] == "http.request" and not message.get("more_body", False):
+        body: bytes = message.get("body", b"")
+        if len(body) > limit:
+            raise RequestError(413, f"body exceeds the limit of {limit} bytes")
+        return body
+    if message["type"] == "http.disconnect":
+        raise ClientGone
+    chunks, size = [message.get("body", b"")], len(message.get("body", b""))
+    if size > limit:
+        raise RequestError(413, f"body exceeds the limit of {limit} bytes")
+    more = True
     while more:
         message = await receive()
         if message["type"] == "http.disconnect":
@@ -146,10 +177,18 @@ def _logged_request(raw: bytes | None, is_json: bool) -> bytes:
 
 class ScoringApp:
     def __init__(
-        self, config: ServerConfig, slots: Slots, predlog: PredictionLog | None = None, build: str = ""
+        self,
+        config: ServerConfig,
+        slots: Slots,
+        predlog: PredictionLog | None = None,
+        build: str = "",
+        worker: int | None = None,
     ) -> None:
         self.config, self.slots, self.predlog = config, slots, predlog
-        self._alive = orjson.dumps({"status": "alive", "name": config.name, "build": build})
+        alive: dict[str, Any] = {"status": "alive", "name": config.name, "build": build}
+        if worker is not None:
+            alive["worker"] = worker  # which of the ``--workers`` processes answered (their counters are their own)
+        self._alive = orjson.dumps(alive)
         self.metrics = Metrics()
         self._bearer = b"Bearer " + config.key.encode() if config.auth == "key" else None
         self._id_prefix = uuid.uuid4().hex[:12].encode()  # request ids: unique per process, then a counter
@@ -182,19 +221,18 @@ class ScoringApp:
 
     async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        auth, request_id = _credentials(scope)
+        auth, request_id, length = _score_headers(scope)
         if self._bearer is not None and (auth is None or not hmac.compare_digest(auth, self._bearer)):
             self.metrics.observe("none", 401, 0.0)
             await _error(send, 401, "missing or wrong key: send 'Authorization: Bearer <key>'")
             return
-        if request_id is None:
-            request_id = b"%s-%x" % (self._id_prefix, next(self._ids))
+        request_id = b"%s-%x" % (self._id_prefix, next(self._ids)) if request_id is None else bytes(request_id)
         model = self.slots.pick()
         raw: bytes | None = None
         try:
             if model is None:
                 raise RequestError(503, "no model deployed")
-            raw = await _read_body(scope, receive, self.config.max_body)
+            raw = await _read_body(scope, receive, self.config.max_body, length)
             batch = parse_rows(raw, model.contract, self.config.max_rows)
             predictions = model.predict_batch(batch)
             bad = first_non_finite(predictions)
@@ -210,17 +248,26 @@ class ScoringApp:
         except RequestError as exc:
             await self._rejected(send, exc, started=started, request_id=request_id, model=model, raw=raw)
             return
-        body = orjson.dumps(
-            {"predictions": predictions, "model_version": model.version}, option=orjson.OPT_SERIALIZE_NUMPY
+        # the answer is {"predictions": [...], "model_version": "<v>"}, with the version's part encoded once
+        body = b'{"predictions":%s,%s' % (orjson.dumps(predictions, option=orjson.OPT_SERIALIZE_NUMPY), model.tail)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", JSON),
+                    (b"content-length", b"%d" % len(body)),
+                    (b"x-request-id", request_id),
+                    (b"x-model-version", model.label),
+                ],
+            }
         )
-        await _send(send, 200, body, headers=[(b"x-request-id", request_id), (b"x-model-version", model.label)])
+        await send({"type": "http.response.body", "body": body})
         latency = (time.perf_counter() - started) * 1000
         self.metrics.observe(model.version, 200, latency, len(batch.rows))
         self.metrics.out_of_range += batch.out_of_range(model.contract)
         if self.predlog is not None:
-            self.predlog.record(
-                request_id.decode(errors="replace"), model.version, latency, status=200, request=raw, response=body
-            )
+            self.predlog.record_raw(request_id, model.version_json, latency, status=200, request=raw, response=body)
 
     async def _rejected(
         self,
@@ -314,8 +361,18 @@ class ScoringApp:
             elif message["type"] == "lifespan.shutdown":
                 if self.predlog is not None:
                     await asyncio.to_thread(self.predlog.close)
+                log.info("endpoint %s stopped: %s", self.config.name, self.summary())
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def summary(self) -> str:
+        """What this process answered and logged, as the log's last line says it (``answered=… logged=…``): with
+        ``--workers``, each worker's counters are its own, and their sum is the endpoint's."""
+        answered = sum(n for (_, status), n in self.metrics.requests.items() if status == 200)
+        rejected = sum(n for (_, status), n in self.metrics.requests.items() if status != 200)
+        log_ = self.predlog
+        logged = f"logged={log_.written} dropped={log_.dropped}" if log_ is not None else "logged=none"
+        return f"answered={answered} rejected={rejected} {logged}"
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

@@ -45,9 +45,15 @@ class LoadedModel:
     bias: float = 0.0
     estimator: Any = None
     label: bytes = field(init=False, repr=False, compare=False)  # the version as a response header value
+    version_json: bytes = field(init=False, repr=False, compare=False)  # the version as a JSON string
+    tail: bytes = field(init=False, repr=False, compare=False)  # the end of an answer: its "model_version" and "}"
 
     def __post_init__(self) -> None:
+        import orjson
+
         object.__setattr__(self, "label", self.version.encode())
+        object.__setattr__(self, "version_json", orjson.dumps(self.version))
+        object.__setattr__(self, "tail", b'"model_version":%s}' % self.version_json)
 
     @property
     def fast(self) -> bool:

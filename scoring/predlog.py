@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 import threading
 import time
 import uuid
@@ -28,6 +29,8 @@ import orjson
 from .storage import BlobTarget
 
 log = logging.getLogger(__name__)
+#: request ids written into a JSON string as they are (no quote, backslash, control or non-ASCII byte)
+_PLAIN_ID = re.compile(rb"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
 
 class PredictionLog:
@@ -67,11 +70,27 @@ class PredictionLog:
         re-encoding a 100-row batch would cost ~1000 float formats. JSON strings cannot hold a raw line break, so
         replacing line breaks with spaces keeps one record per line without touching the values.
         """
+        self._line(orjson.dumps(request_id), orjson.dumps(version), latency_ms, status, request, response)
+
+    def record_raw(
+        self, request_id: bytes, version_json: bytes, latency_ms: float, *, status: int, request: bytes, response: bytes
+    ) -> None:
+        """``record`` for the scoring path: the version already a JSON string, the request id as the header carried
+        it (or as the server made it), quoted as it is unless it holds a byte a JSON string cannot hold as is."""
+        if _PLAIN_ID.fullmatch(request_id):
+            quoted = b'"%s"' % request_id
+        else:
+            quoted = orjson.dumps(request_id.decode(errors="replace"))
+        self._line(quoted, version_json, latency_ms, status, request, response)
+
+    def _line(  # noqa: PLR0917 (the record's fields, in order; private)
+        self, request_id: bytes, version: bytes, latency_ms: float, status: int, request: bytes, response: bytes
+    ) -> None:
         if b"\n" in request or b"\r" in request:
             request = request.replace(b"\n", b" ").replace(b"\r", b" ")
         self.append(
             b'{"time":"%s","request_id":%s,"model_version":%s,"status":%d,"latency_ms":%.3f,"request":%s,"response":%s}'
-            % (self._stamp(), orjson.dumps(request_id), orjson.dumps(version), status, latency_ms, request, response)
+            % (self._stamp(), request_id, version, status, latency_ms, request, response)
         )
 
     def append(self, line: bytes) -> None:

@@ -1,6 +1,6 @@
 """``python -m scoring.server --port PORT [--state-dir DIR] [--model-dir D] [--auth key|platform] ...``.
 
-Serves one endpoint on uvicorn (uvloop + httptools, one worker).
+Serves one endpoint on uvicorn (uvloop + httptools; one process, or ``--workers N``).
 
 - Local endpoints (``--auth key``, the default): deployments and traffic come through the admin API and persist in
   ``<state-dir>/state.json``, restored at start, so a restarted server serves the same versions; keys in
@@ -12,6 +12,8 @@ The prediction log goes to the blob service of ``--logs-connection`` (a connecti
 a connection string, or ``__blobServiceUri`` / ``__accountName`` with ``__credential`` / ``__clientId``), in
 ``--logs-container``; without settings for the default connection there is no log, for a named one it is an error.
 SIGTERM/SIGINT: stop accepting, drain in-flight requests, flush the prediction log, exit 0.
+
+``--workers N`` (with ``--model-dir``): N such processes share the port (``scoring.workers``).
 """
 
 from __future__ import annotations
@@ -36,9 +38,12 @@ from .predlog import PredictionLog
 from .protocol import bounded_read_protocol
 from .slots import SlotError, Slots
 from .storage import StorageSettingsError, resolve
+from .workers import MAX_WORKERS, Workers, die_with_parent, reuse_port_socket
 
 log = logging.getLogger("scoring.server")
 DEFAULT_LOGS_CONNECTION = "AzureWebJobsStorage"
+#: how this module is run (``python -m <it>``): the workers of ``--workers`` are started the same way
+MODULE = __spec__.name if __spec__ is not None and __spec__.name != "__main__" else "scoring.server"
 
 
 def read_keys(path: Path) -> dict[str, str]:
@@ -101,7 +106,7 @@ def build_app(args: argparse.Namespace) -> ScoringApp:
     else:
         raise ValueError("nothing to serve: give --model-dir (or AZUREML_MODEL_DIR) or --state-dir")
     config = ServerConfig(args.name, keys["key"], keys["admin_key"], args.max_rows, auth=args.auth)
-    return ScoringApp(config, slots, prediction_log(args), build=content_hash())
+    return ScoringApp(config, slots, prediction_log(args), build=content_hash(), worker=args.worker_index)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -142,6 +147,15 @@ def parser() -> argparse.ArgumentParser:
         help="seconds a client has to send a request's headers and body (slow clients are cut off)",
     )
     p.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("SCORING_WORKERS") or 1),
+        help=f"server processes sharing the port (SO_REUSEPORT), 1 to {MAX_WORKERS}; more than 1 only with "
+        "--model-dir (default: SCORING_WORKERS or 1)",
+    )
+    p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument(
         "--fd",
         type=int,
         default=None,
@@ -151,11 +165,39 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
+    """The parent of ``--workers`` processes (``scoring.workers``), after checking what they cannot share."""
+    problem = ""
+    if not 1 <= args.workers <= MAX_WORKERS:
+        problem = f"--workers must be from 1 to {MAX_WORKERS}, got {args.workers}"
+    elif not (args.model_dir or os.environ.get("AZUREML_MODEL_DIR")):
+        problem = (
+            "--workers more than 1 needs --model-dir (or AZUREML_MODEL_DIR): a local endpoint's deployments and "
+            "traffic change through its admin API, which would reach one worker only"
+        )
+    elif args.fd is not None:
+        problem = "--workers more than 1 and --fd exclude each other: each worker binds the port itself"
+    elif not hasattr(socket, "SO_REUSEPORT"):
+        problem = "--workers more than 1 needs SO_REUSEPORT, which this platform does not have"
+    if problem:
+        print(f"scoring server {args.name}: {problem}", file=sys.stderr)
+        return 2
+    safe_path = ["-P"] if sys.flags.safe_path else []
+    workers = Workers([sys.executable, *safe_path, "-m", MODULE, *argv], args.workers, args.name)
+    print(f"scoring server {args.name}: {args.workers} workers on http://{args.host}:{args.port}", flush=True)
+    return workers.run()
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the SDK logs every storage request at INFO (headers included): noise, and a cost per prediction-log upload
     logging.getLogger("azure").setLevel(logging.WARNING)
+    if args.worker_index is None and args.workers != 1:
+        return run_workers(args, argv)
+    if args.worker_index is not None and args.parent_pid is not None:
+        die_with_parent(args.parent_pid)
     try:
         app = build_app(args)
     except (ModelLoadError, StorageSettingsError, ValueError, OSError) as exc:
@@ -175,11 +217,21 @@ def main(argv: list[str] | None = None) -> int:
         lifespan="on",
         timeout_graceful_shutdown=30,
     )
-    sockets = [socket.socket(fileno=args.fd)] if args.fd is not None else None
+    if args.fd is not None:
+        sockets: list[socket.socket] | None = [socket.socket(fileno=args.fd)]
+    elif args.worker_index is not None:
+        try:
+            sockets = [reuse_port_socket(args.host, args.port)]
+        except OSError as exc:
+            print(f"scoring server {args.name}: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return 2
+    else:
+        sockets = None
+    worker = "" if args.worker_index is None else f" worker {args.worker_index}"
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         # uvicorn drains, runs the lifespan shutdown (log flush), then re-raises the signal to this handler
         signal.signal(stop_signal, lambda *_: sys.exit(0))
-    _Server(config, f"scoring server {args.name} listening on http://{args.host}:{args.port}").run(sockets)
+    _Server(config, f"scoring server {args.name}{worker} listening on http://{args.host}:{args.port}").run(sockets)
     return 0
 
 
