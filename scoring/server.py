@@ -149,7 +149,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("SCORING_WORKERS") or 1),
+        default=None,
         help=f"server processes sharing the port (SO_REUSEPORT), 1 to {MAX_WORKERS}; more than 1 only with "
         "--model-dir (default: SCORING_WORKERS or 1)",
     )
@@ -194,6 +194,15 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the SDK logs every storage request at INFO (headers included): noise, and a cost per prediction-log upload
     logging.getLogger("azure").setLevel(logging.WARNING)
+    if args.workers is None:
+        setting = os.environ.get("SCORING_WORKERS") or "1"
+        if not setting.strip().isdigit():
+            print(
+                f"scoring server {args.name}: SCORING_WORKERS must be a whole number, got {setting[:40]!r}",
+                file=sys.stderr,
+            )
+            return 2
+        args.workers = int(setting)
     if args.worker_index is None and args.workers != 1:
         return run_workers(args, argv)
     if args.worker_index is not None and args.parent_pid is not None:

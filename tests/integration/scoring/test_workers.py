@@ -146,6 +146,16 @@ def test_what_workers_cannot_share_is_refused(tmp_path: Path, extra: list[str], 
     assert message in log_file.read_text()
 
 
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [("two", "SCORING_WORKERS must be a whole number, got 'two'"), ("0", "--workers must be from 1 to 64, got 0")],
+)
+def test_the_workers_setting_is_checked(tmp_path: Path, setting: str, message: str) -> None:
+    process, _, log_file = workers_server(tmp_path, {"SCORING_WORKERS": setting}, "--model-dir", "x")
+    assert process.wait(timeout=30) == 2
+    assert message in log_file.read_text() and "Traceback" not in log_file.read_text()
+
+
 def test_a_configuration_error_in_the_workers_stops_them_all(
     tmp_path: Path, stop_later: list[subprocess.Popen[bytes]]
 ) -> None:
