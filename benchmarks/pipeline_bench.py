@@ -261,7 +261,7 @@ def run_all(runs: int, poll_seconds: str, workdir: Path, keep_log: Path | None =
 
 
 def _serving(host: Host) -> str:
-    models = host.http.get("/api/models").json()
+    models = host.http.get(f"/api/models/{MODEL}/versions").json()
     return str(next(m["version"] for m in models if m["stage"] == "champion"))
 
 

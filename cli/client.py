@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -54,7 +55,16 @@ class ApiClient:
         return dict(self._get(f"/api/runs/{instance_id}"))
 
     def models(self) -> list[dict[str, Any]]:
+        """The app's models: name, default, spec status and problems, task, newest version per stage."""
         return list(self._get("/api/models"))
+
+    def versions(self, model: str) -> list[dict[str, Any]]:
+        """A model's registry versions, newest first."""
+        return list(self._get(f"/api/models/{quote(model, safe='')}/versions"))
+
+    def default_model(self) -> str:
+        """The model that drops at ``incoming/<file>`` go to."""
+        return next(str(m["name"]) for m in self.models() if m.get("default"))
 
     def retrain(self, data: str | None = None) -> dict[str, Any]:
         response = self._http.post("/api/retrain", json={"data": data} if data else None)

@@ -84,14 +84,20 @@ def follow(ctx: Context, instance_id: str, interval: float = 1.0, out: Printer =
 
 
 def models(ctx: Context, out: Printer = print) -> None:
+    """Each model (its spec's status, the problems of a disabled one), then its versions."""
     with ctx.client() as api:
-        listed = api.models()
-    if not listed:
-        out("no model registered yet")
-    for model in listed:
-        metrics = model.get("metrics") or {}
-        shown = " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if isinstance(v, int | float))
-        out(f"v{model['version']:<4} {_cell(model['stage']):<11} {shown:<40} run {_cell(model['run_id'])}")
+        listed = [(model, api.versions(str(model["name"]))) for model in api.models()]
+    for model, versions in listed:
+        default = " (default)" if model.get("default") else ""
+        out(f"{model['name']}{default}: {model.get('task') or '-'}, spec {model.get('status')}")
+        for problem in model.get("problems") or []:
+            out(f"  problem: {problem}")
+        if not versions:
+            out("  no version registered yet")
+        for version in versions:
+            metrics = version.get("metrics") or {}
+            shown = " ".join(f"{k}={v:.3f}" for k, v in metrics.items() if isinstance(v, int | float))
+            out(f"  v{version['version']:<4} {_cell(version['stage']):<11} {shown:<40} run {_cell(version['run_id'])}")
 
 
 def sample_rows(count: int) -> list[list[float]]:

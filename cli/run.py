@@ -171,7 +171,7 @@ class Session:
         if run.get("kind") == "release" and run.get("outcome") == "deployed":
             self.announce(out)
         elif run["id"] == self.sample_run and run.get("outcome") != "registered":
-            champion = [m for m in api.models() if m.get("stage") == "champion"]
+            champion = [m for m in api.versions(api.default_model()) if m.get("stage") == "champion"]
             if champion:
                 out(f"version {champion[0]['version']} stays champion; it serves production:")
                 self.announce(out)

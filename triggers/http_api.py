@@ -1,4 +1,5 @@
-"""The JSON HTTP API: start a retrain, list and read runs, list models. Handlers parse, call one thing, answer.
+"""The JSON HTTP API: start a retrain, list and read runs, list models and their versions. Handlers parse, call one
+thing, answer.
 
 Every answer is JSON; a bad request gets 400 naming the problem, an unknown thing 404, and an
 unexpected failure 500 with its message logged (the host keeps serving).
@@ -21,10 +22,11 @@ from backends.ports import ModelVersion
 from backends.settings import current
 from orchestrators.ids import retrain_id_for_blob, retrain_id_manual
 from orchestrators.names import RETRAIN
+from services.catalog import Catalog, ModelEntry, catalog
 from triggers.blobs import BadReference, canonical_etag, parse_reference, shown
 from triggers.durable import DurableClient, start_once, status_to_dict
 from triggers.inputs import retrain_input
-from triggers.names import GET_RUN, HTTP_RETRAIN, LIST_MODELS, LIST_RUNS
+from triggers.names import GET_RUN, HTTP_RETRAIN, LIST_MODEL_VERSIONS, LIST_MODELS, LIST_RUNS
 from triggers.runs import error_message, newest_first, run_detail
 from triggers.services import backends, ensure_containers, request_storage
 
@@ -33,6 +35,8 @@ bp = df.Blueprint()
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
+#: how many of the newest runs ``?model=`` looks through (the instance list is read whole either way)
+MAX_RUNS_SCANNED = 10_000
 #: what Durable Functions accepts as an instance id: 1-256 characters, none of / \\ # ? nor a control character
 _INSTANCE_ID = re.compile(r"^[^/\\#?\x00-\x1f\x7f]{1,256}$")
 #: a retrain body is a reference, never data: anything larger is refused before it is parsed
@@ -160,10 +164,30 @@ async def start_retrain(req: func.HttpRequest, client: DurableClient) -> func.Ht
     return response
 
 
+def parse_model(params: Mapping[str, str], models: Catalog) -> str | None:
+    """``?model=NAME``: one of the app's models (the default one included), or None for every model."""
+    name = params.get("model")
+    if name is None or name == "":
+        return None
+    if name not in model_names(models):
+        known = ", ".join(model_names(models))
+        raise ApiError(400, f"model must be one of the app's models ({known}), got {shown(name)}")
+    return name
+
+
+def model_names(models: Catalog) -> list[str]:
+    """Every model the app knows: its spec folders, and the default model (``MODEL_NAME``) even without one."""
+    return sorted({*models.models, models.default})
+
+
 async def runs_list(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
     limit = parse_limit(req.params)
+    model = parse_model(req.params, catalog())
     statuses = await client.get_status_all()
-    return json_response(newest_first((status_to_dict(status) for status in statuses), limit))
+    summaries = (status_to_dict(status) for status in statuses)
+    if model is None:
+        return json_response(newest_first(summaries, limit))
+    return json_response([run for run in newest_first(summaries, MAX_RUNS_SCANNED) if run["model"] == model][:limit])
 
 
 async def run_get(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
@@ -179,11 +203,50 @@ async def run_get(req: func.HttpRequest, client: DurableClient) -> func.HttpResp
     return json_response(run_detail(status_to_dict(status)))
 
 
+def versions_of(name: str) -> list[dict[str, Any]]:
+    """A model's registry versions as the API shows them, newest first."""
+    views = (model_view(version) for version in backends().registry.list(name))
+    return sorted(views, key=_version_key, reverse=True)
+
+
+#: the stages ``GET /api/models`` names a version for
+SUMMARY_STAGES = ("champion", "qa", "production")
+
+
+def model_summary(name: str, entry: ModelEntry | None, default: str, versions: list[dict[str, Any]]) -> dict[str, Any]:
+    """One model as ``GET /api/models`` shows it: its spec's status and problems, and its newest version per stage."""
+    spec = entry.spec if entry is not None else None
+    newest = {stage: next((v["version"] for v in versions if v["stage"] == stage), None) for stage in SUMMARY_STAGES}
+    return {
+        "name": name,
+        "default": name == default,
+        "status": entry.status.value if entry is not None else "ok",
+        "problems": list(entry.problems) if entry is not None else [],
+        "task": spec.task.value if spec is not None else None,
+        "description": spec.description if spec is not None else "",
+        **newest,
+        "versions": len(versions),
+    }
+
+
 async def models_list() -> func.HttpResponse:
-    settings = current()
-    versions = await asyncio.to_thread(lambda: backends().registry.list(settings.MODEL_NAME))
-    views = sorted((model_view(version) for version in versions), key=_version_key, reverse=True)
-    return json_response(views)
+    models = catalog()
+
+    def gather() -> list[dict[str, Any]]:
+        return [
+            model_summary(name, models.models.get(name), models.default, versions_of(name))
+            for name in model_names(models)
+        ]
+
+    return json_response(await asyncio.to_thread(gather))
+
+
+async def model_versions(req: func.HttpRequest) -> func.HttpResponse:
+    name = req.route_params.get("name", "")
+    models = catalog()
+    if name not in model_names(models):
+        raise ApiError(404, f"no model {shown(name)} (models: {', '.join(model_names(models))})")
+    return json_response(await asyncio.to_thread(versions_of, name))
 
 
 @bp.function_name(HTTP_RETRAIN)
@@ -211,3 +274,9 @@ async def get_run(req: func.HttpRequest, client: DurableClient) -> func.HttpResp
 @bp.route(route="models", methods=["GET"])
 async def list_models(req: func.HttpRequest) -> func.HttpResponse:
     return await answer(models_list, "GET /api/models")
+
+
+@bp.function_name(LIST_MODEL_VERSIONS)
+@bp.route(route="models/{name}/versions", methods=["GET"])
+async def list_model_versions(req: func.HttpRequest) -> func.HttpResponse:
+    return await answer(lambda: model_versions(req), "GET /api/models/{name}/versions")

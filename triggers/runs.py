@@ -23,6 +23,7 @@ SUMMARY_FIELDS = (
     "outcome",
     "trigger",
     "data",
+    "model",
     "model_version",
     "created",
     "updated",
@@ -108,6 +109,9 @@ def run_summary(status: Mapping[str, Any]) -> dict[str, Any]:
         "outcome": _text_or_none(custom.get("outcome")),
         "trigger": _text_or_none(custom.get("trigger") or given.get("trigger")),
         "data": _text_or_none(custom.get("data") if "data" in custom else given.get("data")),
+        "model": _text_or_none(
+            custom.get("model") or given.get("model_name") or _as_dict(given.get("config")).get("model_name")
+        ),
         "model_version": _text_or_none(version),
         "created": iso(status.get("createdTime")),
         "updated": iso(status.get("lastUpdatedTime")),

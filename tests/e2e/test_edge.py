@@ -38,7 +38,7 @@ def edge(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 def test_function_key_is_required(edge: Host) -> None:
-    for path in ("/api/runs", "/api/runs/x", "/api/models", "/api/dashboard"):
+    for path in ("/api/runs", "/api/runs/x", "/api/models", f"/api/models/{MODEL}/versions", "/api/dashboard"):
         assert httpx.get(f"{edge.base_url}{path}").status_code == 401, path
         assert httpx.get(f"{edge.base_url}{path}", params={"code": "wrong"}).status_code == 401, path
     assert httpx.post(f"{edge.base_url}/api/retrain").status_code == 401
@@ -118,7 +118,9 @@ def test_event_grid_redelivery_starts_one_release(edge: Host) -> None:
 
 
 def test_models_and_dashboard(edge: Host) -> None:
-    assert edge.get("/api/models").json() == []
+    listed = {m["name"]: m for m in edge.get("/api/models").json()}
+    assert listed[MODEL]["default"] is True and listed[MODEL]["versions"] == 0 and listed[MODEL]["champion"] is None
+    assert edge.get(f"/api/models/{MODEL}/versions").json() == []
     page = edge.get("/api/dashboard")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "renderRuns" in page.text

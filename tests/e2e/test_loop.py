@@ -32,7 +32,7 @@ class Released:
 
 
 def champion(host: Host) -> str | None:
-    models = host.get("/api/models").json()
+    models = host.get(f"/api/models/{MODEL}/versions").json()
     return next((m["version"] for m in models if m["stage"] == "champion"), None)
 
 
@@ -72,11 +72,16 @@ def test_sample_drop_is_trained_registered_and_released(host: Host, released: Re
     assert scored.status_code == 200, scored.text
     assert scored.json()["model_version"] == released.version
     assert len(scored.json()["predictions"]) == 2
-    models = host.get("/api/models").json()
+    models = host.get(f"/api/models/{MODEL}/versions").json()
     top = next(m for m in models if m["version"] == released.version)
     assert top["stage"] == "champion"
     assert top["run_id"] == released.retrain["id"]
     assert top["metrics"]["rmse"] > 0
+    summary = next(m for m in host.get("/api/models").json() if m["name"] == MODEL)
+    assert summary["default"] is True and summary["status"] == "ok" and summary["task"] == "regression"
+    assert summary["champion"] == released.version and summary["versions"] >= 1
+    one = host.get("/api/runs", model=MODEL).json()
+    assert released.retrain["id"] in [r["id"] for r in one] and {r["model"] for r in one} == {MODEL}
 
 
 def test_http_retrain_of_the_same_blob_is_the_same_run(host: Host, released: Released) -> None:
@@ -165,7 +170,7 @@ def test_the_dashboard_shows_every_run_in_a_browser_even_one_with_an_odd_id(host
 
 
 def registered_versions(host: Host) -> list[str]:
-    return sorted((m["version"] for m in host.get("/api/models").json()), key=int)
+    return sorted((m["version"] for m in host.get(f"/api/models/{MODEL}/versions").json()), key=int)
 
 
 def test_a_drop_that_does_not_help_is_not_better(host: Host, released: Released) -> None:

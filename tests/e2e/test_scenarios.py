@@ -97,7 +97,7 @@ def drop(host: Host, name: str, frame: pd.DataFrame) -> str:
 
 
 def models(host: Host) -> dict[str, dict[str, Any]]:
-    return {m["version"]: m for m in host.get("/api/models").json()}
+    return {m["version"]: m for m in host.get(f"/api/models/{MODEL}/versions").json()}
 
 
 def champion(host: Host) -> str | None:

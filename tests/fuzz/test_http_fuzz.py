@@ -68,6 +68,7 @@ SEGMENT = st.one_of(
 PARAM_NAMES = st.sampled_from(
     [
         "limit",
+        "model",
         "top",
         "timeout",
         "pollingInterval",
@@ -139,6 +140,7 @@ DEVHOST_ROUTES = [
     ("/api/runs/{}", "GET"),
     ("/api/models", "GET"),
     ("/api/models/{}", "GET"),
+    ("/api/models/{}/versions", "GET"),
     ("/api/dashboard", "GET"),
     ("/api/{}", "GET"),
     ("/runtime/webhooks/durabletask/instances", "GET DELETE"),

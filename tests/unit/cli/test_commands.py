@@ -21,6 +21,18 @@ from tests.support.azurite import Azurite
 ROOT = Path(__file__).resolve().parents[3]
 
 
+MODELS = [
+    {
+        "name": "broken",
+        "default": False,
+        "status": "error",
+        "problems": ["model.yaml: task: expected ..."],
+        "task": None,
+    },
+    {"name": "diabetes-ridge", "default": True, "status": "ok", "problems": [], "task": "regression"},
+]
+
+
 class Endpoint(BaseHTTPRequestHandler):
     """A scoring endpoint and an API that answer like ours: bearer/function keys, JSON errors."""
 
@@ -50,6 +62,10 @@ class Endpoint(BaseHTTPRequestHandler):
             self._send(401, {"error": "unauthorized"})
         elif self.path.startswith("/api/runs/"):
             self._send(404, {"error": "no run with id 'x'"})
+        elif self.path == "/api/models":
+            self._send(200, MODELS)
+        elif self.path == "/api/models/diabetes-ridge/versions":
+            self._send(200, [{"version": "2", "stage": "champion", "metrics": {"rmse": 55.5}, "run_id": "retrain-x"}])
         else:
             self._send(200, [])
 
@@ -102,6 +118,20 @@ def test_api_errors_carry_status_and_message(server: str) -> None:
             api.run("x")
     with ApiClient(server, "bad") as api, pytest.raises(ApiError, match="401: unauthorized"):
         api.models()
+
+
+def test_models_lists_each_model_with_its_problems_and_versions(root: Path, server: str) -> None:
+    (root / ".devhost").mkdir()
+    (root / ".devhost" / "master.key").write_text("fkey")
+    lines: list[str] = []
+    commands.models(commands.Context(root, server), lines.append)
+    assert lines[0] == "broken: -, spec error"
+    assert lines[1] == "  problem: model.yaml: task: expected ..."
+    assert lines[2] == "  no version registered yet"
+    assert lines[3] == "diabetes-ridge (default): regression, spec ok"
+    assert lines[4].split() == ["v2", "champion", "rmse=55.500", "run", "retrain-x"]
+    with ApiClient(server, "fkey") as api:
+        assert api.default_model() == "diabetes-ridge"
 
 
 def test_commands_without_a_key_say_how_to_get_one(root: Path, capsys: pytest.CaptureFixture[str]) -> None:

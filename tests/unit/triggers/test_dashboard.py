@@ -78,15 +78,29 @@ def test_models_are_escaped_and_metrics_formatted() -> None:
         "run_id": HOSTILE,
         "registered": HOSTILE,
     }
-    html = render(f"renderModels([{json.dumps(model)}])")
+    html = render(f"renderVersions([{json.dumps(model)}])")
     assert "<img" not in html
     assert "53.123" in html and "0.500" in html
     assert html.count("&lt;img") == 4
 
 
+def test_each_model_shows_its_spec_status_problems_and_versions() -> None:
+    models = [
+        {"name": HOSTILE, "default": False, "status": "error", "problems": [HOSTILE], "task": None},
+        {"name": "diabetes-ridge", "default": True, "status": "ok", "problems": [], "task": "regression"},
+        {"name": "unread", "default": False, "status": "ok", "problems": [], "task": "binary"},
+    ]
+    versions = {HOSTILE: [], "diabetes-ridge": [{"version": "3", "stage": "champion"}], "unread": "HTTP 500"}
+    html = render(f"renderModels({json.dumps(models)}, {json.dumps(versions)})")
+    assert "<img" not in html and html.count("&lt;img") == 2  # the name and the problem, escaped
+    assert "diabetes-ridge <small>(default)</small>" in html and "<td>3</td>" in html
+    assert "No version registered yet" in html and "versions unavailable: HTTP 500" in html
+
+
 def test_empty_views_say_so() -> None:
     assert "No run yet" in render("renderRuns([], {})")
-    assert "No model registered yet" in render("renderModels([])")
+    assert "No model registered yet" in render("renderModels([], {})")
+    assert "No version registered yet" in render("renderVersions([])")
 
 
 def test_a_run_whose_detail_failed_keeps_its_row() -> None:

@@ -172,3 +172,22 @@ def test_any_id_durable_accepts_can_be_read(durable: FakeDurable) -> None:
     assert payload(response)["id"] == "run with spaces + ümlaut"
     bad = asyncio.run(get_run(request(route={"id": "a\x01b"}), durable))
     assert bad.status_code == 400
+
+
+def test_runs_of_one_model(durable: FakeDurable) -> None:
+    durable.add("retrain-a", "retrain", "Completed", custom={"model": "breast-cancer"}, created="2026-01-02T00:00:00Z")
+    durable.add("retrain-b", "retrain", "Completed", custom={"model": "diabetes-ridge"}, created="2026-01-03T00:00:00Z")
+    durable.add("retrain-c", "retrain", "Pending", created="2026-01-04T00:00:00Z")  # not started yet: no model
+    both = payload(asyncio.run(list_runs(request(), durable)))
+    assert [(run["id"], run["model"]) for run in both] == [
+        ("retrain-c", None),
+        ("retrain-b", "diabetes-ridge"),
+        ("retrain-a", "breast-cancer"),
+    ]
+    one = payload(asyncio.run(list_runs(request(params={"model": "breast-cancer"}), durable)))
+    assert [run["id"] for run in one] == ["retrain-a"]
+    unknown = asyncio.run(list_runs(request(params={"model": "nope"}), durable))
+    assert unknown.status_code == 400
+    assert payload(unknown)["error"] == (
+        "model must be one of the app's models (breast-cancer, diabetes-ridge), got 'nope'"
+    )

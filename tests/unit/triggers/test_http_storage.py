@@ -1,9 +1,11 @@
-"""POST /api/retrain with a data reference and GET /api/models against real Azurite and the local registry."""
+"""POST /api/retrain with a data reference, GET /api/models and GET /api/models/{name}/versions against real Azurite
+and the local registry."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 from pathlib import Path
 
 import azure.functions as func
@@ -13,12 +15,14 @@ from azure.functions.blob import InputStream
 from backends.settings import current
 from backends.storage import BlobStorage
 from orchestrators.ids import retrain_id_for_blob
+from services.catalog import MODELS_ROOT, load_catalog
 from tests.support.azurite import Azurite
 from tests.unit.triggers.conftest import FakeDurable
 from triggers import blob, http_api
 
 retrain = http_api.http_retrain.build().get_user_function().client_function
 list_models = http_api.list_models.build().get_user_function()
+list_versions = http_api.list_model_versions.build().get_user_function()
 on_blob_drop = blob.on_blob_drop.build().get_user_function().client_function
 
 
@@ -66,7 +70,60 @@ def test_retrain_of_a_missing_blob_is_404(storage: BlobStorage, durable: FakeDur
     assert durable.started == []
 
 
+def get(path: str, route: dict[str, str] | None = None) -> func.HttpRequest:
+    return func.HttpRequest("GET", f"http://h{path}", body=b"", route_params=route or {})
+
+
 def test_models_of_an_empty_registry(storage: BlobStorage) -> None:
-    response = asyncio.run(list_models(func.HttpRequest("GET", "http://h/api/models", body=b"")))
+    response = asyncio.run(list_models(get("/api/models")))
     assert response.status_code == 200
-    assert json.loads(response.get_body()) == []
+    assert json.loads(response.get_body()) == [
+        {
+            "name": "breast-cancer",
+            "default": False,
+            "status": "ok",
+            "problems": [],
+            "task": "binary",
+            "description": "benign (1) or malignant (0) breast tumour, from 30 cell nucleus measurements",
+            "champion": None,
+            "qa": None,
+            "production": None,
+            "versions": 0,
+        },
+        {
+            "name": "diabetes-ridge",
+            "default": True,
+            "status": "ok",
+            "problems": [],
+            "task": "regression",
+            "description": "disease progression one year after baseline (diabetes, 10 baseline variables)",
+            "champion": None,
+            "qa": None,
+            "production": None,
+            "versions": 0,
+        },
+    ]
+    versions = asyncio.run(list_versions(get("/api/models/diabetes-ridge/versions", {"name": "diabetes-ridge"})))
+    assert versions.status_code == 200 and json.loads(versions.get_body()) == []
+
+
+def test_versions_of_an_unknown_model_are_404(storage: BlobStorage) -> None:
+    response = asyncio.run(list_versions(get("/api/models/nope/versions", {"name": "nope"})))
+    assert response.status_code == 404
+    assert json.loads(response.get_body())["error"] == "no model 'nope' (models: breast-cancer, diabetes-ridge)"
+
+
+def test_a_bad_spec_is_listed_with_its_problems_and_the_others_still_serve(
+    storage: BlobStorage, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "models"
+    shutil.copytree(MODELS_ROOT / "diabetes-ridge", root / "diabetes-ridge")
+    (root / "broken").mkdir()
+    (root / "broken" / "model.yaml").write_text("task: regresion\n")
+    monkeypatch.setattr(http_api, "catalog", lambda: load_catalog(root, current()))
+    listed = {m["name"]: m for m in json.loads(asyncio.run(list_models(get("/api/models"))).get_body())}
+    assert sorted(listed) == ["broken", "diabetes-ridge"]
+    assert listed["diabetes-ridge"]["status"] == "ok"
+    broken = listed["broken"]
+    assert broken["status"] == "error" and broken["task"] is None
+    assert any("task" in problem and "regresion" in problem for problem in broken["problems"]), broken["problems"]

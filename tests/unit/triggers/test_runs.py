@@ -40,6 +40,7 @@ def test_summary_comes_from_the_custom_status() -> None:
         "kind": "retrain",
         "trigger": "blob",
         "data": "incoming/a.csv",
+        "model": "diabetes-ridge",
         "model_version": "3",
         "stage": "register",
         "outcome": "registered",
@@ -57,6 +58,7 @@ def test_summary_comes_from_the_custom_status() -> None:
         "outcome": "registered",
         "trigger": "blob",
         "data": "incoming/a.csv",
+        "model": "diabetes-ridge",
         "model_version": "3",
         "created": "2026-01-01T00:00:00Z",
         "updated": "2026-01-01T00:00:05Z",
@@ -84,9 +86,11 @@ def test_pending_run_without_custom_status_falls_back_to_input_and_name() -> Non
     run = run_detail(raw)
     assert run["kind"] == "release"
     assert run["trigger"] == "event"
-    assert run["model_version"] == "2"
+    assert run["model_version"] == "2" and run["model"] == "diabetes-ridge"
     assert run["stage"] is None and run["outcome"] is None
     assert run["stages"] == []
+    pending_retrain = run_summary(status(custom=None, input={"trigger": "http", "config": {"model_name": "m"}}))
+    assert pending_retrain["model"] == "m"
 
 
 def test_custom_status_as_json_text_is_read() -> None:
