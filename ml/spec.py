@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, higher_is_better
 from ml.schema import Column, Dtype, Schema, Task, Value
 
 SPEC_FILE = "model.yaml"
@@ -46,8 +47,6 @@ _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\- ]{0,127}$")
 _FACTORY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
 
-REGRESSION_METRICS = {"rmse": "lower", "mae": "lower", "r2": "higher"}
-CLASSIFICATION_METRICS = {"auc": "higher", "log_loss": "lower", "accuracy": "higher"}
 DATA_POLICIES = ("all", "last", "window")
 #: the release steps this version runs, in this order (the default policy)
 RELEASE_STEPS = ("qa", "full")
@@ -111,7 +110,7 @@ class Promotion:
 
     @property
     def higher_is_better(self) -> bool:
-        return (REGRESSION_METRICS | CLASSIFICATION_METRICS)[self.metric] == "higher"
+        return higher_is_better(self.metric)
 
 
 @dataclass(frozen=True)

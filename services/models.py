@@ -40,7 +40,8 @@ def evaluate(
         metric=str(rule.get("metric", "rmse")),
         confidence=float(rule.get("confidence", 0.95)),
         min_improvement=float(rule.get("min_improvement", 0.0)),
-        r2_floor=float(rule.get("r2_floor", 0.3)),
+        floor=float(rule.get("r2_floor", 0.3)),
+        floor_metric="r2",
     )
     champion = registry.champion(model_name)
     with tempfile.TemporaryDirectory(prefix="mlops-eval-") as tmp:

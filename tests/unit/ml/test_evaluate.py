@@ -66,7 +66,7 @@ def test_first_model_needs_the_floor() -> None:
     good = decide(Y, Y + 20 * NOISE, None)
     bad = decide(Y, np.full_like(Y, Y.mean()) + NOISE, None)
     assert good.promote and "meets the floor" in good.reason
-    assert not bad.promote and "below the floor" in bad.reason
+    assert not bad.promote and "misses the floor (at least 0.3)" in bad.reason
 
 
 def test_decision_is_deterministic() -> None:
