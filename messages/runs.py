@@ -16,12 +16,14 @@ from messages.wire import Message
 @dataclass(frozen=True)
 class Promotion(Message):
     """The promotion rule: the challenger wins if the ``confidence`` interval of its relative improvement in
-    ``metric`` lies above ``min_improvement``; a first model must reach an R² of ``r2_floor``."""
+    ``metric`` lies above ``min_improvement``; a first model must reach ``r2_floor`` in ``floor_metric`` (the value
+    keeps the name of its first use, R², so that inputs of runs in flight still read)."""
 
     metric: str = "rmse"
     confidence: float = 0.95
     min_improvement: float = 0.0
     r2_floor: float = 0.3
+    floor_metric: str = "r2"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,11 @@ class RetrainConfig(Message):
     drift: DriftLimits = field(default_factory=DriftLimits)
     poll_seconds: float = 5.0
     timeout_minutes: int = 60
+    #: the model's spec folder (``models/<name>``) when the model is trained as its spec declares; empty for the
+    #: default model, trained by its own recipe from the settings
+    spec: str = ""
+    #: where the model's dataset lives in the datasets container (``models/<name>/``); empty for the default model
+    dataset_prefix: str = ""
 
 
 @dataclass(frozen=True)

@@ -114,7 +114,9 @@ def _train(
     job = yield from ask(
         context,
         act.SUBMIT_TRAINING,
-        TrainingRequest(training_job_name(context.instance_id), version, dataset.paths),
+        TrainingRequest(
+            training_job_name(context.instance_id), version, dataset.paths, {"spec": cfg.spec} if cfg.spec else {}
+        ),
         JobStatus,
     )
     deadline = context.current_utc_datetime + timedelta(minutes=cfg.timeout_minutes)
@@ -175,5 +177,8 @@ def _register(
         Registered,
     )
     timeline.end(context.current_utc_datetime, f"{cfg.model_name} version {model.version}")
-    timeline.set(model_version=model.version, related=release_id(cfg.model_name, model.version))
+    # the default model's registration starts its release; the others are registered only, until each model has
+    # endpoints of its own (the QA and production endpoints serve the default model)
+    related = release_id(cfg.model_name, model.version) if not cfg.spec else None
+    timeline.set(model_version=model.version, related=related)
     timeline.finish(Outcome.REGISTERED, f"registered {cfg.model_name} version {model.version}: {evaluation.reason}")

@@ -92,6 +92,31 @@ def load_catalog(root: Path, settings: Settings) -> Catalog:
     return Catalog(found, settings.MODEL_NAME)
 
 
+class ModelDisabled(ValueError):
+    """A model whose spec has problems runs nothing until its spec is fixed (a permanent error: no retry helps)."""
+
+
+def spec_of(model_name: str, models: Catalog | None = None) -> ModelSpec | None:
+    """The spec a model other than the default runs by; None for the default model, which runs by its own recipe
+    (``ml.schema``'s contract, the settings' policies). ``ModelDisabled`` for a model that cannot run."""
+    models = models or catalog()
+    if model_name == models.default:
+        return None
+    spec = models.spec(model_name)
+    if spec is None:
+        raise ModelDisabled(models.why_not(model_name))
+    return spec
+
+
+def spec_path(spec: ModelSpec) -> str:
+    """Where a training job finds the spec: relative to the app (the job's code root, here and on Azure ML) for the
+    app's own models, else the folder itself."""
+    try:
+        return spec.folder.resolve().relative_to(MODELS_ROOT.parent).as_posix()
+    except ValueError:
+        return str(spec.folder.resolve())
+
+
 @cache
 def catalog() -> Catalog:
     """The app's models, loaded once per process (at start, from ``function_app``)."""

@@ -49,16 +49,22 @@ class DatasetVersion:
 
 
 class Datasets:
-    def __init__(self, storage: Storage, container: str) -> None:
+    """One model's dataset in ``container``: under ``prefix`` (``models/<name>/``; empty for the default model)."""
+
+    def __init__(self, storage: Storage, container: str, prefix: str = "") -> None:
+        if prefix and not prefix.endswith("/"):
+            raise ValueError(f"a dataset prefix ends with '/', got {prefix!r}")
         self.storage = storage
         self.container = container
+        self.prefix = prefix
 
     def latest(self) -> DatasetVersion | None:
-        names = sorted(b.name for b in self.storage.list(self.container, MANIFESTS) if b.name.endswith(".json"))
+        manifests = self.prefix + MANIFESTS
+        names = sorted(b.name for b in self.storage.list(self.container, manifests) if b.name.endswith(".json"))
         return self._load(names[-1]) if names else None
 
     def get(self, version: str) -> DatasetVersion:
-        return self._load(f"{MANIFESTS}{int(version):08d}.json")
+        return self._load(f"{self.prefix}{MANIFESTS}{int(version):08d}.json")
 
     def accept(self, source: str, etag: str, frame: pd.DataFrame) -> DatasetVersion:
         """Add a validated drop (``container/blob`` at ``etag``) as a new version; idempotent per blob version, and
@@ -66,7 +72,7 @@ class Datasets:
         names the drop that holds those rows in ``duplicate_of``."""
         data = frame.to_csv(index=False).encode()
         digest = hashlib.sha256(data).hexdigest()
-        path = f"drops/{digest}.csv"
+        path = f"{self.prefix}drops/{digest}.csv"
         with contextlib.suppress(BlobExistsError):
             self.storage.write(self.container, path, data, overwrite=False)
         drop = {"blob": source, "etag": etag, "rows": len(frame), "sha256": digest, "path": path}
@@ -90,7 +96,7 @@ class Datasets:
             try:
                 self.storage.write(
                     self.container,
-                    f"{MANIFESTS}{number:08d}.json",
+                    f"{self.prefix}{MANIFESTS}{number:08d}.json",
                     json.dumps(_manifest(created), indent=1).encode(),
                     overwrite=False,
                 )
@@ -109,7 +115,7 @@ class Datasets:
     def save_report(self, source: str, etag: str, report: dict[str, Any]) -> str:
         """Keep a drop's full validation report; returns its ``container/blob`` reference."""
         key = hashlib.sha1(f"{source}@{etag}".encode()).hexdigest()
-        path = f"reports/{key}.json"
+        path = f"{self.prefix}reports/{key}.json"
         self.storage.write(self.container, path, json.dumps(report, indent=1).encode())
         return f"{self.container}/{path}"
 

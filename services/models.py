@@ -14,6 +14,8 @@ import pandas as pd
 
 from backends.ports import ModelRegistry, TrainingJobs
 from ml.evaluate import PromotionRule, compare
+from ml.metrics import DIRECTION
+from services.catalog import spec_of
 
 #: tags hold strings of bounded size: lineage keeps the newest drops in full and counts the rest
 _LINEAGE_DROPS = 50
@@ -41,21 +43,22 @@ def evaluate(
         confidence=float(rule.get("confidence", 0.95)),
         min_improvement=float(rule.get("min_improvement", 0.0)),
         floor=float(rule.get("r2_floor", 0.3)),
-        floor_metric="r2",
+        floor_metric=str(rule.get("floor_metric", "r2")),
     )
+    spec = spec_of(model_name)
     champion = registry.champion(model_name)
     with tempfile.TemporaryDirectory(prefix="mlops-eval-") as tmp:
         outputs = jobs.fetch_outputs(job_id, Path(tmp) / "challenger")
         champion_dir = registry.download(model_name, champion.version, Path(tmp) / "champion") if champion else None
         holdout = pd.read_csv(outputs.holdout_path)
-        result = compare(outputs.model_dir, champion_dir, holdout, promotion)
+        result = compare(outputs.model_dir, champion_dir, holdout, promotion, *([spec.schema] if spec else []))
     return {**result.to_dict(), "champion_version": champion.version if champion else None, "job_id": job_id}
 
 
 def lineage_tags(payload: dict[str, Any]) -> dict[str, str]:
     drops = [{"blob": d["blob"], "etag": d["etag"]} for d in payload.get("drops", [])]
     data = json.dumps(drops[-_LINEAGE_DROPS:], separators=(",", ":"))
-    metrics = {k: f"{float(v):.6g}" for k, v in (payload.get("metrics") or {}).items() if k in ("rmse", "mae", "r2")}
+    metrics = {k: f"{float(v):.6g}" for k, v in (payload.get("metrics") or {}).items() if k in DIRECTION}
     return {
         "run_id": str(payload["run_id"]),
         "job_id": str(payload["job_id"]),

@@ -16,9 +16,10 @@ import azure.functions as func
 from backends.settings import current
 from orchestrators.ids import retrain_id_for_blob
 from orchestrators.names import RETRAIN
+from services.catalog import catalog
 from triggers.blobs import blob_name, canonical_etag, etag_from_properties
 from triggers.durable import DurableClient, start_once
-from triggers.inputs import retrain_input
+from triggers.inputs import ModelDisabled, model_of_blob, retrain_input
 from triggers.names import ON_BLOB_DROP, STORAGE_CONNECTION
 from triggers.services import ensure_containers, storage
 
@@ -27,8 +28,10 @@ bp = df.Blueprint()
 
 
 async def start_retrain_for_blob(client: DurableClient, name: str, etag: str | None) -> str:
-    """Start (once) the retrain of blob ``name`` of the incoming container; returns the instance id."""
+    """Start (once) the retrain of blob ``name`` of the incoming container, for the model its folder names;
+    returns the instance id."""
     settings = current()
+    spec = model_of_blob(name, catalog())
     await ensure_containers()
     if etag is None:  # a host that gives no properties: ask storage for the version we are looking at
         info = await asyncio.to_thread(storage().info, settings.INCOMING_CONTAINER, name)
@@ -36,7 +39,7 @@ async def start_retrain_for_blob(client: DurableClient, name: str, etag: str | N
     etag = canonical_etag(etag)
     instance_id = retrain_id_for_blob(name, etag)
     data = f"{settings.INCOMING_CONTAINER}/{name}"
-    started = await start_once(client, RETRAIN, instance_id, retrain_input(settings, "blob", data, etag))
+    started = await start_once(client, RETRAIN, instance_id, retrain_input(settings, "blob", data, etag, spec))
     log.info("blob %s (etag %s): retrain %s %s", data, etag, instance_id, "started" if started else "already exists")
     return instance_id
 
@@ -55,4 +58,9 @@ async def on_blob_drop(blob: func.InputStream, client: DurableClient) -> None:
     if not name:
         log.error("blob trigger without a blob name (uri %s): ignored", blob.uri)
         return
-    await start_retrain_for_blob(client, name, etag_from_properties(getattr(blob, "blob_properties", None)))
+    try:
+        await start_retrain_for_blob(client, name, etag_from_properties(getattr(blob, "blob_properties", None)))
+    except (
+        ModelDisabled
+    ) as exc:  # the blob stays in place: it is trained once the spec is fixed and it is dropped again
+        log.error("blob %s/%s not trained: %s", settings.INCOMING_CONTAINER, name, exc)

@@ -20,12 +20,13 @@ import azure.functions as func
 from backends.errors import NotFoundError, TransientBackendError
 from backends.ports import ModelVersion
 from backends.settings import current
+from ml.metrics import CLASSIFICATION_METRICS
 from orchestrators.ids import retrain_id_for_blob, retrain_id_manual
 from orchestrators.names import RETRAIN
 from services.catalog import Catalog, ModelEntry, catalog
 from triggers.blobs import BadReference, canonical_etag, parse_reference, shown
 from triggers.durable import DurableClient, start_once, status_to_dict
-from triggers.inputs import retrain_input
+from triggers.inputs import ModelDisabled, model_of_blob, retrain_input
 from triggers.names import GET_RUN, HTTP_RETRAIN, LIST_MODEL_VERSIONS, LIST_MODELS, LIST_RUNS
 from triggers.runs import error_message, newest_first, run_detail
 from triggers.services import backends, ensure_containers, request_storage
@@ -118,7 +119,8 @@ def model_view(model: ModelVersion) -> dict[str, Any]:
     """A registry version as ``GET /api/models`` shows it (metrics and lineage from its tags)."""
     tags = model.tags
     metrics: dict[str, float | None] = {}
-    for metric in ("rmse", "mae", "r2"):
+    names = ("rmse", "mae", "r2") if not any(m in tags for m in CLASSIFICATION_METRICS) else CLASSIFICATION_METRICS
+    for metric in names:
         try:
             metrics[metric] = float(tags[metric]) if tags.get(metric) else None
         except ValueError:
@@ -145,6 +147,10 @@ def _version_key(view: Mapping[str, Any]) -> tuple[int, str]:
 async def start_retrain(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
     settings = current()
     name = parse_retrain_body(req.get_body() or b"", settings.INCOMING_CONTAINER)
+    try:
+        spec = model_of_blob(name, catalog()) if name is not None else None
+    except ModelDisabled as exc:
+        raise ApiError(409, str(exc)) from None
     await ensure_containers(request_storage())
     if name is None:
         token = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
@@ -157,7 +163,7 @@ async def start_retrain(req: func.HttpRequest, client: DurableClient) -> func.Ht
             raise ApiError(404, f"blob {settings.INCOMING_CONTAINER}/{name} does not exist") from None
         etag = canonical_etag(info.etag)
         instance_id = retrain_id_for_blob(name, etag)
-        payload = retrain_input(settings, "http", f"{settings.INCOMING_CONTAINER}/{name}", etag)
+        payload = retrain_input(settings, "http", f"{settings.INCOMING_CONTAINER}/{name}", etag, spec)
     started = await start_once(client, RETRAIN, instance_id, payload)
     log.info("POST retrain: %s %s", instance_id, "started" if started else "already exists")
     response: func.HttpResponse = client.create_check_status_response(req, instance_id)

@@ -1,4 +1,11 @@
-"""Orchestration inputs, built from Settings by the triggers (orchestrators never read the environment)."""
+"""Orchestration inputs, built from Settings and the models' specs by the triggers (orchestrators never read the
+environment).
+
+The default model (``MODEL_NAME``) takes its policies from the settings, as it always has; every other model from
+its spec (``models/<name>/model.yaml``), with its own dataset folder and trained as the spec declares.
+A drop's model is the first folder of its blob name when that folder is one of the app's models
+(``incoming/<model>/<file>``); any other drop (``incoming/<file>``, ``incoming/2026/<file>``) is the default model's.
+"""
 
 from __future__ import annotations
 
@@ -16,16 +23,38 @@ from messages.runs import (
     RetrainConfig,
     RetrainInput,
 )
+from ml.spec import ModelSpec
+from services.catalog import Catalog, ModelDisabled, spec_path
 
 #: what may start a retrain (a release is started by a registration event)
 TRIGGERS = (Trigger.BLOB, Trigger.TIMER, Trigger.HTTP)
 
 
-def retrain_input(settings: Settings, trigger: Trigger | str, data: str | None, etag: str | None) -> dict[str, Any]:
+def model_of_blob(name: str, models: Catalog) -> ModelSpec | None:
+    """The model a drop at ``<incoming>/<name>`` is for: the spec of its first folder when that is one of the app's
+    models (other than the default), else None (the default model). ``ModelDisabled`` when that model's spec has
+    problems."""
+    folder, slash, _ = name.partition("/")
+    if not slash or folder == models.default or folder not in models.models:
+        return None
+    spec = models.spec(folder)
+    if spec is None:
+        raise ModelDisabled(models.why_not(folder))
+    return spec
+
+
+__all__ = ["ModelDisabled", "model_of_blob", "release_input", "retrain_input"]
+
+
+def retrain_input(
+    settings: Settings, trigger: Trigger | str, data: str | None, etag: str | None, spec: ModelSpec | None = None
+) -> dict[str, Any]:
     """The retrain orchestration's input (``RetrainInput`` as JSON); ``data`` is ``"<incoming container>/<blob>"``
-    or None."""
+    or None; ``spec`` the model's spec, or None for the default model."""
     if trigger not in TRIGGERS:
         raise ValueError(f"unknown retrain trigger {trigger!r}: expected one of {', '.join(TRIGGERS)}")
+    if spec is not None:
+        return RetrainInput(_spec_config(settings, spec), Trigger(trigger), data, etag).to_dict()
     config = RetrainConfig(
         model_name=settings.MODEL_NAME,
         incoming=settings.INCOMING_CONTAINER,
@@ -42,6 +71,22 @@ def retrain_input(settings: Settings, trigger: Trigger | str, data: str | None, 
         timeout_minutes=settings.TRAINING_TIMEOUT_MINUTES,
     )
     return RetrainInput(config, Trigger(trigger), data, etag).to_dict()
+
+
+def _spec_config(settings: Settings, spec: ModelSpec) -> RetrainConfig:
+    rule = spec.promotion
+    return RetrainConfig(
+        model_name=spec.name,
+        incoming=settings.INCOMING_CONTAINER,
+        quarantine=settings.QUARANTINE_CONTAINER,
+        datasets=settings.DATASETS_CONTAINER,
+        promotion=Promotion(rule.metric, rule.confidence, rule.min_improvement, rule.floor, rule.floor_metric),
+        drift=DriftLimits(spec.drift.psi, spec.drift.ks_pvalue),
+        poll_seconds=settings.training_poll_seconds,
+        timeout_minutes=settings.TRAINING_TIMEOUT_MINUTES,
+        spec=spec_path(spec),
+        dataset_prefix=f"models/{spec.name}/",
+    )
 
 
 def release_input(settings: Settings, version: str, event_id: str) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +43,14 @@ def job_inputs(request: TrainingRequest, datastore: str) -> dict[str, Input]:
     }
 
 
+#: a spec folder as the job's command may name it: one of the app's models, uploaded with the job's code
+_SPEC_PATH = re.compile(r"^models/[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+
+
 class AzureJobs:
     def __init__(self, ml: MLClient, settings: Settings, code: str | None = None) -> None:
         self.ml, self.settings = ml, settings
-        self.code = code or str(PROJECT_ROOT)  # uploaded minus .amlignore: only ml/ and the requirements
+        self.code = code or str(PROJECT_ROOT)  # uploaded minus .amlignore: ml/, models/ and the requirements
 
     def submit(self, request: TrainingRequest) -> JobStatus:
         try:
@@ -55,15 +60,20 @@ class AzureJobs:
         inputs = job_inputs(request, self.settings.AZUREML_DATASTORE)
         data_args = " ".join(f"${{{{inputs.{name}}}}}" for name in inputs)
         alpha = f" --alpha {float(request.params['alpha'])}" if "alpha" in request.params else ""
+        spec = request.params.get("spec", "")
+        if spec and not _SPEC_PATH.match(spec):
+            raise ValueError(f"a training job's spec is a folder of the app's code (models/<name>), got {spec!r}")
+        model = spec.rsplit("/", 1)[-1] if spec else self.settings.MODEL_NAME
         job = command(
             name=request.job_name,
-            display_name=f"train {self.settings.MODEL_NAME} on dataset {request.dataset_version}",
-            command=f"python -m ml.train --data {data_args} --output ${{{{outputs.{OUTPUT}}}}}{alpha}",
+            display_name=f"train {model} on dataset {request.dataset_version}",
+            command=f"python -m ml.train --data {data_args} --output ${{{{outputs.{OUTPUT}}}}}{alpha}"
+            + (f" --spec {spec}" if spec else ""),
             inputs=inputs,
             outputs={OUTPUT: Output(type=AssetTypes.URI_FOLDER)},
             environment=f"azureml:{self.settings.AZUREML_ENVIRONMENT}",
             compute=self.settings.AZUREML_COMPUTE,
-            experiment_name=self.settings.MODEL_NAME,
+            experiment_name=model,
             tags={"dataset_version": request.dataset_version},
             identity=self._identity(),
         )

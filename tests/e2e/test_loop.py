@@ -12,7 +12,7 @@ from azure.storage.blob import BlobServiceClient
 
 from backends.storage import API_VERSION
 from cli.commands import sample_rows
-from ml.sample import diabetes_frame
+from ml.sample import breast_cancer_frame, diabetes_frame
 from orchestrators.ids import release_id
 from tests.e2e.conftest import Host, drop, production, wait_for
 from tests.e2e.drops import bad_drops, csv, noisier
@@ -212,3 +212,25 @@ def test_no_release_episode_leaves_a_generator_error_in_the_log(host: Host, rele
     log = host.log.read_text(errors="replace")
     assert "generator ignored GeneratorExit" not in log
     assert "warm: MlflowRegistry backends built" in log, "the warmup trigger did not run as the host came up"
+
+
+def test_a_second_model_trains_from_its_own_folder_and_leaves_the_default_alone(host: Host, released: Released) -> None:
+    default_before = registered_versions(host)
+    first = drop(host, "breast-cancer/sample.csv", breast_cancer_frame().to_csv(index=False).encode())
+    bad = drop(host, "breast-cancer/wrong-columns.csv", diabetes_frame().to_csv(index=False).encode())
+    run = host.wait_finished(first)
+    assert run["outcome"] == "registered" and run["model"] == "breast-cancer", run
+    assert run["related"] is None  # registered only: the QA and production endpoints serve the default model
+    rejected = host.wait_finished(bad)
+    assert rejected["outcome"] == "invalid_data" and "missing column(s)" in rejected["reason"], rejected
+    versions = host.get("/api/models/breast-cancer/versions").json()
+    # registered (stage qa, where every new version starts); it becomes champion through a release, which models
+    # other than the default get with endpoints of their own
+    assert [(v["version"], v["stage"]) for v in versions] == [(run["model_version"], "qa")]
+    assert versions[0]["metrics"]["auc"] > 0.95 and versions[0]["metrics"]["log_loss"] > 0
+    summary = next(m for m in host.get("/api/models").json() if m["name"] == "breast-cancer")
+    assert (summary["qa"], summary["champion"], summary["task"]) == (run["model_version"], None, "binary")
+    assert "AUC meets the floor (at least 0.8)" in run["reason"]
+    assert {r["id"] for r in host.get("/api/runs", model="breast-cancer", limit=500).json()} >= {first, bad}
+    assert registered_versions(host) == default_before  # the default model: no new version, same champion
+    assert champion(host) == released.version

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 import uuid
 
+import pytest
+
 from backends.storage import BlobStorage
 from ml.sample import diabetes_frame
 from services.datasets import Datasets
@@ -35,6 +37,22 @@ def test_versions_grow_with_lineage_and_accepting_twice_is_a_no_op(azurite: Azur
     assert all(p.startswith(f"{container}/drops/") for p in second.paths)
     assert len(datasets.frame("2")) == 250
     assert datasets.latest() == second
+
+
+def test_each_models_dataset_is_its_own_under_its_prefix(azurite: Azurite) -> None:
+    store, container = storage(azurite)
+    default, other = Datasets(store, container), Datasets(store, container, "models/breast-cancer/")
+    frame = diabetes_frame()
+    mine = other.accept("incoming/breast-cancer/a.csv", "e1", frame.head(50))
+    theirs = default.accept("incoming/a.csv", "e1", frame.head(50))  # the same rows: no duplicate across models
+    assert (mine.version, theirs.version, theirs.duplicate_of) == ("1", "1", None)
+    assert all(p.startswith(f"{container}/models/breast-cancer/drops/") for p in mine.paths)
+    assert all(p.startswith(f"{container}/drops/") for p in theirs.paths)
+    assert other.latest() == mine and default.latest() == theirs
+    report = other.save_report("incoming/breast-cancer/a.csv", "e1", {"ok": True})
+    assert report.startswith(f"{container}/models/breast-cancer/reports/")
+    with pytest.raises(ValueError, match="ends with '/'"):
+        Datasets(store, container, "models/x")
 
 
 def test_concurrent_accepts_never_collide(azurite: Azurite) -> None:

@@ -40,8 +40,12 @@ def test_the_triggers_inputs_keep_their_json_shape() -> None:
     settings = Settings.from_env({})
     built = retrain_input(settings, "blob", "incoming/a.csv", "0x1")
     assert json.loads(json.dumps(built)) == built
-    assert set(built) == set(LEGACY_RETRAIN) and set(built["config"]) == set(LEGACY_RETRAIN["config"])
-    assert set(built["config"]["promotion"]) == set(LEGACY_RETRAIN["config"]["promotion"])
+    assert set(built) == set(LEGACY_RETRAIN)
+    # added since, with defaults that read a legacy input as the default model's: a spec and a dataset folder
+    assert set(built["config"]) - set(LEGACY_RETRAIN["config"]) == {"spec", "dataset_prefix"}
+    assert set(built["config"]["promotion"]) - set(LEGACY_RETRAIN["config"]["promotion"]) == {"floor_metric"}
+    legacy = RetrainInput.from_dict(LEGACY_RETRAIN).config
+    assert (legacy.spec, legacy.dataset_prefix, legacy.promotion.floor_metric) == ("", "", "r2")
     release = release_input(settings, "3", "ev")
     assert set(release) == {"model_name", "version", "trigger", "event_id", "config"}
     assert set(release["config"]) == {"api_test", "api_test_production", "poll_seconds", "deploy"}

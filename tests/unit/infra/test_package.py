@@ -93,6 +93,8 @@ def test_what_must_and_must_not_be_deployed(app_tree: Path) -> None:
         "requirements.txt",
         ".amlignore",
         "ml/train.py",
+        "models/diabetes-ridge/model.yaml",
+        "models/breast-cancer/model.yaml",
         "scoring/score.py",
         "scoring/telemetry.py",
         "triggers/dashboard.html",

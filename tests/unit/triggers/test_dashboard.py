@@ -84,6 +84,13 @@ def test_models_are_escaped_and_metrics_formatted() -> None:
     assert html.count("&lt;img") == 4
 
 
+def test_a_classifiers_versions_show_its_own_metrics() -> None:
+    version = {"version": "1", "stage": "qa", "metrics": {"auc": 0.991, "log_loss": 0.0812, "accuracy": 0.96}}
+    html = render(f"renderVersions([{json.dumps(version)}])")
+    assert "<th>auc</th><th>log_loss</th><th>accuracy</th>" in html and "<th>rmse</th>" not in html
+    assert "0.991" in html and "0.081" in html
+
+
 def test_each_model_shows_its_spec_status_problems_and_versions() -> None:
     models = [
         {"name": HOSTILE, "default": False, "status": "error", "problems": [HOSTILE], "task": None},

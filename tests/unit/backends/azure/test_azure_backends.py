@@ -131,6 +131,24 @@ def test_training_job_request(backends: Any, arm: FakeArm) -> None:
     assert body["experimentName"] == "diabetes-ridge"
 
 
+def test_a_models_spec_travels_with_the_job_and_names_its_experiment(backends: Any, arm: FakeArm) -> None:
+    jobs, _, _ = backends
+    paths = ["datasets/models/breast-cancer/drops/a.csv"]
+    jobs.submit(TrainingRequest("train-bc", "1", paths, {"spec": "models/breast-cancer"}))
+    (put,) = [s for s in arm.seen if s.method == "PUT" and s.path.endswith("/jobs/train-bc")]
+    body = put.body["properties"]
+    assert body["command"] == (
+        "python -m ml.train --data ${{inputs.data0}} --output ${{outputs.model_output}} --spec models/breast-cancer"
+    )
+    assert body["inputs"]["data0"]["uri"] == (
+        "azureml://datastores/workspaceblobstore/paths/models/breast-cancer/drops/a.csv"
+    )
+    assert body["experimentName"] == "breast-cancer"
+    with pytest.raises(ValueError, match="a folder of the app's code"):
+        jobs.submit(TrainingRequest("train-x", "1", paths, {"spec": "/etc; rm -rf /"}))
+    assert not [s for s in arm.seen if s.path.endswith("/jobs/train-x") and s.method == "PUT"]
+
+
 def test_resubmitting_a_job_is_a_no_op(backends: Any, arm: FakeArm) -> None:
     jobs, _, _ = backends
     jobs.submit(TrainingRequest("train-once", "1", ["datasets/drops/a.csv"]))
