@@ -28,7 +28,10 @@ def accept_drop(payload: dict[str, Any]) -> dict[str, Any]:
 def snapshot_dataset(payload: dict[str, Any]) -> dict[str, Any]:
     """The latest dataset version and the one the champion was trained on (the timer skips when equal)."""
     b, cfg = backends(), DatasetRequest.from_dict(payload).config
-    latest = Datasets(b.storage, cfg.datasets, cfg.dataset_prefix).latest()
+    datasets = Datasets(b.storage, cfg.datasets, cfg.dataset_prefix)
+    latest = datasets.latest()
+    if latest is not None:
+        latest = datasets.snapshot(latest)
     champion = b.registry.champion(cfg.model_name)
     found = latest.to_dict() if latest else {"version": None, "drops": [], "paths": [], "rows": 0}
     return {**found, "champion_dataset_version": champion.tags.get("dataset_version") if champion else None}

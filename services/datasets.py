@@ -4,9 +4,16 @@ Layout in the datasets container:
 - ``drops/<sha256>.csv``: an accepted drop, normalised to the schema's columns (content-addressed);
 - ``manifests/<version:08d>.json``: ``{"version", "parent", "drops": [{"blob", "etag", "rows", "sha256", "path"}],
   "rows", "created"}`` — each version is its parent plus one drop;
-- ``reports/<sha1 of blob@etag>.json``: the validation report of a drop.
+- ``reports/<sha1 of blob@etag>.json``: the validation report of a drop;
+- ``snapshots/<version:08d>.parquet``: the whole dataset of a version in one file, what a training job reads.
 Versions are created with create-only writes, so concurrent accepts never collide (the loser re-reads and retries),
 and accepting the same blob version twice returns the version that already holds it.
+
+Why snapshots: a model with a thousand accepted drops would otherwise train from a thousand job inputs (Azure ML
+bounds a job's inputs, and each is a mount). A version's snapshot is built once, incrementally, from its parent's
+snapshot plus the drops the parent lacks (from the drops alone when there is no parent snapshot), and written
+create-only; an accept that stopped between its manifest and its snapshot is completed by the next look at that
+version (``snapshot``), so a version's snapshot always exists before a job reads it.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from backends.errors import BlobExistsError, NotFoundError
 from backends.ports import Storage
 
 MANIFESTS = "manifests/"
+SNAPSHOTS = "snapshots/"
 _ATTEMPTS = 20
 
 
@@ -38,10 +46,14 @@ class DatasetVersion:
     container: str = ""
     #: set when the accepted drop added nothing: the ``blob@etag`` already holding the very same rows
     duplicate_of: str | None = None
+    #: the version's compacted table (``<prefix>snapshots/<version>.parquet``) once it is built
+    snapshot: str = ""
 
     @property
     def paths(self) -> list[str]:
-        """The drops as ``container/blob`` references (what a training job reads)."""
+        """What a training job reads, as ``container/blob`` references: the snapshot, else the drops."""
+        if self.snapshot:
+            return [f"{self.container}/{self.snapshot}"]
         return [f"{self.container}/{d['path']}" for d in self.drops]
 
     def to_dict(self) -> dict[str, Any]:
@@ -79,7 +91,7 @@ class Datasets:
         for _ in range(_ATTEMPTS):
             current = self.latest()
             if current is not None and any(d["blob"] == source and d["etag"] == etag for d in current.drops):
-                return current  # this blob version is in the dataset already (a re-run of this accept)
+                return self.snapshot(current)  # this blob version is in the dataset already (a re-run of this accept)
             same = next((d for d in current.drops if d["sha256"] == digest), None) if current else None
             if current is not None and same is not None:
                 return replace(current, duplicate_of=f"{same['blob']}@{same['etag']}")
@@ -100,17 +112,47 @@ class Datasets:
                     json.dumps(_manifest(created), indent=1).encode(),
                     overwrite=False,
                 )
-                return created
             except BlobExistsError:
                 continue
+            return self.snapshot(created)
         raise RuntimeError(f"could not add {source} to the dataset: {_ATTEMPTS} concurrent writers won the race")
 
     def frame(self, version: str) -> pd.DataFrame:
         """The whole table of a dataset version (e.g. the champion's training data as a drift reference)."""
-        frames = [
-            pd.read_csv(io.BytesIO(self.storage.read(self.container, d["path"])[0])) for d in self.get(version).drops
-        ]
-        return pd.concat(frames, ignore_index=True)
+        return self._read_snapshot(self.snapshot(self.get(version)).snapshot)
+
+    def snapshot_path(self, version: str) -> str:
+        return f"{self.prefix}{SNAPSHOTS}{int(version):08d}.parquet"
+
+    def snapshot(self, version: DatasetVersion) -> DatasetVersion:
+        """``version`` with its snapshot, built now if it does not exist yet (from the parent's snapshot when there
+        is one: only the drops the parent lacks are read)."""
+        path = self.snapshot_path(version.version)
+        if self._exists(path):
+            return replace(version, snapshot=path)
+        base, known = None, 0
+        if version.parent is not None:
+            parent_path = self.snapshot_path(version.parent)
+            if self._exists(parent_path):
+                base, known = self._read_snapshot(parent_path), len(self.get(version.parent).drops)
+        added = [self._read_drop(d["path"]) for d in version.drops[known:]]
+        table = pd.concat([f for f in (base, *added) if f is not None], ignore_index=True)
+        with contextlib.suppress(BlobExistsError):  # another accept built it meanwhile: the same rows
+            self.storage.write(self.container, path, _parquet(table), overwrite=False)
+        return replace(version, snapshot=path)
+
+    def _exists(self, path: str) -> bool:
+        try:
+            self.storage.info(self.container, path)
+        except NotFoundError:
+            return False
+        return True
+
+    def _read_drop(self, path: str) -> pd.DataFrame:
+        return pd.read_csv(io.BytesIO(self.storage.read(self.container, path)[0]))
+
+    def _read_snapshot(self, path: str) -> pd.DataFrame:
+        return pd.read_parquet(io.BytesIO(self.storage.read(self.container, path)[0]))
 
     def save_report(self, source: str, etag: str, report: dict[str, Any]) -> str:
         """Keep a drop's full validation report; returns its ``container/blob`` reference."""
@@ -132,6 +174,12 @@ class Datasets:
             raw.get("created", ""),
             self.container,
         )
+
+
+def _parquet(frame: pd.DataFrame) -> bytes:
+    out = io.BytesIO()
+    frame.to_parquet(out, index=False)
+    return out.getvalue()
 
 
 def _manifest(version: DatasetVersion) -> dict[str, Any]:

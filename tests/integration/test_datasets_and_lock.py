@@ -34,9 +34,10 @@ def test_versions_grow_with_lineage_and_accepting_twice_is_a_no_op(azurite: Azur
     assert same_rows.duplicate_of == "incoming/b.csv@e2"
     assert second.parent == "1" and second.rows == 250
     assert [d["blob"] for d in second.drops] == ["incoming/a.csv", "incoming/b.csv"]
-    assert all(p.startswith(f"{container}/drops/") for p in second.paths)
+    assert all(d["path"].startswith("drops/") for d in second.drops)
+    assert second.paths == [f"{container}/snapshots/00000002.parquet"]  # one input for the job, whatever the drops
     assert len(datasets.frame("2")) == 250
-    assert datasets.latest() == second
+    assert datasets.snapshot(datasets.latest() or first) == second
 
 
 def test_each_models_dataset_is_its_own_under_its_prefix(azurite: Azurite) -> None:
@@ -46,13 +47,31 @@ def test_each_models_dataset_is_its_own_under_its_prefix(azurite: Azurite) -> No
     mine = other.accept("incoming/breast-cancer/a.csv", "e1", frame.head(50))
     theirs = default.accept("incoming/a.csv", "e1", frame.head(50))  # the same rows: no duplicate across models
     assert (mine.version, theirs.version, theirs.duplicate_of) == ("1", "1", None)
-    assert all(p.startswith(f"{container}/models/breast-cancer/drops/") for p in mine.paths)
-    assert all(p.startswith(f"{container}/drops/") for p in theirs.paths)
-    assert other.latest() == mine and default.latest() == theirs
+    assert mine.paths == [f"{container}/models/breast-cancer/snapshots/00000001.parquet"]
+    assert mine.drops[0]["path"].startswith("models/breast-cancer/drops/")
+    assert theirs.paths == [f"{container}/snapshots/00000001.parquet"]
+    assert other.snapshot(other.latest() or mine) == mine and default.snapshot(default.latest() or theirs) == theirs
     report = other.save_report("incoming/breast-cancer/a.csv", "e1", {"ok": True})
     assert report.startswith(f"{container}/models/breast-cancer/reports/")
     with pytest.raises(ValueError, match="ends with '/'"):
         Datasets(store, container, "models/x")
+
+
+def test_a_snapshot_is_its_parents_plus_the_new_drop_and_is_completed_when_missing(azurite: Azurite) -> None:
+    store, container = storage(azurite)
+    datasets = Datasets(store, container)
+    frame = diabetes_frame()
+    first = datasets.accept("incoming/a.csv", "e1", frame.head(100))
+    store.delete(container, first.drops[0]["path"])  # the next snapshot must come from this one's, not the drops
+    second = datasets.accept("incoming/b.csv", "e2", frame.iloc[100:250])
+    table = datasets.frame("2")
+    assert len(table) == 250 and list(table.columns) == list(frame.columns)
+    assert table.round(6).equals(frame.head(250).astype(float).round(6).reset_index(drop=True))
+    # an accept that stopped after its manifest: the snapshot is built by the next look at the version
+    store.delete(container, datasets.snapshot_path("2"))
+    assert [b.name for b in store.list(container, "snapshots/")] == ["snapshots/00000001.parquet"]
+    again = datasets.snapshot(datasets.get("2"))
+    assert again == second and len(datasets.frame("2")) == 250
 
 
 def test_concurrent_accepts_never_collide(azurite: Azurite) -> None:
