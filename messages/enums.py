@@ -101,6 +101,23 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+def endpoint_id(prefix: str, environment: Environment | str) -> str:
+    """A model's endpoint: ``qa``/``production`` for the default model, ``<model>-qa``/``<model>-production`` for
+    another (``prefix`` is ``""`` or ``"<model>-"``)."""
+    return f"{prefix}{Environment(environment).value}"
+
+
+def endpoint_parts(endpoint: str) -> tuple[str, Environment]:
+    """(the model prefix, the environment) of an endpoint id; ``ValueError`` for one that is neither form."""
+    for environment in Environment:
+        if endpoint == environment.value:
+            return "", environment
+        suffix = "-" + environment.value
+        if endpoint.endswith(suffix) and len(endpoint) > len(suffix):
+            return endpoint[: -len(environment.value)], environment
+    raise ValueError(f"unknown endpoint {endpoint!r}: expected qa, production, <model>-qa or <model>-production")
+
+
 class ModelStage(StrEnum):
     """Where a registered version stands: a new version starts in ``qa``; ``production`` means deployed to production
     and under test; ``champion`` is the one version serving production after a successful release."""

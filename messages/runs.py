@@ -86,6 +86,9 @@ class ReleaseConfig(Message):
     #: seconds between looks at the model's release slot while another release holds it
     poll_seconds: float = 5.0
     deploy: DeployPolicy = field(default_factory=DeployPolicy)
+    #: the model's endpoints are ``<endpoint_prefix>qa`` and ``<endpoint_prefix>production``: empty for the default
+    #: model, ``"<model>-"`` for another
+    endpoint_prefix: str = ""
 
     @property
     def production_tests(self) -> ApiTest:

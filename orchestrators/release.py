@@ -21,7 +21,7 @@ from typing import Any
 import azure.durable_functions as df
 
 from activities import names as act
-from messages.enums import Environment, ModelStage, Outcome, RunKind, Stage, StageStatus
+from messages.enums import Environment, ModelStage, Outcome, RunKind, Stage, StageStatus, endpoint_id
 from messages.runs import ApiTest, DeployPolicy, ReleaseInput
 from messages.steps import (
     ApiTestRequest,
@@ -172,8 +172,9 @@ def _release(
     context: df.DurableOrchestrationContext, run: ReleaseInput, ref: ModelRef, timeline: Timeline
 ) -> Orchestration:
     policy, tests = run.config.deploy, run.config.api_test
+    qa_endpoint = endpoint_id(run.config.endpoint_prefix, QA)
     begin(context, timeline, Stage.DEPLOY_QA, f"deploying version {ref.version} to QA")
-    qa, status = yield from _deploy(context, ref, QA, policy)
+    qa, status = yield from _deploy(context, ref, qa_endpoint, policy)
     if not succeeded(status):
         reason = f"QA deployment failed: {failed_message(status)}"
         timeline.fail(context.current_utc_datetime, reason)
@@ -183,26 +184,31 @@ def _release(
     others = list(qa.others or ([qa.previous_slot] if qa.previous_slot else []))
     qa_traffic = {qa.slot: 100, **dict.fromkeys(others, 0)}
     yield from _change(
-        context, act.SET_TRAFFIC, TrafficRequest(QA, qa_traffic, ref.model_name), policy, "QA traffic change"
+        context, act.SET_TRAFFIC, TrafficRequest(qa_endpoint, qa_traffic, ref.model_name), policy, "QA traffic change"
     )
     for other in others:
         yield from _change(
             context,
             act.REMOVE_DEPLOYMENT,
-            RemoveRequest(QA, other, ref.model_name),
+            RemoveRequest(qa_endpoint, other, ref.model_name),
             policy,
             f"removal of QA slot {other}",
         )
     timeline.end(context.current_utc_datetime, f"QA slot {qa.slot} serves version {ref.version}")
     begin(context, timeline, Stage.TEST_QA, "API tests against QA")
-    verdict = yield from _test(context, ref, QA, tests)
+    verdict = yield from _test(context, ref, qa_endpoint, tests)
     if not verdict.passed:
         timeline.fail(context.current_utc_datetime, verdict.summary)
         yield from _stage(context, ref, ModelStage.REJECTED)
         timeline.finish(Outcome.QA_FAILED, f"QA API tests failed: {verdict.summary}; production untouched")
         return done(context, timeline, tests={"qa": verdict.to_dict()})
     timeline.end(context.current_utc_datetime, verdict.summary)
-    return (yield from _production(context, ref, run.config.production_tests, policy, timeline, qa_verdict=verdict))
+    production = endpoint_id(run.config.endpoint_prefix, PRODUCTION)
+    return (
+        yield from _production(
+            context, ref, run.config.production_tests, policy, timeline, qa_verdict=verdict, endpoint=production
+        )
+    )
 
 
 def _production(
@@ -213,14 +219,15 @@ def _production(
     timeline: Timeline,
     *,
     qa_verdict: ApiVerdict,
+    endpoint: str,
 ) -> Orchestration:
     begin(context, timeline, Stage.DEPLOY_PRODUCTION, f"deploying version {ref.version} beside the current one")
-    prod, status = yield from _deploy(context, ref, PRODUCTION, policy)
+    prod, status = yield from _deploy(context, ref, endpoint, policy)
     new, old = prod.slot, prod.previous_slot
     if not succeeded(status):
         reason = f"production deployment failed: {failed_message(status)}"
         timeline.fail(context.current_utc_datetime, reason)
-        yield from _rollback(context, ref, prod, policy, timeline, traffic_moved=False)
+        yield from _rollback(context, ref, prod, policy, timeline, traffic_moved=False, endpoint=endpoint)
         timeline.finish(
             Outcome.ROLLED_BACK,
             f"{reason}; " + (f"version {prod.previous_version} still serves" if old else "production holds no version"),
@@ -230,7 +237,7 @@ def _production(
     yield from _change(
         context,
         act.SET_TRAFFIC,
-        TrafficRequest(PRODUCTION, traffic, ref.model_name),
+        TrafficRequest(endpoint, traffic, ref.model_name),
         policy,
         "production traffic change",
     )
@@ -241,11 +248,11 @@ def _production(
         + (f" (version {prod.previous_version} kept in slot {old})" if old else ""),
     )
     begin(context, timeline, Stage.TEST_PRODUCTION, "API tests against production")
-    verdict = yield from _test(context, ref, PRODUCTION, tests)
+    verdict = yield from _test(context, ref, endpoint, tests)
     tested = {"qa": qa_verdict.to_dict(), "production": verdict.to_dict()}
     if not verdict.passed:
         timeline.fail(context.current_utc_datetime, verdict.summary)
-        yield from _rollback(context, ref, prod, policy, timeline, traffic_moved=True)
+        yield from _rollback(context, ref, prod, policy, timeline, traffic_moved=True, endpoint=endpoint)
         timeline.finish(
             Outcome.ROLLED_BACK,
             f"production API tests failed: {verdict.summary}; "
@@ -259,7 +266,7 @@ def _production(
         yield from _change(
             context,
             act.REMOVE_DEPLOYMENT,
-            RemoveRequest(PRODUCTION, old, ref.model_name),
+            RemoveRequest(endpoint, old, ref.model_name),
             policy,
             f"removal of production slot {old}",
         )
@@ -276,6 +283,7 @@ def _rollback(
     timeline: Timeline,
     *,
     traffic_moved: bool,
+    endpoint: str,
 ) -> Generator[Any, Any, None]:
     new, old = prod.slot, prod.previous_slot
     begin(context, timeline, Stage.ROLLBACK, "restoring the previous production version")
@@ -284,14 +292,14 @@ def _rollback(
         yield from _change(
             context,
             act.SET_TRAFFIC,
-            TrafficRequest(PRODUCTION, restore, ref.model_name),
+            TrafficRequest(endpoint, restore, ref.model_name),
             policy,
             "production traffic restore",
         )
     yield from _change(
         context,
         act.REMOVE_DEPLOYMENT,
-        RemoveRequest(PRODUCTION, new, ref.model_name),
+        RemoveRequest(endpoint, new, ref.model_name),
         policy,
         f"removal of production slot {new}",
     )

@@ -177,8 +177,5 @@ def _register(
         Registered,
     )
     timeline.end(context.current_utc_datetime, f"{cfg.model_name} version {model.version}")
-    # the default model's registration starts its release; the others are registered only, until each model has
-    # endpoints of its own (the QA and production endpoints serve the default model)
-    related = release_id(cfg.model_name, model.version) if not cfg.spec else None
-    timeline.set(model_version=model.version, related=related)
+    timeline.set(model_version=model.version, related=release_id(cfg.model_name, model.version))
     timeline.finish(Outcome.REGISTERED, f"registered {cfg.model_name} version {model.version}: {evaluation.reason}")

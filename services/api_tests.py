@@ -16,6 +16,7 @@ import requests
 from backends.ports import EndpointState
 from ml.sample import diabetes_frame
 from ml.schema import ACTIVE_SCHEMA
+from ml.spec import ModelSpec
 
 TIMEOUT_S = 10.0
 #: requests sent before the measured ones: their answers are checked, their latency is not measured
@@ -28,9 +29,15 @@ BAD_BODIES: tuple[tuple[str, bytes], ...] = (
 )
 
 
-def _rows(count: int) -> list[list[float]]:
-    frame = diabetes_frame()[ACTIVE_SCHEMA.feature_names]
-    return frame.head(count).to_numpy(dtype=float).tolist()
+def sample_rows(spec: ModelSpec | None, count: int = 10) -> list[list[float]]:
+    """Known inputs: the first ``count`` rows of the model's sample (the default model's: the diabetes sample)."""
+    if spec is None:
+        frame, names = diabetes_frame(), ACTIVE_SCHEMA.feature_names
+    else:
+        frame, names = spec.sample_frame(), spec.schema.feature_names
+        if frame is None:
+            raise ValueError(f"{spec.path}: the API tests need sample rows, and the spec names no sample")
+    return frame[names].head(count).to_numpy(dtype=float).tolist()
 
 
 def _p99(values: list[float]) -> float:
@@ -52,8 +59,12 @@ def _check_answer(response: requests.Response, rows: int, version: str) -> str |
     return None
 
 
-def run(state: EndpointState, version: str, thresholds: dict[str, Any]) -> dict[str, Any]:
-    """Run the API tests and return the verdict with its figures and the reasons of any failure."""
+def run(
+    state: EndpointState, version: str, thresholds: dict[str, Any], known: list[list[float]] | None = None
+) -> dict[str, Any]:
+    """Run the API tests and return the verdict with its figures and the reasons of any failure; ``known`` are
+    the rows to score (at least 10; the default model's sample when None)."""
+    known = known or sample_rows(None)
     session = requests.Session()
     auth = {"Authorization": f"Bearer {state.key}", "Content-Type": "application/json"}
     count = max(1, int(thresholds.get("requests", 50)))
@@ -62,7 +73,7 @@ def run(state: EndpointState, version: str, thresholds: dict[str, Any]) -> dict[
         rows = 1 if i % 5 else 10
         started = time.perf_counter()
         try:
-            response = session.post(state.scoring_url, json={"data": _rows(rows)}, headers=auth, timeout=TIMEOUT_S)
+            response = session.post(state.scoring_url, json={"data": known[:rows]}, headers=auth, timeout=TIMEOUT_S)
             problem = _check_answer(response, rows, version)
         except requests.RequestException as exc:
             problem = f"{type(exc).__name__}: {exc}"
@@ -72,7 +83,7 @@ def run(state: EndpointState, version: str, thresholds: dict[str, Any]) -> dict[
             failures.append(problem)
     sent = count + WARMUP_REQUESTS
     reasons = _threshold_reasons(latencies, failures, sent, thresholds)
-    reasons += _bad_request_reasons(session, state.scoring_url, auth)
+    reasons += _bad_request_reasons(session, state.scoring_url, auth, known[0])
     p99, error_rate = _p99(latencies), len(failures) / sent
     summary = f"{count} requests, p99 {p99:.1f} ms, error rate {error_rate:.1%}" + (
         "; " + "; ".join(reasons) if reasons else "; all checks passed"
@@ -101,7 +112,7 @@ def _threshold_reasons(
     return reasons
 
 
-def _bad_request_reasons(session: requests.Session, url: str, auth: dict[str, str]) -> list[str]:
+def _bad_request_reasons(session: requests.Session, url: str, auth: dict[str, str], row: list[float]) -> list[str]:
     reasons = []
     for what, body in BAD_BODIES:
         try:
@@ -112,7 +123,7 @@ def _bad_request_reasons(session: requests.Session, url: str, auth: dict[str, st
         if not 400 <= status < 500:
             reasons.append(f"{what}: expected a 4xx, got HTTP {status}")
     try:
-        status = session.post(url, json={"data": _rows(1)}, timeout=TIMEOUT_S).status_code
+        status = session.post(url, json={"data": [row]}, timeout=TIMEOUT_S).status_code
         if status != 401:
             reasons.append(f"request without key: expected 401, got HTTP {status}")
     except requests.RequestException as exc:

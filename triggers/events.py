@@ -7,7 +7,7 @@ dropped (redelivering it cannot make it valid).
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +17,7 @@ import azure.functions as func
 from backends.settings import current
 from orchestrators.ids import release_id
 from orchestrators.names import MODEL_REGISTERED, RELEASE
+from services.catalog import catalog, spec_of
 from triggers.durable import DurableClient, start_once
 from triggers.inputs import release_input
 from triggers.names import ON_MODEL_REGISTERED
@@ -53,9 +54,11 @@ def _version(raw: Any) -> str:
 
 
 def parse_model_registered(
-    event_type: str | None, event_id: str | None, subject: str | None, data: Any, model_name: str
+    event_type: str | None, event_id: str | None, subject: str | None, data: Any, released: str | Collection[str]
 ) -> ModelRegistered | None:
-    """The registration this event announces, or None when it is not ours (another type or model)."""
+    """The registration this event announces, or None when it is not ours (another type, or a model not among
+    ``released``: the app's runnable models)."""
+    names = {released} if isinstance(released, str) else set(released)
     if event_type != MODEL_REGISTERED:
         log.info("event %s of type %r ignored: only %s is handled", event_id, event_type, MODEL_REGISTERED)
         return None
@@ -65,25 +68,33 @@ def parse_model_registered(
     raw_version = payload.get("ModelVersion", from_subject["version"] if from_subject else None)
     if not name:
         raise InvalidEvent(f"event {event_id}: no ModelName in data nor a models/<name>:<version> subject")
-    if name != model_name:
-        log.info("event %s for model %r ignored: this app releases %r", event_id, name, model_name)
+    if name not in names:
+        log.info("event %s for model %r ignored: this app releases %s", event_id, name, ", ".join(sorted(names)))
         return None
     if not event_id:
         raise InvalidEvent("event without an id")
     return ModelRegistered(str(name), _version(raw_version), str(event_id))
 
 
-def parse_event(event: func.EventGridEvent | func.CloudEvent, model_name: str) -> ModelRegistered | None:
+def parse_event(
+    event: func.EventGridEvent | func.CloudEvent, released: str | Collection[str]
+) -> ModelRegistered | None:
     """``parse_model_registered`` for either schema the Event Grid trigger delivers."""
     if isinstance(event, func.CloudEvent):
-        return parse_model_registered(event.type, event.id, event.subject, event.get_json(), model_name)
-    return parse_model_registered(event.event_type, event.id, event.subject, event.get_json(), model_name)
+        return parse_model_registered(event.type, event.id, event.subject, event.get_json(), released)
+    return parse_model_registered(event.event_type, event.id, event.subject, event.get_json(), released)
+
+
+def runnable_models() -> list[str]:
+    """The models the app releases: the default one and every model whose spec loaded."""
+    models = catalog()
+    return sorted({models.default, *(spec.name for spec in models.usable())})
 
 
 async def start_release(client: DurableClient, registered: ModelRegistered) -> str:
     """Start (once) the release of a registered version; returns the instance id."""
     instance_id = release_id(registered.model, registered.version)
-    payload = release_input(current(), registered.version, registered.event_id)
+    payload = release_input(current(), registered.version, registered.event_id, spec_of(registered.model))
     started = await start_once(client, RELEASE, instance_id, payload)
     log.info("event %s: release %s %s", registered.event_id, instance_id, "started" if started else "already exists")
     return instance_id
@@ -94,7 +105,7 @@ async def start_release(client: DurableClient, registered: ModelRegistered) -> s
 @bp.durable_client_input(client_name="client")
 async def on_model_registered(event: func.EventGridEvent, client: DurableClient) -> None:
     try:
-        registered = parse_event(event, current().MODEL_NAME)
+        registered = parse_event(event, runnable_models())
     except InvalidEvent as exc:
         log.error("model registered event dropped: %s", exc)
         return

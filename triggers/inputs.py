@@ -23,6 +23,7 @@ from messages.runs import (
     RetrainConfig,
     RetrainInput,
 )
+from ml.spec import ApiTest as SpecApiTest
 from ml.spec import ModelSpec
 from services.catalog import Catalog, ModelDisabled, spec_path
 
@@ -89,16 +90,28 @@ def _spec_config(settings: Settings, spec: ModelSpec) -> RetrainConfig:
     )
 
 
-def release_input(settings: Settings, version: str, event_id: str) -> dict[str, Any]:
-    """The release orchestration's input (``ReleaseInput`` as JSON) for one registered model version."""
+def release_input(settings: Settings, version: str, event_id: str, spec: ModelSpec | None = None) -> dict[str, Any]:
+    """The release orchestration's input (``ReleaseInput`` as JSON) for one registered model version: of the default
+    model (its endpoints ``qa`` and ``production``), or of the model of ``spec`` (``<model>-qa``, ...)."""
     qa = ApiTest(requests=50, max_p99_ms=settings.API_TEST_MAX_P99_MS, max_error_rate=settings.API_TEST_MAX_ERROR_RATE)
     production = ApiTest(
         qa.requests, float(settings.PROD_API_TEST_MAX_P99_MS or settings.API_TEST_MAX_P99_MS), qa.max_error_rate
     )
+    if spec is not None:  # the spec's release steps: qa, then full (production), each with its API tests
+        steps = {step.step: step.api_test for step in spec.release}
+        qa, production = _api_test(steps.get("qa"), qa), _api_test(steps.get("full"), production)
     config = ReleaseConfig(
         api_test=qa,
         api_test_production=production,
         poll_seconds=max(0.5, settings.training_poll_seconds / 10),  # the release slot's poll
         deploy=DeployPolicy(settings.deploy_poll_seconds, settings.DEPLOY_TIMEOUT_MINUTES),
+        endpoint_prefix=f"{spec.name}-" if spec is not None else "",
     )
-    return ReleaseInput(settings.MODEL_NAME, version, Trigger.EVENT, event_id, config).to_dict()
+    model = spec.name if spec is not None else settings.MODEL_NAME
+    return ReleaseInput(model, version, Trigger.EVENT, event_id, config).to_dict()
+
+
+def _api_test(declared: SpecApiTest | None, default: ApiTest) -> ApiTest:
+    if declared is None:
+        return default
+    return ApiTest(declared.requests, declared.max_p99_ms, declared.max_error_rate)

@@ -14,6 +14,7 @@ endpoint has finished provisioning, traffic moves only to deployments whose ``pr
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from typing import Any
 
@@ -35,9 +36,13 @@ from backends.ports import (
     Storage,
 )
 from backends.settings import Settings
+from messages.enums import Environment, endpoint_parts
 
 BUSY = ("Creating", "Updating", "Deleting", "Scaling")
 PROBE = {"initialDelay": "PT10S", "period": "PT10S", "timeout": "PT2S", "failureThreshold": 30, "successThreshold": 1}
+
+#: Azure ML's longest online endpoint name
+ENDPOINT_NAME_MAX = 32
 
 
 def model_version_of(reference: str) -> str:
@@ -223,9 +228,22 @@ class AzureEndpoints:
         return f"removal of deployment {operation.slot} of {name}"
 
     def _name(self, endpoint: str) -> str:
-        if endpoint not in self.names:
-            raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {', '.join(self.names)}")
-        return self.names[endpoint]
+        """The online endpoint's name in Azure: the settings' for ``qa`` and ``production``; for a model's own
+        (``<model>-qa``) the environment's name with the model's, within Azure's 32 characters (a name too long
+        keeps a hash of the model's instead)."""
+        prefix, environment = endpoint_parts(endpoint)
+        base = self.names[environment.value]
+        if not prefix:
+            return base
+        model = prefix[:-1]
+        name = f"{base}-{model}"
+        if len(name) > ENDPOINT_NAME_MAX:
+            digest = hashlib.sha256(model.encode()).hexdigest()[:8]
+            name = f"{base[: ENDPOINT_NAME_MAX - 9]}-{digest}"
+        return name
+
+    def _environment(self, endpoint: str) -> Environment:
+        return endpoint_parts(endpoint)[1]
 
     def _endpoint_path(self, endpoint: str) -> str:
         return f"{self.workspace}/onlineEndpoints/{self._name(endpoint)}"
@@ -250,7 +268,7 @@ class AzureEndpoints:
 
     def _endpoint_body(self, endpoint: str, traffic: dict[str, int]) -> dict[str, Any]:
         properties: dict[str, Any] = {"authMode": "Key", "traffic": dict(traffic)}
-        if endpoint == "production":
+        if self._environment(endpoint) is Environment.PRODUCTION:
             properties["compute"] = f"{self.workspace}/computes/{self.settings.AZUREML_AKS_COMPUTE}"
         return {
             "location": self._location_of_workspace(),
@@ -261,7 +279,7 @@ class AzureEndpoints:
 
     def _deployment_body(self, endpoint: str, version: str, model_id: str) -> dict[str, Any]:
         properties: dict[str, Any] = {
-            "endpointComputeType": "Managed" if endpoint == "qa" else "Kubernetes",
+            "endpointComputeType": "Managed" if self._environment(endpoint) is Environment.QA else "Kubernetes",
             "model": model_id,
             "environmentId": self.image.environment_id(),
             "environmentVariables": server_environment(self.settings, self.storage, endpoint, version),
@@ -269,7 +287,7 @@ class AzureEndpoints:
             "livenessProbe": PROBE,
             "readinessProbe": PROBE,
         }
-        if endpoint == "qa":
+        if self._environment(endpoint) is Environment.QA:
             properties["instanceType"] = self.settings.AZUREML_INSTANCE_TYPE
         return {
             "location": self._location_of_workspace(),

@@ -16,9 +16,11 @@ import contextlib
 import json
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -42,6 +44,7 @@ from backends.ports import (
     OperationStatus,
 )
 from backends.storage_connection import StorageConnection
+from messages.enums import endpoint_parts
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +56,21 @@ READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 #: the storage connection the scoring server writes its prediction log with
 LOGS_CONNECTION = "AzureWebJobsStorage"
+#: the ports of the models' own endpoints (``<model>-qa``, ``<model>-production``), taken on first use
+MODEL_PORTS = "endpoint_ports.json"
+#: a model's name (``ml.spec.NAME``), the prefix of its endpoints
+MODEL_NAME = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+
+
+def _free_port(taken: set[int]) -> int:
+    """A port nothing listens on now, other than ``taken``."""
+    for _ in range(100):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        if port not in taken:
+            return port
+    raise BackendError("no free port for a model's endpoint")
 
 
 class EndpointRequestError(ValueError):
@@ -88,6 +106,7 @@ class LocalEndpoints:
         self.ready_timeout_s = ready_timeout_s
         self._http = requests.Session()
         self._started = threading.Lock()
+        self._ports_lock = threading.Lock()
 
     # --- the port ------------------------------------------------------------------------------
 
@@ -180,7 +199,7 @@ class LocalEndpoints:
         """Restart the server of every endpoint whose persisted state holds deployments but that does not answer
         (after the host or the machine restarted, or the server died); it restores its slots from that state."""
         restarted = []
-        for endpoint in self.ports:
+        for endpoint in sorted({*self.ports, *self._model_ports()}):
             if not _holds_deployments(self.endpoint_dir(endpoint) / "state.json") or self._answers(self.url(endpoint)):
                 continue
             try:
@@ -195,13 +214,38 @@ class LocalEndpoints:
     # --- the server process --------------------------------------------------------------------
 
     def endpoint_dir(self, endpoint: str) -> Path:
-        if endpoint not in self.ports:
-            raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {', '.join(self.ports)}")
+        self.port(endpoint)
         return self.home / "endpoints" / endpoint
 
     def url(self, endpoint: str) -> str:
-        self.endpoint_dir(endpoint)
-        return f"http://127.0.0.1:{self.ports[endpoint]}"
+        return f"http://127.0.0.1:{self.port(endpoint)}"
+
+    def port(self, endpoint: str) -> int:
+        """The endpoint's port: from the settings for ``qa`` and ``production``; for a model's own endpoints
+        (``<model>-qa``, ``<model>-production``) a free port taken on first use and kept in
+        ``<home>/endpoint_ports.json``, so the endpoint keeps its address across restarts."""
+        if endpoint in self.ports:
+            return self.ports[endpoint]
+        prefix, _ = endpoint_parts(endpoint)
+        if not prefix or not MODEL_NAME.match(prefix[:-1]):
+            raise ValueError(f"unknown endpoint {endpoint!r}; expected one of {', '.join(self.ports)} or <model>-qa")
+        with self._ports_lock:
+            known = self._model_ports()
+            if endpoint not in known:
+                taken = {*self.ports.values(), *known.values()}
+                known[endpoint] = _free_port(taken)
+                self.home.mkdir(parents=True, exist_ok=True)
+                write_private(self.home / MODEL_PORTS, json.dumps(known, indent=2))
+            return known[endpoint]
+
+    def _model_ports(self) -> dict[str, int]:
+        path = self.home / MODEL_PORTS
+        try:
+            known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except ValueError:
+            log.error("%s is not JSON: the models' endpoints get new ports", path)
+            return {}
+        return {str(k): int(v) for k, v in known.items() if isinstance(v, int)}
 
     def keys(self, endpoint: str) -> dict[str, str]:
         """The endpoint's scoring and admin keys, created (mode 0600) on first use."""
@@ -227,7 +271,7 @@ class LocalEndpoints:
 
     def _start(self, endpoint: str) -> None:
         folder = self.endpoint_dir(endpoint)
-        port = self.ports[endpoint]
+        port = self.port(endpoint)
         context = supervisor.stage(self.home / "builds")  # the server runs from the image's build context alone
         command = [
             self.python,
@@ -296,7 +340,7 @@ class LocalEndpoints:
                 )
             time.sleep(0.1)
         raise DeploymentFailed(
-            f"endpoint {endpoint} did not answer on port {self.ports[endpoint]} within "
+            f"endpoint {endpoint} did not answer on port {self.port(endpoint)} within "
             f"{self.ready_timeout_s:.0f}s:\n{_tail(log_path)}"
         )
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -14,14 +16,26 @@ from backends.storage import API_VERSION
 from cli.commands import sample_rows
 from ml.sample import breast_cancer_frame, diabetes_frame
 from orchestrators.ids import release_id
-from tests.e2e.conftest import Host, drop, production, wait_for
+from tests.e2e.conftest import Host, drop, production, running_devhost, wait_for
 from tests.e2e.drops import bad_drops, csv, noisier
-from tests.support.app import KEY
+from tests.e2e.specs import iris_frame, write_iris_specs
+from tests.support.app import KEY, app_values, copy_app
+from tests.support.azurite import Azurite, free_port
 from tests.support.browser import rendered_dom
 
 pytestmark = pytest.mark.slow
 MODEL = "diabetes-ridge"
 SAMPLE = "diabetes-e2e.csv"
+
+
+@pytest.fixture(scope="module")
+def host(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
+    """devhost serving a copy of the app to which two models were added by writing their spec folders only."""
+    root = copy_app(tmp_path_factory.mktemp("app"))
+    write_iris_specs(root / "models")
+    port = free_port()
+    with running_devhost(root, app_values(azurite.connection_string, root / ".mlops", port), port) as running:
+        yield running
 
 
 @dataclass(frozen=True)
@@ -214,23 +228,76 @@ def test_no_release_episode_leaves_a_generator_error_in_the_log(host: Host, rele
     assert "warm: MlflowRegistry backends built" in log, "the warmup trigger did not run as the host came up"
 
 
-def test_a_second_model_trains_from_its_own_folder_and_leaves_the_default_alone(host: Host, released: Released) -> None:
+def test_a_second_model_is_trained_and_released_to_its_own_endpoints_and_leaves_the_default_alone(
+    host: Host, released: Released
+) -> None:
     default_before = registered_versions(host)
     first = drop(host, "breast-cancer/sample.csv", breast_cancer_frame().to_csv(index=False).encode())
     bad = drop(host, "breast-cancer/wrong-columns.csv", diabetes_frame().to_csv(index=False).encode())
     run = host.wait_finished(first)
     assert run["outcome"] == "registered" and run["model"] == "breast-cancer", run
-    assert run["related"] is None  # registered only: the QA and production endpoints serve the default model
+    assert "AUC meets the floor (at least 0.8)" in run["reason"]
     rejected = host.wait_finished(bad)
     assert rejected["outcome"] == "invalid_data" and "missing column(s)" in rejected["reason"], rejected
+    release = host.wait_finished(release_id("breast-cancer", run["model_version"]))
+    assert release["outcome"] == "deployed", release
     versions = host.get("/api/models/breast-cancer/versions").json()
-    # registered (stage qa, where every new version starts); it becomes champion through a release, which models
-    # other than the default get with endpoints of their own
-    assert [(v["version"], v["stage"]) for v in versions] == [(run["model_version"], "qa")]
+    assert [(v["version"], v["stage"]) for v in versions] == [(run["model_version"], "champion")]
     assert versions[0]["metrics"]["auc"] > 0.95 and versions[0]["metrics"]["log_loss"] > 0
     summary = next(m for m in host.get("/api/models").json() if m["name"] == "breast-cancer")
-    assert (summary["qa"], summary["champion"], summary["task"]) == (run["model_version"], None, "binary")
-    assert "AUC meets the floor (at least 0.8)" in run["reason"]
+    assert (summary["champion"], summary["task"]) == (run["model_version"], "binary")
     assert {r["id"] for r in host.get("/api/runs", model="breast-cancer", limit=500).json()} >= {first, bad}
-    assert registered_versions(host) == default_before  # the default model: no new version, same champion
-    assert champion(host) == released.version
+    # its own endpoints, with their own addresses and keys; the default model's production is untouched
+    endpoints = json.loads((host.home / "endpoints.json").read_text())
+    own = endpoints["breast-cancer-production"]
+    assert own["url"] != endpoints["production"]["url"] and own["key"] != endpoints["production"]["key"]
+    rows = breast_cancer_frame().drop(columns=["target"]).head(3).to_numpy().tolist()
+    scored = httpx.post(
+        f"{own['url'].rstrip('/')}/score", json={"data": rows}, headers={"Authorization": f"Bearer {own['key']}"}
+    )
+    assert scored.status_code == 200 and scored.json()["model_version"] == run["model_version"], scored.text
+    assert set(scored.json()["predictions"]) <= {0.0, 1.0}
+    assert registered_versions(host) == default_before and champion(host) == released.version
+    url, key = production(host)
+    default_answer = httpx.post(
+        f"{url}/score", json={"data": sample_rows(1)}, headers={"Authorization": f"Bearer {key}"}
+    )
+    assert default_answer.json()["model_version"] == released.version
+
+
+def test_models_added_as_spec_folders_run_at_once_and_a_failing_release_leaves_the_others_alone(
+    host: Host, released: Released
+) -> None:
+    """Two models added by writing spec folders only (``tests.e2e.specs``), dropped for at the same time as the
+    default model: each is trained and registered; one is released to its own endpoints, the other's release fails
+    its QA tests, and neither changes what the default model serves."""
+    data = iris_frame().to_csv(index=False).encode()
+    runs = {
+        "iris-forest": drop(host, "iris-forest/iris.csv", data),
+        "iris-strict": drop(host, "iris-strict/iris.csv", data),
+        MODEL: drop(host, "noisier-at-once.csv", csv(noisier(300, 11))),
+    }
+    finished = {model: host.wait_finished(run, timeout=240) for model, run in runs.items()}
+    for model in ("iris-forest", "iris-strict"):
+        assert finished[model]["outcome"] == "registered" and finished[model]["model"] == model, finished[model]
+        assert "accuracy meets the floor (at least 0.8)" in finished[model]["reason"]
+    forest = host.wait_finished(release_id("iris-forest", finished["iris-forest"]["model_version"]), timeout=240)
+    strict = host.wait_finished(release_id("iris-strict", finished["iris-strict"]["model_version"]), timeout=240)
+    assert forest["outcome"] == "deployed", forest
+    assert strict["outcome"] == "qa_failed" and "p99 latency" in strict["reason"], strict
+    own = json.loads((host.home / "endpoints.json").read_text())["iris-forest-production"]
+    rows = iris_frame().drop(columns=["species"]).head(4).to_numpy().tolist()
+    scored = httpx.post(f"{own['url']}/score", json={"data": rows}, headers={"Authorization": f"Bearer {own['key']}"})
+    assert scored.status_code == 200 and set(scored.json()["predictions"]) <= {0.0, 1.0, 2.0}, scored.text
+    listed = {m["name"]: m for m in host.get("/api/models").json()}
+    assert listed["iris-forest"]["champion"] == forest["model_version"]
+    assert listed["iris-strict"]["champion"] is None  # rejected in QA: no champion, production never touched
+    assert "iris-strict-production" not in json.loads((host.home / "endpoints.json").read_text())
+    default_run = finished[MODEL]
+    assert default_run["status"] == "Completed" and default_run["model"] == MODEL, default_run
+    url, key = production(host)
+    answer = httpx.post(f"{url}/score", json={"data": sample_rows(1)}, headers={"Authorization": f"Bearer {key}"})
+    assert answer.status_code == 200 and answer.json()["model_version"] in {
+        released.version,
+        *([default_run["model_version"]] if default_run["outcome"] == "registered" else []),
+    }

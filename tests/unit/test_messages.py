@@ -48,7 +48,7 @@ def test_the_triggers_inputs_keep_their_json_shape() -> None:
     assert (legacy.spec, legacy.dataset_prefix, legacy.promotion.floor_metric) == ("", "", "r2")
     release = release_input(settings, "3", "ev")
     assert set(release) == {"model_name", "version", "trigger", "event_id", "config"}
-    assert set(release["config"]) == {"api_test", "api_test_production", "poll_seconds", "deploy"}
+    assert set(release["config"]) == {"api_test", "api_test_production", "poll_seconds", "deploy", "endpoint_prefix"}
 
 
 def test_an_older_input_parses_and_round_trips() -> None:
@@ -117,3 +117,16 @@ def test_a_result_recorded_before_long_operations_reads_as_done() -> None:
     )
     running = OperationStatus(Operation(OperationKind.DEPLOY, "qa", "blue", "3"), OperationState.RUNNING)
     assert begun(running.to_dict(), OperationKind.DEPLOY, "qa") == running
+
+
+def test_endpoint_ids_of_the_default_model_and_of_the_others() -> None:
+    from messages.enums import Environment, endpoint_id, endpoint_parts
+
+    assert endpoint_id("", Environment.QA) == "qa" and endpoint_id("breast-cancer-", "production") == (
+        "breast-cancer-production"
+    )
+    assert endpoint_parts("production") == ("", Environment.PRODUCTION)
+    assert endpoint_parts("breast-cancer-qa") == ("breast-cancer-", Environment.QA)
+    for bad in ("staging", "-qa-x", "qaqa"):
+        with pytest.raises(ValueError, match="unknown endpoint"):
+            endpoint_parts(bad)

@@ -73,3 +73,17 @@ def test_keys_and_validation(tmp_path: Path) -> None:
         endpoints.deploy("qa", "red", ModelVersion("m", "1", "qa"))
     with pytest.raises(EndpointRequestError, match="integer 0-100"):
         endpoints.set_traffic("qa", {"blue": 150})
+
+
+def test_a_models_own_endpoints_keep_the_ports_they_took(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    endpoints = LocalEndpoints(home, MlflowRegistry(home), {"qa": 1, "production": 2})
+    qa, production = endpoints.port("breast-cancer-qa"), endpoints.port("breast-cancer-production")
+    assert len({qa, production, 1, 2}) == 4
+    again = LocalEndpoints(home, MlflowRegistry(home), {"qa": 1, "production": 2})
+    assert (again.port("breast-cancer-qa"), again.port("breast-cancer-production")) == (qa, production)
+    assert stat.S_IMODE((home / "endpoint_ports.json").stat().st_mode) == 0o600
+    assert again.url("breast-cancer-qa") == f"http://127.0.0.1:{qa}"
+    for bad in ("staging", "Bad_Name-qa", "-qa", "x-qa"):
+        with pytest.raises(ValueError, match="unknown endpoint"):
+            again.port(bad)

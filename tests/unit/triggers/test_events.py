@@ -110,3 +110,14 @@ def test_invalid_and_foreign_events_start_nothing(durable: FakeDurable, caplog: 
     asyncio.run(handler(grid(3, name="other"), durable))
     assert durable.started == []
     assert "dropped" in caplog.text
+
+
+def test_a_registration_of_another_model_starts_its_release_to_its_own_endpoints(durable: FakeDurable) -> None:
+    asyncio.run(handler(grid(2, name="breast-cancer"), durable))
+    ((name, instance_id, payload),) = durable.started
+    assert (name, instance_id, payload["model_name"]) == ("release", "release-breast-cancer-2", "breast-cancer")
+    config = payload["config"]
+    assert config["endpoint_prefix"] == "breast-cancer-"
+    assert config["api_test"] == {"requests": 50, "max_p99_ms": 500.0, "max_error_rate": 0.01}  # the spec's qa step
+    default = release_input(Settings.from_env({}), "3", "e")["config"]
+    assert default["endpoint_prefix"] == ""

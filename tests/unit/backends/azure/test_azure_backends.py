@@ -284,6 +284,25 @@ def test_qa_is_a_managed_endpoint_and_production_kubernetes_running_the_scoring_
     assert state.deployments == {"blue": "1"} and state.key == "primary-secret" and "key" not in state.public()
 
 
+def test_a_models_own_endpoints_are_named_after_it_and_keep_their_kinds(backends: Any, arm: FakeArm) -> None:
+    jobs, registry, endpoints = backends
+    register(jobs, registry, "train-abc")
+    for endpoint, slot in (("breast-cancer-qa", "blue"), ("breast-cancer-production", "blue")):
+        final, _ = settle(endpoints, deploy(endpoints, registry, endpoint, slot, "1"))
+        assert final.state is OperationState.SUCCEEDED, final
+    (qa_put,) = arm.bodies("PUT", "/onlineEndpoints/diabetes-qa-breast-cancer/deployments/blue$")
+    (prod_put,) = arm.bodies("PUT", "/onlineEndpoints/diabetes-prod-breast-cancer/deployments/blue$")
+    assert qa_put["properties"]["endpointComputeType"] == "Managed"
+    assert prod_put["properties"]["endpointComputeType"] == "Kubernetes"
+    assert prod_put["properties"]["environmentVariables"]["SCORING_ENDPOINT_NAME"] == "breast-cancer-production"
+    (endpoint_put,) = arm.bodies("PUT", "/onlineEndpoints/diabetes-prod-breast-cancer$")
+    assert endpoint_put["properties"]["compute"] == WS + "/computes/aks-prod"
+    long_name = endpoints._name("a-model-with-a-rather-long-name-qa")
+    assert len(long_name) <= 32 and long_name.startswith("diabetes-qa-")
+    with pytest.raises(ValueError, match="unknown endpoint 'staging'"):
+        endpoints._name("staging")
+
+
 def test_a_long_deployment_is_polled_and_a_retried_begin_resumes_it(backends: Any, arm: FakeArm) -> None:
     jobs, registry, endpoints = backends
     register(jobs, registry, "train-1")
