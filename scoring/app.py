@@ -64,27 +64,13 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
-def _credentials(scope: Scope) -> tuple[bytes | None, bytes | None]:
-    """(the ``Authorization`` header, the ``x-request-id`` header) of a request: the one rule for every route.
+def _request_headers(scope: Scope) -> tuple[bytes | None, bytes | None, bytes | None]:
+    """(``Authorization``, ``x-request-id`` (its first 64 bytes), ``Content-Length``) of a request, in one pass over
+    its headers: the one rule for every route.
 
     A request with several ``Authorization`` headers is refused (400) rather than read by its first or last one:
     a proxy in front may check one and the server read another.
     """
-    auth = request_id = None
-    seen = 0
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            auth = value
-            seen += 1
-        elif name == b"x-request-id":
-            request_id = value
-    if seen > 1:
-        raise RequestError(400, f"the request has {seen} Authorization headers: send exactly one")
-    return (None if auth is None else bytes(auth)), (None if request_id is None else bytes(request_id[:64]))
-
-
-def _score_headers(scope: Scope) -> tuple[bytes | None, bytes | None, bytes | None]:
-    """``_credentials`` and the ``Content-Length`` header in one pass over the headers (the rule is the same)."""
     auth = request_id = length = None
     seen = 0
     for name, value in scope["headers"]:
@@ -101,7 +87,7 @@ def _score_headers(scope: Scope) -> tuple[bytes | None, bytes | None, bytes | No
 
 
 def _authorized(scope: Scope, key: str) -> bool:
-    given = _credentials(scope)[0] or b""
+    given = _request_headers(scope)[0] or b""
     return hmac.compare_digest(given, b"Bearer " + key.encode())
 
 
@@ -221,7 +207,7 @@ class ScoringApp:
 
     async def _score(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        auth, request_id, length = _score_headers(scope)
+        auth, request_id, length = _request_headers(scope)
         if self._bearer is not None and (auth is None or not hmac.compare_digest(auth, self._bearer)):
             self.metrics.observe("none", 401, 0.0)
             await _error(send, 401, "missing or wrong key: send 'Authorization: Bearer <key>'")
