@@ -24,11 +24,17 @@ import pandas as pd
 
 from ml import models
 from ml.errors import EvaluationError
-from ml.metrics import DIRECTION, MetricError, bootstrap_interval, higher_is_better, metrics_for, scores
+from ml.metrics import (
+    DIRECTION,
+    REGRESSION_METRICS,
+    MetricError,
+    bootstrap_interval,
+    higher_is_better,
+    metrics_for,
+    scores,
+)
 from ml.schema import ACTIVE_SCHEMA, Schema
 
-#: the regression metrics a promotion may compare on (the classifier's are ``ml.metrics.CLASSIFICATION_METRICS``)
-METRICS = ("rmse", "mae", "r2")
 _LABELS = {"rmse": "RMSE", "mae": "MAE", "r2": "R²", "auc": "AUC", "log_loss": "log loss", "accuracy": "accuracy"}
 
 
@@ -47,7 +53,7 @@ class PromotionRule:
         for name in (self.metric, self.floor_metric):
             if name not in DIRECTION:
                 raise EvaluationError(f"promotion metric must be one of {', '.join(DIRECTION)}, got {name!r}")
-        if (self.metric in METRICS) != (self.floor_metric in METRICS):
+        if (self.metric in REGRESSION_METRICS) != (self.floor_metric in REGRESSION_METRICS):
             raise EvaluationError(
                 f"the promotion metric {self.metric!r} and the floor's {self.floor_metric!r} are of different tasks"
             )
@@ -58,7 +64,7 @@ class PromotionRule:
 
     @property
     def classification(self) -> bool:
-        return self.metric not in METRICS
+        return self.metric not in REGRESSION_METRICS
 
     def meets_floor(self, found: dict[str, float]) -> bool:
         value = found[self.floor_metric]

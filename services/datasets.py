@@ -126,7 +126,7 @@ class Datasets:
 
     def snapshot(self, version: DatasetVersion) -> DatasetVersion:
         """``version`` with its snapshot, built now if it does not exist yet (from the parent's snapshot when there
-        is one: only the drops the parent lacks are read)."""
+        is one: a version is its parent plus one drop, so only that drop is read)."""
         path = self.snapshot_path(version.version)
         if self._exists(path):
             return replace(version, snapshot=path)
@@ -134,7 +134,7 @@ class Datasets:
         if version.parent is not None:
             parent_path = self.snapshot_path(version.parent)
             if self._exists(parent_path):
-                base, known = self._read_snapshot(parent_path), len(self.get(version.parent).drops)
+                base, known = self._read_snapshot(parent_path), len(version.drops) - 1
         added = [self._read_drop(d["path"]) for d in version.drops[known:]]
         table = pd.concat([f for f in (base, *added) if f is not None], ignore_index=True)
         with contextlib.suppress(BlobExistsError):  # another accept built it meanwhile: the same rows

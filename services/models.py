@@ -15,6 +15,7 @@ import pandas as pd
 from backends.ports import ModelRegistry, TrainingJobs
 from ml.evaluate import PromotionRule, compare
 from ml.metrics import DIRECTION
+from ml.schema import ACTIVE_SCHEMA
 from services.catalog import spec_of
 
 #: tags hold strings of bounded size: lineage keeps the newest drops in full and counts the rest
@@ -51,7 +52,7 @@ def evaluate(
         outputs = jobs.fetch_outputs(job_id, Path(tmp) / "challenger")
         champion_dir = registry.download(model_name, champion.version, Path(tmp) / "champion") if champion else None
         holdout = pd.read_csv(outputs.holdout_path)
-        result = compare(outputs.model_dir, champion_dir, holdout, promotion, *([spec.schema] if spec else []))
+        result = compare(outputs.model_dir, champion_dir, holdout, promotion, spec.schema if spec else ACTIVE_SCHEMA)
     return {**result.to_dict(), "champion_version": champion.version if champion else None, "job_id": job_id}
 
 

@@ -242,3 +242,13 @@ def test_azure_pipelines_builds_the_same_package_and_deploys_it_to_flex_consumpt
     assert task["inputs"]["package"] == "$(Pipeline.Workspace)/functionapp/app.zip"
     assert "deploymentMethod" not in task["inputs"], "ignored for Flex Consumption"
     assert not any("ArchiveFiles" in str(s.get("task", "")) for j in stages["Build"]["jobs"] for s in j["steps"])
+
+
+def test_the_training_jobs_code_holds_ml_and_the_model_specs_only() -> None:
+    """Azure ML uploads a job's code minus ``.amlignore`` (gitignore semantics, as ``.funcignore`` has): a job run
+    with ``--spec models/<name>`` must find that spec in its code, and nothing of the app beyond ``ml/``."""
+    rules = package_app.parse_rules((ROOT / ".amlignore").read_text())
+    uploaded = set(package_app.allowed_files(ROOT, rules))
+    assert {"ml/train.py", "ml/metrics.py", "ml/spec.py", "requirements.txt"} <= uploaded
+    assert {f"models/{m.name}/model.yaml" for m in (ROOT / "models").iterdir() if m.is_dir()} <= uploaded
+    assert not {n for n in uploaded if not n.startswith(("ml/", "models/")) and n != "requirements.txt"}
