@@ -77,7 +77,8 @@ def build_local_backends(settings: Settings, storage: Storage) -> Backends:
 
     home = Path(settings.MLOPS_HOME).resolve()
     registry = MlflowRegistry(home, ModelEventSink.for_home(settings.MODEL_EVENTS_URL, home))
-    jobs = LocalJobs(home, storage, env=registry.job_environment())
+    slots = settings.LOCAL_TRAINING_SLOTS if isinstance(settings.LOCAL_TRAINING_SLOTS, int) else None
+    jobs = LocalJobs(home, storage, env=registry.job_environment(), slots=slots)
     endpoints = LocalEndpoints(
         home,
         registry,

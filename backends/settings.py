@@ -148,6 +148,13 @@ SPECS: tuple[Spec, ...] = (
         "(default: 5 s local, 60 s azureml)",
     ),
     Spec("TRAINING_TIMEOUT_MINUTES", "60", _number(1, 10080, int), "a training job running longer is failed"),
+    Spec(
+        "LOCAL_TRAINING_SLOTS",
+        "",
+        _number(1, 1024, int),
+        "local backend only: training jobs running at once on this machine (for this `MLOPS_HOME`), the others "
+        "queued until one ends, as the compute cluster's `maxNodeCount` does on Azure (default: the number of CPUs)",
+    ),
     Spec("API_TEST_MAX_P99_MS", "500", _number(0.001, 60000), "release API test: p99 latency limit"),
     Spec(
         "PROD_API_TEST_MAX_P99_MS",
@@ -278,6 +285,7 @@ class Settings:
     DRIFT_KS_PVALUE: float
     TRAINING_POLL_SECONDS: float | str
     TRAINING_TIMEOUT_MINUTES: int
+    LOCAL_TRAINING_SLOTS: int | str
     API_TEST_MAX_P99_MS: float
     PROD_API_TEST_MAX_P99_MS: float | str
     API_TEST_MAX_ERROR_RATE: float

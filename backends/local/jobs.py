@@ -3,13 +3,20 @@
 Everything about a job lives in files, so a function host restarted between submit and status sees the same job::
 
     <home>/jobs/<job_name>/
-        job.json     what runs (command, env additions, submitted) and, once the runner starts, pid/state/started
+        job.json     what runs (command, env additions, slots, submitted) and its ``state``: ``queued`` when
+                     staged and while the runner (its ``pid`` recorded) waits for a training slot, ``running``
+                     once it holds one (``slot``, ``started``), ``exited`` with ``exit_code`` and ``ended``
         inputs/      the request's data blobs, downloaded from storage
         outputs/     what ml.train writes: model/ (MLflow folder), metrics.json, holdout.csv
         job.log      stdout + stderr of the runner and of ml.train
         pid          the runner's pid (backends/local/job_runner.py), written when it starts
         exit_code    ml.train's exit code, written atomically by the runner when it ends
         canceled     present once cancel() was asked
+    <home>/jobs/.slots/<i>   the training slots the runners lock (``backends/local/job_runner.py``)
+
+At most ``slots`` jobs of a home run at once, across every process using it (``LOCAL_TRAINING_SLOTS``, default
+one per CPU, as an Azure ML cluster's ``maxNodeCount`` bounds its jobs); the others are ``queued`` with the
+message "waiting for a training slot (N of M in use)" until a slot frees, and can be canceled while they wait.
 
 The job id is the job name. A job whose runner died without writing an exit code (killed, machine rebooted) is
 ``failed`` with the tail of its log.
@@ -32,7 +39,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from backends.errors import BackendError, NotFoundError, TrainingJobFailed
-from backends.local.job_runner import EXIT_FILE, JOB_FILE, LOG_FILE, PID_FILE, write_atomic
+from backends.local.job_runner import (
+    CANCEL_FILE,
+    EXIT_FILE,
+    JOB_FILE,
+    LOG_FILE,
+    PID_FILE,
+    SLOTS_DIR,
+    default_slots,
+    slots_in_use,
+    write_atomic,
+)
 from backends.local.procs import alive, read_int
 from backends.ports import JobStatus, Storage, TrainingOutputs, TrainingRequest
 from messages.enums import JobState
@@ -40,7 +57,6 @@ from messages.enums import JobState
 log = logging.getLogger(__name__)
 
 ROOT = Path(__file__).resolve().parents[2]
-CANCEL_FILE = "canceled"
 TAIL_LINES = 20
 #: a job.json without a runner pid after this long was never started (its launcher failed)
 START_GRACE_S = 60.0
@@ -78,9 +94,14 @@ class LocalJobs:
         *,
         env: Mapping[str, str] | None = None,
         command: CommandBuilder = train_command,
+        slots: int | None = None,
     ) -> None:
-        """``env``: extra environment for every job, e.g. the registry's ``MLFLOW_TRACKING_URI`` and experiment."""
+        """``env``: extra environment for every job, e.g. the registry's ``MLFLOW_TRACKING_URI`` and experiment;
+        ``slots``: how many jobs of this home run at once (None: one per CPU)."""
+        if slots is not None and slots < 1:
+            raise ValueError(f"training slots must be at least 1, got {slots}")
         self.root = home.resolve() / "jobs"
+        self.slots = slots or default_slots()
         self.storage = storage
         self.python = python
         self.env = dict(env or {})
@@ -138,7 +159,14 @@ class LocalJobs:
             log_tail = tail(job_dir / LOG_FILE)
             return JobStatus(job_id, JobState.FAILED, f"the job never started\n{log_tail}", log_tail, url)
         if alive(pid, f"job_runner run {job_dir}"):
-            return JobStatus(job_id, JobState.RUNNING, f"pid {pid}", url=url)
+            spec = json.loads(spec_path.read_text(encoding="utf-8"))
+            if spec.get("state") == "running":
+                return JobStatus(job_id, JobState.RUNNING, f"pid {pid}, training slot {spec.get('slot')}", url=url)
+            slots = int(spec.get("slots") or self.slots)
+            in_use = slots_in_use(self.root / SLOTS_DIR, slots)
+            return JobStatus(
+                job_id, JobState.QUEUED, f"waiting for a training slot ({in_use} of {slots} in use)", url=url
+            )
         if (job_dir / EXIT_FILE).exists():  # finished between the two reads
             return self.status(job_id)
         log_tail = tail(job_dir / LOG_FILE)
@@ -219,6 +247,7 @@ class LocalJobs:
             "env": env,
             "cwd": str(ROOT),
             "state": "queued",
+            "slots": self.slots,
             "submitted": datetime.now(UTC).isoformat(),
             "submitted_epoch": time.time(),
         }

@@ -39,6 +39,8 @@ def test_environment_values_are_parsed() -> None:
         ("PROD_ENDPOINT_PORT", "70000", "expected a value between 1 and 65535"),
         ("INCOMING_CONTAINER", "In_Coming", "INCOMING_CONTAINER='In_Coming' is malformed: expected a blob container"),
         ("DURABLE_TASK_HUB", "1hub", "DURABLE_TASK_HUB='1hub' is malformed"),
+        ("LOCAL_TRAINING_SLOTS", "0", "LOCAL_TRAINING_SLOTS='0' is malformed: expected a value between 1 and 1024"),
+        ("LOCAL_TRAINING_SLOTS", "two", "LOCAL_TRAINING_SLOTS='two' is malformed: expected an integer"),
     ],
 )
 def test_malformed_setting_is_named(name: str, value: str, expected: str) -> None:
@@ -106,3 +108,8 @@ def test_training_poll_interval_defaults_by_backend() -> None:
     assert Settings.from_env({"TRAINING_POLL_SECONDS": "2.5"}).training_poll_seconds == 2.5
     with pytest.raises(SettingsError, match=r"TRAINING_POLL_SECONDS='0\.01' is malformed"):
         Settings.from_env({"TRAINING_POLL_SECONDS": "0.01"})
+
+
+def test_local_training_slots_default_to_the_machine() -> None:
+    assert Settings.from_env({}).LOCAL_TRAINING_SLOTS == ""  # LocalJobs takes one slot per CPU
+    assert Settings.from_env({"LOCAL_TRAINING_SLOTS": "3"}).LOCAL_TRAINING_SLOTS == 3

@@ -15,6 +15,7 @@ def main() -> int:
     parser.add_argument("--data", nargs="+", required=True)
     parser.add_argument("--output", required=True)
     parser.add_argument("--mode", default="ok")
+    parser.add_argument("--gate", default="", help="mode 'gate': wait (up to 120 s) until this file exists")
     args = parser.parse_args()
     rows = sum(len(Path(p).read_text().splitlines()) - 1 for p in args.data)
     print(f"read {rows} rows from {len(args.data)} files", flush=True)
@@ -25,6 +26,13 @@ def main() -> int:
         print("training forever", flush=True)
         time.sleep(120)
         return 0
+    if args.mode == "gate":
+        print("waiting at the gate", flush=True)
+        deadline = time.monotonic() + 120
+        while not Path(args.gate).exists():
+            if time.monotonic() > deadline:
+                return 3
+            time.sleep(0.05)
     out = Path(args.output)
     (out / "model").mkdir(parents=True, exist_ok=True)
     (out / "model" / "MLmodel").write_text("flavors: {}\n")

@@ -6,6 +6,7 @@ import json
 import os
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,6 +34,8 @@ def fake_command(python: str, inputs: Sequence[Path], output: Path, params: dict
         str(output),
         "--mode",
         params.get("mode", "ok"),
+        "--gate",
+        params.get("gate", ""),
     ]
 
 
@@ -61,6 +64,12 @@ def storage(azurite: Azurite) -> BlobStorage:
     return storage
 
 
+def kill_runners(jobs: LocalJobs) -> None:
+    for job_dir in jobs.root.glob("*"):
+        for pid in runners(job_dir):
+            os.killpg(pid, signal.SIGKILL)
+
+
 @pytest.fixture
 def jobs(tmp_path: Path, storage: BlobStorage) -> Iterator[LocalJobs]:
     jobs = LocalJobs(
@@ -70,14 +79,23 @@ def jobs(tmp_path: Path, storage: BlobStorage) -> Iterator[LocalJobs]:
         command=fake_command,
     )
     yield jobs
-    for job_dir in jobs.root.glob("*"):
-        for pid in runners(job_dir):
-            os.killpg(pid, signal.SIGKILL)
+    kill_runners(jobs)
 
 
-def request(mode: str = "ok", data: list[str] | None = None) -> TrainingRequest:
+@pytest.fixture
+def one_slot(tmp_path: Path, storage: BlobStorage) -> Iterator[LocalJobs]:
+    """Jobs of a home that runs one at a time (LOCAL_TRAINING_SLOTS=1)."""
+    jobs = LocalJobs(tmp_path / "home1", storage, command=fake_command, slots=1)
+    yield jobs
+    kill_runners(jobs)
+
+
+def request(mode: str = "ok", data: list[str] | None = None, **params: str) -> TrainingRequest:
     return TrainingRequest(
-        f"train-{uuid.uuid4().hex[:8]}", "1", data or ["jobdata/drops/a.csv", "jobdata/drops/b.csv"], {"mode": mode}
+        f"train-{uuid.uuid4().hex[:8]}",
+        "1",
+        data or ["jobdata/drops/a.csv", "jobdata/drops/b.csv"],
+        {"mode": mode, **params},
     )
 
 
@@ -110,8 +128,6 @@ def test_failed_job_reports_its_log(jobs: LocalJobs, tmp_path: Path) -> None:
 
 
 def wait_running(jobs: LocalJobs, job_id: str, marker: str) -> None:
-    import time
-
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         if jobs.status(job_id).state == "running" and marker in (jobs.job_dir(job_id) / "job.log").read_text():
@@ -172,3 +188,85 @@ def test_default_command_is_ml_train() -> None:
         "--alpha",
         "0.5",
     ]
+
+
+def wait_queued(jobs: LocalJobs, job_id: str) -> str:
+    """Poll until the job's runner is up and waiting for a slot; its status message."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        status = jobs.status(job_id)
+        if status.state == "queued" and "waiting for a training slot" in status.message:
+            return status.message
+        assert status.state == "queued", f"job {job_id} should wait for a slot: {status}"
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} never waited for a slot: {jobs.status(job_id)}")
+
+
+def test_a_second_job_waits_for_the_one_slot_then_runs(one_slot: LocalJobs, tmp_path: Path) -> None:
+    gate = tmp_path / "gate"
+    first, second = request("gate", gate=str(gate)), request()
+    one_slot.submit(first)
+    wait_running(one_slot, first.job_name, "waiting at the gate")
+    assert one_slot.submit(second).state == "queued"
+    assert wait_queued(one_slot, second.job_name) == "waiting for a training slot (1 of 1 in use)"
+    second_dir = one_slot.job_dir(second.job_name)
+    assert "read 60 rows" not in (second_dir / "job.log").read_text()  # its command has not started
+    spec = json.loads((second_dir / "job.json").read_text())
+    assert spec["state"] == "queued" and spec["slots"] == 1 and spec["pid"] > 0 and "started" not in spec
+    assert one_slot.status(first.job_name).state == "running"
+    gate.write_text("open")
+    assert contracts.wait_finished(one_slot, first.job_name, timeout=30).state == "completed"
+    assert contracts.wait_finished(one_slot, second.job_name, timeout=30).state == "completed"
+    ran = [json.loads((one_slot.job_dir(r.job_name) / "job.json").read_text()) for r in (first, second)]
+    assert ran[1]["started"] >= ran[0]["ended"]  # one at a time, the queued one after the first ended
+    assert ran[0]["slot"] == ran[1]["slot"] == 0
+    assert "waiting for a training slot" in (second_dir / "job.log").read_text()
+
+
+def test_a_queued_job_can_be_canceled(one_slot: LocalJobs) -> None:
+    running, queued = request("hang"), request()
+    one_slot.submit(running)
+    wait_running(one_slot, running.job_name, "training forever")
+    one_slot.submit(queued)
+    wait_queued(one_slot, queued.job_name)
+    one_slot.cancel(queued.job_name)
+    status = one_slot.status(queued.job_name)
+    assert status.state == "canceled"
+    queued_dir = one_slot.job_dir(queued.job_name)
+    assert runners(queued_dir) == []
+    assert "read 60 rows" not in (queued_dir / "job.log").read_text()
+    assert not (queued_dir / "exit_code").exists()
+    assert one_slot.status(running.job_name).state == "running"  # the running one is untouched
+    one_slot.cancel(running.job_name)
+    assert contracts.wait_finished(one_slot, running.job_name, timeout=15).state == "canceled"
+
+
+def test_a_killed_runner_frees_its_slot(one_slot: LocalJobs) -> None:
+    killed, queued = request("hang"), request()
+    one_slot.submit(killed)
+    wait_running(one_slot, killed.job_name, "training forever")
+    one_slot.submit(queued)
+    wait_queued(one_slot, queued.job_name)
+    [pid] = runners(one_slot.job_dir(killed.job_name))
+    os.killpg(pid, signal.SIGKILL)
+    assert contracts.wait_finished(one_slot, killed.job_name, timeout=15).state == "failed"
+    assert contracts.wait_finished(one_slot, queued.job_name, timeout=30).state == "completed"
+
+
+def test_slots_are_shared_by_every_submitter_of_a_home(one_slot: LocalJobs, storage: BlobStorage) -> None:
+    """A job submitted by another host process on the same home (its own LocalJobs) waits for the slot too."""
+    running = request("hang")
+    one_slot.submit(running)
+    wait_running(one_slot, running.job_name, "training forever")
+    other = LocalJobs(one_slot.root.parent, storage, command=fake_command, slots=1)
+    queued = request()
+    other.submit(queued)
+    assert wait_queued(other, queued.job_name) == "waiting for a training slot (1 of 1 in use)"
+    one_slot.cancel(running.job_name)
+    assert contracts.wait_finished(other, queued.job_name, timeout=30).state == "completed"
+
+
+def test_slots_are_at_least_one(storage: BlobStorage, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        LocalJobs(tmp_path / "h", storage, slots=0)
+    assert LocalJobs(tmp_path / "h", storage).slots == (os.cpu_count() or 1)

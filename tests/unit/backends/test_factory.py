@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -34,6 +35,7 @@ def test_local_backends_built_once(tmp_path: Path) -> None:
     assert built.jobs.env["MLFLOW_TRACKING_URI"] == built.registry.tracking_uri
     assert built.jobs.env["MLFLOW_EXPERIMENT_ID"] == built.registry.job_environment()["MLFLOW_EXPERIMENT_ID"]
     assert built.endpoints.ports == {"qa": 18081, "production": 18082}
+    assert built.jobs.slots == (os.cpu_count() or 1)
     assert built.registry.events is not None
     assert built.registry.events.url.startswith("http://127.0.0.1:7071/runtime/webhooks/eventgrid")
 
@@ -74,3 +76,8 @@ def test_azureml_backends_come_from_the_azure_factory(tmp_path: Path, monkeypatc
     built = build_backends(settings)
     assert [c[0] for c in calls] == [settings] and calls[0][1] is built.storage
     assert built.jobs is local.jobs and built.endpoints is local.endpoints
+
+
+def test_training_slots_come_from_the_settings(tmp_path: Path) -> None:
+    built = build_backends(Settings.from_env({"MLOPS_HOME": str(tmp_path / "home"), "LOCAL_TRAINING_SLOTS": "3"}))
+    assert isinstance(built.jobs, LocalJobs) and built.jobs.slots == 3
