@@ -16,6 +16,7 @@ from typing import Any
 
 from backends.errors import SettingsError
 from backends.storage_connection import DEVELOPMENT_STORAGE, StorageConnection, mask_connection_string, resolve
+from ml.ncrontab import Schedule
 
 _CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 _HUB = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
@@ -29,9 +30,7 @@ def _container(value: str) -> str:
 
 
 def _ncrontab(value: str) -> str:
-    parts = value.split()
-    if len(parts) != 6:
-        raise ValueError(f"expected an NCRONTAB expression of 6 fields (seconds first), got {len(parts)}")
+    Schedule.parse(value)  # a ScheduleError (a ValueError) names the field
     return value
 
 
@@ -119,7 +118,13 @@ SPECS: tuple[Spec, ...] = (
     Spec("QUARANTINE_CONTAINER", "quarantine", _container, "where rejected drops go, with their report"),
     Spec("DATASETS_CONTAINER", "datasets", _container, "accepted drops and versioned dataset manifests"),
     Spec("SCORING_LOGS_CONTAINER", "scoring-logs", _container, "scoring inputs and predictions"),
-    Spec("RETRAIN_SCHEDULE", "0 0 2 * * *", _ncrontab, "NCRONTAB (6 fields, seconds first) for the nightly retrain"),
+    Spec(
+        "RETRAIN_SCHEDULE",
+        "0 0 2 * * *",
+        _ncrontab,
+        "NCRONTAB (6 fields, seconds first, UTC) of the default model's scheduled retrain, and of any model whose "
+        "spec has no `schedule`",
+    ),
     Spec("MLOPS_HOME", ".mlops", _text, "local backend only: jobs, MLflow registry and endpoint state"),
     Spec("QA_ENDPOINT_PORT", "7081", _port, "local backend only: port of the QA scoring endpoint"),
     Spec("PROD_ENDPOINT_PORT", "7082", _port, "local backend only: port of the production scoring endpoint"),

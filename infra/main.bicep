@@ -12,7 +12,7 @@ param prefix string = 'mlops'
 param location string = resourceGroup().location
 @description('Registry name of the model (MODEL_NAME).')
 param modelName string = 'diabetes-ridge'
-@description('NCRONTAB schedule of the nightly retrain (RETRAIN_SCHEDULE).')
+@description('NCRONTAB schedule (UTC) of the default model\'s scheduled retrain, and of any model whose spec has none (RETRAIN_SCHEDULE).')
 param retrainSchedule string = '0 0 2 * * *'
 @description('Name of the AKS cluster attached to the workspace as Kubernetes compute (AZUREML_AKS_COMPUTE).')
 param aksComputeName string = 'aks-prod'

@@ -37,6 +37,7 @@ from typing import Any
 import yaml
 
 from ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, higher_is_better
+from ml.ncrontab import Schedule, ScheduleError
 from ml.schema import Column, Dtype, Schema, Task, Value
 
 SPEC_FILE = "model.yaml"
@@ -525,6 +526,11 @@ def _schedule(check: _Checker, raw: Any) -> str:
     bad = [part for part in raw.split() if not _CRON_FIELD.match(part)]
     if bad:
         check.problem("schedule", "NCRONTAB fields of digits, names, '*', '/', ',', '-'", " ".join(bad))
+        return ""
+    try:
+        Schedule.parse(raw)
+    except ScheduleError as exc:
+        check.problem("schedule", f"an NCRONTAB expression that occurs ({exc})", raw)
         return ""
     return raw
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import date
+from datetime import UTC, datetime
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:-]")
 
@@ -14,8 +14,9 @@ def retrain_id_for_blob(name: str, etag: str) -> str:
     return "retrain-" + hashlib.sha1(f"{name}|{etag}".encode()).hexdigest()[:20]
 
 
-def retrain_id_nightly(day: date) -> str:
-    return f"retrain-nightly-{day:%Y%m%d}"
+def retrain_id_scheduled(model: str, occurrence: datetime) -> str:
+    """One occurrence of a model's retrain schedule (UTC, to the second) → one retrain, however often it is seen."""
+    return f"retrain-schedule-{_UNSAFE.sub('-', model)}-{occurrence.astimezone(UTC):%Y%m%dT%H%M%SZ}"
 
 
 def retrain_id_manual(token: str) -> str:

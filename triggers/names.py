@@ -1,7 +1,7 @@
 """Function names of the edge (the contract's names; devhost and Azure address functions by them)."""
 
 ON_BLOB_DROP = "on_blob_drop"
-NIGHTLY_RETRAIN = "nightly_retrain"
+SCHEDULED_RETRAINS = "scheduled_retrains"
 HTTP_RETRAIN = "http_retrain"
 LIST_RUNS = "list_runs"
 GET_RUN = "get_run"

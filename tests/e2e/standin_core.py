@@ -14,15 +14,15 @@ MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
 
 IDS = """
 import hashlib
-from datetime import date
+from datetime import UTC, datetime
 
 
 def retrain_id_for_blob(name: str, etag: str) -> str:
     return "retrain-" + hashlib.sha1(f"{name}|{etag}".encode()).hexdigest()[:20]
 
 
-def retrain_id_nightly(day: date) -> str:
-    return "retrain-nightly-" + day.strftime("%Y%m%d")
+def retrain_id_scheduled(model: str, occurrence: datetime) -> str:
+    return f"retrain-schedule-{model}-" + occurrence.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
 def retrain_id_manual(token: str) -> str:

@@ -178,7 +178,7 @@ NAMES = st.sampled_from(
         "release",
         "on_blob_drop",
         "on_model_registered",
-        "nightly_retrain",
+        "scheduled_retrains",
         "Host.Functions.on_blob_drop",
         "retrain-manual-x",
         "blue",
