@@ -108,7 +108,7 @@ async def _send(
     await send({"type": "http.response.body", "body": body})
 
 
-async def _error(send: Send, status: int, message: str, detail: Any = None) -> None:
+async def send_error(send: Send, status: int, message: str, detail: Any = None) -> None:
     await _send(send, status, orjson.dumps({"error": message, "detail": detail}))
 
 
@@ -189,7 +189,7 @@ class ScoringApp:
         path, method = scope["path"], scope["method"]
         try:
             if path == "/score":
-                await self._score(scope, receive, send) if method == "POST" else await _error(send, 405, "use POST")
+                await self._score(scope, receive, send) if method == "POST" else await send_error(send, 405, "use POST")
             elif path.startswith("/admin/"):
                 await self._admin(scope, receive, send, path, method)
             elif path == "/":
@@ -199,9 +199,9 @@ class ScoringApp:
             elif path == "/metrics":
                 await self._metrics(scope, send)
             else:
-                await _error(send, 404, f"no route {method} {path}")
+                await send_error(send, 404, f"no route {method} {path}")
         except RequestError as exc:
-            await _error(send, exc.status, exc.message, exc.detail)
+            await send_error(send, exc.status, exc.message, exc.detail)
         except ClientGone:
             pass
 
@@ -210,7 +210,7 @@ class ScoringApp:
         auth, request_id, length = _request_headers(scope)
         if self._bearer is not None and (auth is None or not hmac.compare_digest(auth, self._bearer)):
             self.metrics.observe("none", 401, 0.0)
-            await _error(send, 401, "missing or wrong key: send 'Authorization: Bearer <key>'")
+            await send_error(send, 401, "missing or wrong key: send 'Authorization: Bearer <key>'")
             return
         request_id = b"%s-%x" % (self._id_prefix, next(self._ids)) if request_id is None else bytes(request_id)
         model = self.slots.pick()
@@ -288,7 +288,7 @@ class ScoringApp:
 
     async def _metrics(self, scope: Scope, send: Send) -> None:
         if self._bearer is not None and not _authorized(scope, self.config.key):
-            await _error(send, 401, "missing or wrong key")
+            await send_error(send, 401, "missing or wrong key")
             return
         log_ = self.predlog
         gauges: dict[str, Callable[[], float]] = (
@@ -305,10 +305,10 @@ class ScoringApp:
 
     async def _admin(self, scope: Scope, receive: Receive, send: Send, path: str, method: str) -> None:
         if self._bearer is None:
-            await _error(send, 404, "no admin API with platform auth: the platform manages deployments and traffic")
+            await send_error(send, 404, "no admin API with platform auth: the platform manages deployments and traffic")
             return
         if not _authorized(scope, self.config.admin_key):
-            await _error(send, 401, "missing or wrong admin key")
+            await send_error(send, 401, "missing or wrong admin key")
             return
         route = (method, *path.strip("/").split("/")[1:])
         try:
@@ -321,10 +321,10 @@ class ScoringApp:
             elif route == ("PUT", "traffic"):
                 self.slots.set_traffic(_json_object(await _read_body(scope, receive, self.config.max_body)))
             else:
-                await _error(send, 404, f"no admin route {method} {path}")
+                await send_error(send, 404, f"no admin route {method} {path}")
                 return
         except (SlotError, ModelLoadError) as exc:
-            await _error(send, 422, str(exc))
+            await send_error(send, 422, str(exc))
             return
         await _send(send, 200, orjson.dumps(self.slots.routing.state()))
 
@@ -345,11 +345,15 @@ class ScoringApp:
             if message["type"] == "lifespan.startup":
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                if self.predlog is not None:
-                    await asyncio.to_thread(self.predlog.close)
-                log.info("endpoint %s stopped: %s", self.config.name, self.summary())
+                await asyncio.to_thread(self.close)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
+
+    def close(self) -> None:
+        """Flush the prediction log (blocking) and say what this endpoint answered and logged."""
+        if self.predlog is not None:
+            self.predlog.close()
+        log.info("endpoint %s stopped: %s", self.config.name, self.summary())
 
     def summary(self) -> str:
         """What this process answered and logged, as the log's last line says it (``answered=… logged=…``): with

@@ -14,11 +14,16 @@ a connection string, or ``__blobServiceUri`` / ``__accountName`` with ``__creden
 SIGTERM/SIGINT: stop accepting, drain in-flight requests, flush the prediction log, exit 0.
 
 ``--workers N`` (with ``--model-dir``): N such processes share the port (``scoring.workers``).
+
+``--listen NAME=FD`` (repeated) with ``--state-root DIR``: host several local endpoints in this one process
+(``scoring.hosting``), endpoint NAME on the inherited listening socket FD with its files in ``DIR/NAME/``;
+``--control-fd`` is the socket over which the supervisor hands over the sockets of endpoints added later.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import os
@@ -26,6 +31,7 @@ import secrets
 import signal
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,11 +39,12 @@ import uvicorn
 
 from .app import AUTH_MODES, ScoringApp, ServerConfig
 from .build import content_hash
+from .hosting import ControlChannel, EndpointFactory, EndpointHost, local_port, parse_listen
 from .model import ModelLoadError, default_version, load_model
 from .predlog import PredictionLog
 from .protocol import bounded_read_protocol
 from .slots import SlotError, Slots
-from .storage import StorageSettingsError, resolve
+from .storage import BlobTarget, StorageSettingsError, resolve
 from .workers import MAX_WORKERS, Workers, die_with_parent, reuse_port_socket
 
 log = logging.getLogger("scoring.server")
@@ -76,14 +83,15 @@ def restore(slots: Slots, state_file: Path) -> None:
         slots.set_traffic(traffic)
 
 
-def prediction_log(args: argparse.Namespace) -> PredictionLog | None:
+def log_target(args: argparse.Namespace) -> BlobTarget | None:
+    """Where the prediction log goes, or ``None`` (no settings for the default connection)."""
     explicit = args.logs_connection is not None
     target = resolve(os.environ, args.logs_connection or DEFAULT_LOGS_CONNECTION, required=explicit)
     if target is None:
         log.warning("no prediction log: %s is not set (see --logs-connection)", DEFAULT_LOGS_CONNECTION)
         return None
     log.info("prediction log: %s, container %s", target.describe(), args.logs_container)
-    return PredictionLog(target, args.logs_container, args.name)
+    return target
 
 
 def build_app(args: argparse.Namespace) -> ScoringApp:
@@ -106,7 +114,41 @@ def build_app(args: argparse.Namespace) -> ScoringApp:
     else:
         raise ValueError("nothing to serve: give --model-dir (or AZUREML_MODEL_DIR) or --state-dir")
     config = ServerConfig(args.name, keys["key"], keys["admin_key"], args.max_rows, auth=args.auth)
-    return ScoringApp(config, slots, prediction_log(args), build=content_hash(), worker=args.worker_index)
+    target = log_target(args)
+    predlog = PredictionLog(target, args.logs_container, args.name) if target is not None else None
+    return ScoringApp(config, slots, predlog, build=content_hash(), worker=args.worker_index)
+
+
+def hosted_endpoint(args: argparse.Namespace, target: BlobTarget | None, name: str) -> ScoringApp:
+    """Endpoint ``name`` of a hosting process: its keys, deployments and traffic in ``<state-root>/<name>/``, its
+    prediction log under its own name, as a server of its own would have them."""
+    state_dir = Path(args.state_root) / name
+    state_dir.mkdir(parents=True, exist_ok=True)
+    keys = read_keys(state_dir / "keys.json")
+    slots = Slots(state_dir / "state.json")
+    restore(slots, state_dir / "state.json")
+    config = ServerConfig(name, keys["key"], keys["admin_key"], args.max_rows, auth="key")
+    predlog = PredictionLog(target, args.logs_container, name) if target is not None else None
+    return ScoringApp(config, slots, predlog, build=content_hash())
+
+
+def build_host(args: argparse.Namespace) -> tuple[EndpointHost, list[socket.socket], EndpointFactory]:
+    """The hosting process's application, the listening sockets it starts with, and how it builds an endpoint
+    added later."""
+    if args.state_root is None:
+        raise ValueError("--listen needs --state-root (the folder of the hosted endpoints' files)")
+    if args.model_dir or args.state_dir or args.auth != "key" or args.workers != 1:
+        raise ValueError(
+            "--listen hosts local endpoints: it excludes --model-dir, --state-dir, --auth platform and --workers"
+        )
+    target = log_target(args)
+    host = EndpointHost(args.name)
+    sockets = []
+    for name, fd in parse_listen(args.listen).items():
+        sock = socket.socket(fileno=fd)
+        host.add(local_port(sock), hosted_endpoint(args, target, name))
+        sockets.append(sock)
+    return host, sockets, lambda name: hosted_endpoint(args, target, name)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -117,7 +159,7 @@ def parser() -> argparse.ArgumentParser:
         help="endpoint name: prefixes the prediction logs (default: SCORING_ENDPOINT_NAME or 'endpoint')",
     )
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--port", type=int, default=None, help="required, unless --listen gives the sockets")
     p.add_argument("--state-dir", default=None, help="deployments, traffic and keys of a local endpoint")
     p.add_argument("--keys-file", default=None)
     p.add_argument("--model-dir", default=None, help="serve this one MLflow model (default: AZUREML_MODEL_DIR)")
@@ -152,6 +194,20 @@ def parser() -> argparse.ArgumentParser:
         default=None,
         help=f"server processes sharing the port (SO_REUSEPORT), 1 to {MAX_WORKERS}; more than 1 only with "
         "--model-dir (default: SCORING_WORKERS or 1)",
+    )
+    p.add_argument(
+        "--listen",
+        action="append",
+        default=[],
+        metavar="NAME=FD",
+        help="host local endpoint NAME on the inherited listening socket FD (repeated; with --state-root)",
+    )
+    p.add_argument("--state-root", default=None, help="the hosted endpoints' files, NAME/ each (with --listen)")
+    p.add_argument(
+        "--control-fd",
+        type=int,
+        default=None,
+        help="with --listen: the socket over which listening sockets of endpoints added later arrive",
     )
     p.add_argument("--worker-index", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--parent-pid", type=int, default=None, help=argparse.SUPPRESS)
@@ -188,37 +244,66 @@ def run_workers(args: argparse.Namespace, argv: list[str]) -> int:
     return workers.run()
 
 
+def check_settings(args: argparse.Namespace) -> None:
+    """``ValueError`` naming the first argument or setting that cannot work; ``SCORING_WORKERS`` read here."""
+    if args.workers is None:
+        setting = os.environ.get("SCORING_WORKERS") or "1"
+        if not setting.strip().isdigit():
+            raise ValueError(f"SCORING_WORKERS must be a whole number, got {setting[:40]!r}")
+        args.workers = int(setting)
+    if args.port is None and not args.listen:
+        raise ValueError("--port is required (or --listen NAME=FD)")
+    if not 0 < args.read_timeout <= 3600:
+        raise ValueError("--read-timeout must be more than 0 and at most 3600 s")
+
+
+Started = Callable[["_Server"], None]
+
+
+def serving(args: argparse.Namespace) -> tuple[ScoringApp | EndpointHost, list[socket.socket] | None, Started | None]:
+    """What this process serves, on which sockets (``None``: uvicorn binds --host/--port), and what to do once it
+    serves (a hosting process starts reading its control socket)."""
+    if args.listen:
+        host, sockets, build = build_host(args)
+        if args.control_fd is None:
+            return host, sockets, None
+        control = socket.socket(fileno=args.control_fd)
+        return host, sockets, lambda server: ControlChannel(control, host, build, server.listen).start()
+    app = build_app(args)
+    if args.fd is not None:
+        return app, [socket.socket(fileno=args.fd)], None
+    if args.worker_index is not None:
+        try:
+            return app, [reuse_port_socket(args.host, args.port)], None
+        except OSError as exc:
+            raise ValueError(f"cannot listen on {args.host}:{args.port}: {exc}") from None
+    return app, None, None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # the SDK logs every storage request at INFO (headers included): noise, and a cost per prediction-log upload
     logging.getLogger("azure").setLevel(logging.WARNING)
-    if args.workers is None:
-        setting = os.environ.get("SCORING_WORKERS") or "1"
-        if not setting.strip().isdigit():
-            print(
-                f"scoring server {args.name}: SCORING_WORKERS must be a whole number, got {setting[:40]!r}",
-                file=sys.stderr,
-            )
-            return 2
-        args.workers = int(setting)
+    try:
+        check_settings(args)
+    except ValueError as exc:
+        print(f"scoring server {args.name}: {exc}", file=sys.stderr)
+        return 2
     if args.worker_index is None and args.workers != 1:
         return run_workers(args, argv)
     if args.worker_index is not None and args.parent_pid is not None:
         die_with_parent(args.parent_pid)
     try:
-        app = build_app(args)
+        app, sockets, started = serving(args)
     except (ModelLoadError, StorageSettingsError, ValueError, OSError) as exc:
         print(f"scoring server {args.name}: {exc}", file=sys.stderr)
-        return 2
-    if not 0 < args.read_timeout <= 3600:
-        print(f"scoring server {args.name}: --read-timeout must be more than 0 and at most 3600 s", file=sys.stderr)
         return 2
     config = uvicorn.Config(
         app,
         host=args.host,
-        port=args.port,
+        port=args.port or 0,
         loop="uvloop",
         http=bounded_read_protocol(args.read_timeout),
         access_log=False,
@@ -226,35 +311,43 @@ def main(argv: list[str] | None = None) -> int:
         lifespan="on",
         timeout_graceful_shutdown=30,
     )
-    if args.fd is not None:
-        sockets: list[socket.socket] | None = [socket.socket(fileno=args.fd)]
-    elif args.worker_index is not None:
-        try:
-            sockets = [reuse_port_socket(args.host, args.port)]
-        except OSError as exc:
-            print(f"scoring server {args.name}: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
-            return 2
-    else:
-        sockets = None
     worker = "" if args.worker_index is None else f" worker {args.worker_index}"
     for stop_signal in (signal.SIGTERM, signal.SIGINT):
         # uvicorn drains, runs the lifespan shutdown (log flush), then re-raises the signal to this handler
         signal.signal(stop_signal, lambda *_: sys.exit(0))
-    _Server(config, f"scoring server {args.name}{worker} listening on http://{args.host}:{args.port}").run(sockets)
+    where = f"{len(args.listen)} endpoints" if args.listen else f"http://{args.host}:{args.port}"
+    _Server(config, f"scoring server {args.name}{worker} listening on {where}", started).run(sockets)
     return 0
 
 
 class _Server(uvicorn.Server):
-    """Announces readiness only once the socket is bound (launchers wait for that line or for ``GET /``)."""
+    """Announces readiness only once the socket is bound (launchers wait for that line or for ``GET /``), and can
+    start serving another listening socket while it runs (``listen``: an endpoint added to a hosting process)."""
 
-    def __init__(self, config: uvicorn.Config, ready_line: str) -> None:
+    def __init__(self, config: uvicorn.Config, ready_line: str, started: Started | None = None) -> None:
         super().__init__(config)
         self.ready_line = ready_line
+        self.on_started = started
 
     async def startup(self, sockets: list[Any] | None = None) -> None:
         await super().startup(sockets)
         if not self.should_exit:
+            if self.on_started is not None:
+                self.on_started(self)
             print(self.ready_line, flush=True)
+
+    async def listen(self, sock: socket.socket) -> None:
+        """Serve ``sock`` too, with the same protocol and state as the sockets served from the start (what
+        ``uvicorn.Server.startup`` does for each of those); shut down with them."""
+        config = self.config
+
+        def create_protocol(_loop: asyncio.AbstractEventLoop | None = None) -> asyncio.Protocol:
+            return config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state, _loop=_loop
+            )
+
+        server = await asyncio.get_running_loop().create_server(create_protocol, sock=sock, backlog=config.backlog)
+        self.servers.append(server)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,17 @@
-"""The Endpoints port as local scoring servers (``python -m scoring.server``), one per endpoint, two slots each.
+"""The Endpoints port as local scoring servers (``python -m scoring.server``): an endpoint each, two slots each.
 
-Each endpoint NAME (``qa``, ``production``) is a server on 127.0.0.1:PORT started detached on first use, with its
-files under ``<home>/endpoints/NAME/``: ``keys.json`` ({"key", "admin_key"}, mode 0600), ``server.pid``,
-``server.log``, ``models/<version>/`` (the deployed MLflow folders) and the server's own persisted state. Like a real
-online endpoint it outlives the function host; ``stop_all(home)`` stops them (``make run`` on Ctrl-C, tests).
-``<home>/endpoints.json`` tells users and the CLI where each endpoint is and its scoring key.
+Each endpoint NAME (``qa``, ``production``, ``<model>-qa``, ``<model>-production``) listens on 127.0.0.1:PORT of its
+own, with its files under ``<home>/endpoints/NAME/``: ``keys.json`` ({"key", "admin_key"}, mode 0600),
+``models/<version>/`` (the deployed MLflow folders) and the server's own persisted state. ``<home>/endpoints.json``
+tells users and the CLI where each endpoint is and its scoring key.
+
+The endpoints of one environment share one server process (``scoring.hosting``), so an extra model costs its loaded
+models, not another interpreter (~300 MB): environment ENV (``qa`` or ``production``) is a supervised server
+(``backends.local.supervisor --endpoints``) started detached on first use, with ``server.pid``, ``server.log`` and
+``hosted.json`` (the endpoints it hosts and their ports) in ``<home>/endpoints/ENV/``. An endpoint used for the first
+time is added to ``hosted.json`` and handed to the running server without a restart (SIGHUP to the supervisor).
+Like a real online endpoint the servers outlive the function host; ``stop_all(home)`` stops them (``make run`` on
+Ctrl-C, tests).
 
 Deployments and traffic go through the server's admin API (``Authorization: Bearer <admin_key>``):
 ``PUT/DELETE /admin/deployments/{slot}``, ``PUT /admin/traffic``, ``GET /admin/state``.
@@ -13,6 +20,7 @@ Deployments and traffic go through the server's admin API (``Authorization: Bear
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -25,6 +33,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +69,21 @@ LOGS_CONNECTION = "AzureWebJobsStorage"
 MODEL_PORTS = "endpoint_ports.json"
 #: a model's name (``ml.spec.NAME``), the prefix of its endpoints
 MODEL_NAME = re.compile(r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$")
+#: in an environment's folder: the endpoints its server hosts, {name: port} (read by the supervisor)
+HOSTED = "hosted.json"
+HOST_LOCK = ".host.lock"
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive lock on ``path`` between every thread and process of the machine (released if one dies)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _free_port(taken: set[int]) -> int:
@@ -105,7 +129,6 @@ class LocalEndpoints:
         self.python = python
         self.ready_timeout_s = ready_timeout_s
         self._http = requests.Session()
-        self._started = threading.Lock()
         self._ports_lock = threading.Lock()
 
     # --- the port ------------------------------------------------------------------------------
@@ -198,10 +221,13 @@ class LocalEndpoints:
     def supervise(self) -> list[str]:
         """Restart the server of every endpoint whose persisted state holds deployments but that does not answer
         (after the host or the machine restarted, or the server died); it restores its slots from that state."""
+        down = [
+            endpoint
+            for endpoint in sorted({*self.ports, *self._model_ports()})
+            if _holds_deployments(self.endpoint_dir(endpoint) / "state.json") and not self._answers(self.url(endpoint))
+        ]
         restarted = []
-        for endpoint in sorted({*self.ports, *self._model_ports()}):
-            if not _holds_deployments(self.endpoint_dir(endpoint) / "state.json") or self._answers(self.url(endpoint)):
-                continue
+        for endpoint in down:  # the first of an environment restarts its server, which brings back the others
             try:
                 self._ensure(endpoint)
             except BackendError as exc:
@@ -257,21 +283,49 @@ class LocalEndpoints:
         write_private(path, json.dumps({"key": secrets.token_urlsafe(32), "admin_key": secrets.token_urlsafe(32)}))
         return self.keys(endpoint)
 
+    def host_of(self, endpoint: str) -> str:
+        """The environment whose server hosts ``endpoint`` (``qa`` or ``production``): its files are in that
+        environment's default endpoint's folder."""
+        return endpoint if endpoint in self.ports else endpoint_parts(endpoint)[1].value
+
     def _ensure(self, endpoint: str) -> str:
-        """The endpoint's URL, its server started if nothing answers."""
+        """The endpoint's URL; if nothing answers there, the endpoint is added to its environment's server, which
+        is started if it does not run."""
         url = self.url(endpoint)
         keys = self.keys(endpoint)
         self._publish(endpoint, url, keys["key"])
         if self._answers(url):
             return url
-        with self._started:
-            if not self._answers(url):
-                self._start(endpoint)
+        host = self.host_of(endpoint)
+        folder = self.endpoint_dir(host)
+        with _locked(folder / HOST_LOCK):
+            if self._answers(url):
+                return url
+            hosted = self._hosted(host)
+            if hosted.get(endpoint) != self.port(endpoint):
+                hosted[endpoint] = self.port(endpoint)
+                write_private(folder / HOSTED, json.dumps(hosted, indent=2, sort_keys=True))
+            pid = read_int(folder / "server.pid")
+            if pid is not None and alive(pid, SERVER_MARKER):
+                os.kill(pid, signal.SIGHUP)  # the supervisor hands the new port to its running server
+                self._wait_ready(endpoint, lambda: None if alive(pid, SERVER_MARKER) else -1, folder / "server.log")
+            else:
+                self._start(host, endpoint)
         return url
 
-    def _start(self, endpoint: str) -> None:
-        folder = self.endpoint_dir(endpoint)
-        port = self.port(endpoint)
+    def _hosted(self, host: str) -> dict[str, int]:
+        path = self.endpoint_dir(host) / HOSTED
+        try:
+            known = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        except ValueError:
+            log.error("%s is not JSON: it is written anew", path)
+            known = {}
+        return {str(k): int(v) for k, v in known.items() if isinstance(v, int)} if isinstance(known, dict) else {}
+
+    def _start(self, host: str, endpoint: str) -> None:
+        """Start environment ``host``'s supervised server with every endpoint of its ``hosted.json``; return once
+        ``endpoint`` answers."""
+        folder = self.endpoint_dir(host)
         context = supervisor.stage(self.home / "builds")  # the server runs from the image's build context alone
         command = [
             self.python,
@@ -281,16 +335,14 @@ class LocalEndpoints:
             str(context),
             "--host",
             "127.0.0.1",
-            "--port",
-            str(port),
+            "--endpoints",
+            str(folder / HOSTED),
             "--",
             SERVER_MARKER,
             "--name",
-            endpoint,
-            "--state-dir",
-            str(folder),
-            "--keys-file",
-            str(folder / "keys.json"),
+            host,
+            "--state-root",
+            str(self.home / "endpoints"),
         ]
         env = {
             **os.environ,
@@ -313,13 +365,13 @@ class LocalEndpoints:
                 start_new_session=True,
             )
         # reap it whenever it exits, so a stopped server never lingers as a zombie of this process
-        threading.Thread(target=process.wait, name=f"reap-{endpoint}", daemon=True).start()
+        threading.Thread(target=process.wait, name=f"reap-{host}", daemon=True).start()
         pid_file = folder / "server.pid"
         recorded = pid_file.read_text(encoding="utf-8") if pid_file.exists() else None
         pid_file.write_text(str(process.pid), encoding="utf-8")  # at once: stop_all must find it while it starts
-        log.info("started endpoint %s (pid %s) on port %s", endpoint, process.pid, port)
+        log.info("started the %s endpoints' server (pid %s) for endpoint %s", host, process.pid, endpoint)
         try:
-            self._wait_ready(endpoint, process, log_path)
+            self._wait_ready(endpoint, process.poll, log_path)
         except DeploymentFailed:
             process.kill()  # never leave a server behind that no pid file names
             if read_int(pid_file) == process.pid:
@@ -329,15 +381,16 @@ class LocalEndpoints:
                     pid_file.write_text(recorded, encoding="utf-8")
             raise
 
-    def _wait_ready(self, endpoint: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
+    def _wait_ready(self, endpoint: str, exited: Callable[[], int | None], log_path: Path) -> None:
+        """Until ``endpoint`` answers; ``DeploymentFailed`` with the log's tail once ``exited()`` gives the
+        supervisor's exit status, or after ``ready_timeout_s``."""
         deadline = time.monotonic() + self.ready_timeout_s
         while time.monotonic() < deadline:
             if self._answers(self.url(endpoint)):
                 return
-            if process.poll() is not None:
-                raise DeploymentFailed(
-                    f"endpoint {endpoint} server exited with code {process.returncode}:\n{_tail(log_path)}"
-                )
+            code = exited()
+            if code is not None:
+                raise DeploymentFailed(f"endpoint {endpoint} server exited with code {code}:\n{_tail(log_path)}")
             time.sleep(0.1)
         raise DeploymentFailed(
             f"endpoint {endpoint} did not answer on port {self.port(endpoint)} within "
