@@ -42,7 +42,10 @@ def parser() -> argparse.ArgumentParser:
     new.add_argument("--margin", type=float, default=0.5, help="each range widened by this share of its span")
     new.add_argument("--force", action="store_true", help="replace an existing spec")
     score = sub.add_parser("score", help="score sample rows on a local endpoint")
-    score.add_argument("--endpoint", choices=("production", "qa"), default="production")
+    score.add_argument(
+        "--endpoint", choices=("production", "qa"), default="production", help="the environment (default production)"
+    )
+    score.add_argument("--model", default=None, help="the model whose endpoint to score (default: the default model)")
     score.add_argument("--rows", type=int, default=2)
     drift.add_arguments(
         sub.add_parser(
@@ -81,7 +84,7 @@ def dispatch(args: argparse.Namespace) -> int:
     elif args.command == "models":
         commands.models(ctx)
     elif args.command == "score":
-        commands.score_sample(ctx, args.endpoint, args.rows)
+        commands.score_sample(ctx, args.endpoint, args.rows, model=args.model)
     return 0
 
 

@@ -13,8 +13,11 @@ from cli import config
 from cli.client import ApiClient, score
 from cli.follow import RunPrinter, finished
 from cli.storage import upload
+from messages.enums import endpoint_id
 from ml.sample import diabetes_frame
 from ml.schema import ACTIVE_SCHEMA
+from services import api_tests
+from services.catalog import ModelDisabled, load_catalog, spec_of
 
 Printer = Callable[[str], None]
 
@@ -106,10 +109,22 @@ def sample_rows(count: int) -> list[list[float]]:
     return [[float(v) for v in row] for row in frame[ACTIVE_SCHEMA.feature_names].to_numpy().tolist()]
 
 
-def score_sample(ctx: Context, endpoint: str, rows: int, out: Printer = print) -> dict[str, Any]:
+def score_sample(
+    ctx: Context, environment: str, rows: int, out: Printer = print, *, model: str | None = None
+) -> dict[str, Any]:
+    """Score ``rows`` rows of ``model``'s own sample on its endpoint of ``environment`` (``qa``/``production``)."""
     settings = config.load_settings(ctx.root)
+    models = load_catalog(ctx.root / "models", settings)
+    if model is None or model == models.default:
+        endpoint, known = environment, sample_rows(rows)
+    else:
+        try:
+            known = api_tests.sample_rows(spec_of(model, models), rows)
+        except (ModelDisabled, ValueError) as exc:
+            raise config.CliError(f"model {model!r}: {exc}") from None
+        endpoint = endpoint_id(f"{model}-", environment)
     url, key = config.endpoint(ctx.root, settings, endpoint)
-    result = score(url, key, sample_rows(rows))
+    result = score(url, key, known)
     out(
         f"{endpoint} {url}/score → model version {result.get('model_version')}: {json.dumps(result.get('predictions'))}"
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +17,8 @@ from backends.storage import API_VERSION
 from cli import commands, config
 from cli.__main__ import main
 from cli.client import ApiClient, ApiError
+from services import api_tests
+from services.catalog import load_catalog
 from tests.support.azurite import Azurite
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -109,6 +112,21 @@ def test_score_uses_endpoints_json_and_sample_rows(root: Path, server: str) -> N
     assert result == {"predictions": [10.0, 10.0, 10.0], "model_version": "7"}
     assert Endpoint.seen[-1]["data"][0] == commands.sample_rows(1)[0]
     assert "model version 7" in lines[0]
+
+
+def test_score_of_another_model_uses_its_own_endpoint_and_sample(root: Path, server: str) -> None:
+    shutil.copytree(ROOT / "models" / "breast-cancer", root / "models" / "breast-cancer")
+    (root / "home").mkdir()
+    (root / "home" / "endpoints.json").write_text(json.dumps({"breast-cancer-qa": {"url": server, "key": "secret"}}))
+    context = commands.Context(root, "http://unused")
+    commands.score_sample(context, "qa", 2, lambda _: None, model="breast-cancer")
+    spec = load_catalog(root / "models", config.load_settings(root)).spec("breast-cancer")
+    assert spec is not None
+    assert Endpoint.seen[-1]["data"] == api_tests.sample_rows(spec, 2) and len(Endpoint.seen[-1]["data"][0]) == 30
+    with pytest.raises(config.CliError, match="no 'breast-cancer-production' endpoint"):
+        commands.score_sample(context, "production", 2, lambda _: None, model="breast-cancer")
+    with pytest.raises(config.CliError, match="model 'nope'"):
+        commands.score_sample(context, "qa", 2, lambda _: None, model="nope")
 
 
 def test_api_errors_carry_status_and_message(server: str) -> None:
