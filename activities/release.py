@@ -8,7 +8,6 @@ from activities.runtime import backends
 from backends.settings import current
 from messages.steps import ApiTestRequest, DeployRequest, OperationPoll, ReleaseClaim, RemoveRequest, TrafficRequest
 from services import api_tests, deployments
-from services.catalog import spec_of
 from services.release_lock import ReleaseLock
 
 
@@ -47,7 +46,4 @@ def endpoint_operation_status(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def api_test(payload: dict[str, Any]) -> dict[str, Any]:
-    request = ApiTestRequest.from_dict(payload)
-    state = backends().endpoints.state(request.endpoint)
-    known = api_tests.sample_rows(spec_of(request.model_name))
-    return api_tests.run(state, request.version, request.thresholds.to_dict(), known)
+    return api_tests.test_release(backends().endpoints, ApiTestRequest.from_dict(payload))

@@ -13,10 +13,12 @@ from typing import Any
 
 import requests
 
-from backends.ports import EndpointState
+from backends.ports import Endpoints, EndpointState
+from messages.steps import ApiTestRequest
 from ml.sample import diabetes_frame
 from ml.schema import ACTIVE_SCHEMA
 from ml.spec import ModelSpec
+from services.catalog import spec_of
 
 TIMEOUT_S = 10.0
 #: requests sent before the measured ones: their answers are checked, their latency is not measured
@@ -57,6 +59,12 @@ def _check_answer(response: requests.Response, rows: int, version: str) -> str |
     if str(body.get("model_version")) != version:
         return f"served version {body.get('model_version')!r}, expected {version!r}"
     return None
+
+
+def test_release(endpoints: Endpoints, request: ApiTestRequest) -> dict[str, Any]:
+    """A release's API tests: rows of the model's own sample against its endpoint, with the release's thresholds."""
+    known = sample_rows(spec_of(request.model_name))
+    return run(endpoints.state(request.endpoint), request.version, request.thresholds.to_dict(), known)
 
 
 def run(
