@@ -11,7 +11,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.durable_functions as df
@@ -25,7 +25,7 @@ from orchestrators.ids import retrain_id_for_blob, retrain_id_manual
 from orchestrators.names import RETRAIN
 from services.catalog import Catalog, ModelEntry, catalog
 from triggers.blobs import BadReference, canonical_etag, parse_reference, shown
-from triggers.durable import DurableClient, start_once, status_to_dict
+from triggers.durable import DurableClient, ListingFailed, list_instances, start_once, status_to_dict
 from triggers.inputs import ModelDisabled, model_of_blob, retrain_input
 from triggers.names import GET_RUN, HTTP_RETRAIN, LIST_MODEL_VERSIONS, LIST_MODELS, LIST_RUNS
 from triggers.runs import error_message, newest_first, run_detail
@@ -38,6 +38,8 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
 #: how many of the newest runs ``?model=`` looks through (the instance list is read whole either way)
 MAX_RUNS_SCANNED = 10_000
+#: how far back the runs listing looks, widened in turn until it finds enough runs (None: all time)
+LISTING_WINDOWS: tuple[timedelta | None, ...] = (timedelta(days=1), timedelta(days=30), None)
 #: what Durable Functions accepts as an instance id: 1-256 characters, none of / \\ # ? nor a control character
 _INSTANCE_ID = re.compile(r"^[^/\\#?\x00-\x1f\x7f]{1,256}$")
 #: a retrain body is a reference, never data: anything larger is refused before it is parsed
@@ -187,13 +189,21 @@ def model_names(models: Catalog) -> list[str]:
 
 
 async def runs_list(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
+    """The newest runs: the listing has no order, so every instance of a window is read, from the last day first,
+    widened until it holds ``limit`` runs (of the model, if one is asked) or covers all time."""
     limit = parse_limit(req.params)
     model = parse_model(req.params, catalog())
-    statuses = await client.get_status_all()
-    summaries = (status_to_dict(status) for status in statuses)
-    if model is None:
-        return json_response(newest_first(summaries, limit))
-    return json_response([run for run in newest_first(summaries, MAX_RUNS_SCANNED) if run["model"] == model][:limit])
+    runs: list[dict[str, Any]] = []
+    for window in LISTING_WINDOWS:
+        created_from = None if window is None else datetime.now(UTC) - window
+        try:
+            statuses = await list_instances(client, created_from, MAX_RUNS_SCANNED)
+        except ListingFailed as exc:
+            raise TransientBackendError(str(exc)) from None
+        runs = [run for run in newest_first(statuses, MAX_RUNS_SCANNED) if model is None or run["model"] == model]
+        if len(runs) >= limit:
+            break
+    return json_response(runs[:limit])
 
 
 async def run_get(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:

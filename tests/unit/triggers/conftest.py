@@ -1,15 +1,21 @@
 """A Durable client fake implementing ``triggers.durable.DurableClient`` over an in-memory instance table.
 
 Statuses are the SDK's own ``DurableOrchestrationStatus`` and the check-status response is built by
-the SDK's own ``DurableOrchestrationClient`` from a binding payload like the host's.
+the SDK's own ``DurableOrchestrationClient`` from a binding payload like the host's. The listing of instances is
+served over HTTP on 127.0.0.1 at the binding's ``rpcBaseUrl``, paged as the Durable extension pages it.
 """
 
 from __future__ import annotations
 
 import json
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import azure.durable_functions as df
 import azure.functions as func
@@ -35,15 +41,50 @@ BINDING = json.dumps(
 )
 
 
+#: the extension's page of the listing when ``top`` is not given
+EXTENSION_PAGE = 100
+
+
+def _parse_time(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+class Listing(BaseHTTPRequestHandler):
+    """``GET instances/`` as the extension answers it: ``createdTimeFrom``, ``top`` (default 100) a page, and the
+    offset of the next page in ``x-ms-continuation-token``."""
+
+    instances: dict[str, dict[str, Any]]
+    requests: list[dict[str, Any]]
+
+    def do_GET(self) -> None:
+        query = {k: v[0] for k, v in parse_qs(urlsplit(self.path).query).items()}
+        self.requests.append(query)
+        since = _parse_time(query["createdTimeFrom"]) if "createdTimeFrom" in query else None
+        rows = [i for i in self.instances.values() if since is None or _parse_time(i["createdTime"]) >= since]
+        top, offset = int(query.get("top", EXTENSION_PAGE)), int(self.headers.get("x-ms-continuation-token") or 0)
+        body = json.dumps(rows[offset : offset + top]).encode()
+        self.send_response(200)
+        if offset + top < len(rows):
+            self.send_header("x-ms-continuation-token", str(offset + top))
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
 class FakeDurable:
     """Instances by id; ``start_new`` refuses an existing id like a host with NonRunningStates would."""
 
-    def __init__(self) -> None:
+    def __init__(self, rpc_base_url: str = "http://127.0.0.1:7999/durabletask/") -> None:
         self.instances: dict[str, dict[str, Any]] = {}
         self.started: list[tuple[str, str, Any]] = []
         self.race_on_start = False
         self.fail_start = False
         self._sdk = df.DurableOrchestrationClient(BINDING)
+        self._orchestration_bindings = SimpleNamespace(rpc_base_url=rpc_base_url)  # where the SDK keeps it
 
     def add(
         self,
@@ -84,16 +125,28 @@ class FakeDurable:
         raw = self.instances.get(instance_id)
         return DurableOrchestrationStatus.from_json(raw if raw else {})
 
-    async def get_status_all(self) -> list[Any]:
-        return [DurableOrchestrationStatus.from_json(raw) for raw in self.instances.values()]
-
     def create_check_status_response(self, request: func.HttpRequest, instance_id: str) -> func.HttpResponse:
         return self._sdk.create_check_status_response(request, instance_id)
 
 
 @pytest.fixture
-def durable() -> FakeDurable:
-    return FakeDurable()
+def listing_requests() -> list[dict[str, Any]]:
+    """The query of every listing request the fake's extension answered."""
+    return []
+
+
+@pytest.fixture
+def durable(listing_requests: list[dict[str, Any]]) -> Iterator[FakeDurable]:
+    instances: dict[str, dict[str, Any]] = {}
+    handler = type("Handler", (Listing,), {"instances": instances, "requests": listing_requests})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake = FakeDurable(f"http://127.0.0.1:{server.server_address[1]}/durabletask/")
+    fake.instances = instances
+    yield fake
+    server.shutdown()
+    server.server_close()
 
 
 @pytest.fixture(autouse=True)

@@ -3,12 +3,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import azure.functions as func
 import pytest
 
 from backends.ports import ModelVersion
+from tests.support.azurite import free_port
 from tests.unit.triggers.conftest import FakeDurable
 from triggers import http_api
 from triggers.http_api import ApiError, model_view, parse_limit, parse_retrain_body
@@ -94,6 +96,41 @@ def test_runs_are_listed_newest_first(durable: FakeDurable) -> None:
     assert response.status_code == 200
     assert [(r["id"], r["kind"]) for r in payload(response)] == [("release-m-1", "release"), ("retrain-a", "retrain")]
     assert asyncio.run(list_runs(request(params={"limit": "0"}), durable)).status_code == 400
+
+
+def test_runs_are_listed_past_the_extensions_first_page_newest_first(
+    durable: FakeDurable, listing_requests: list[dict[str, Any]]
+) -> None:
+    now = datetime.now(UTC)
+    ages = {"today": timedelta(hours=1), "last-week": timedelta(days=7), "last-year": timedelta(days=300)}
+    for n in range(250):  # 100 today, 100 a week ago, 50 last year: more than the extension's page of 100
+        age = list(ages)[min(n // 100, 2)]
+        created = (now - ages[age] - timedelta(seconds=n)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        durable.add(f"retrain-{age}-{n:03}", "retrain", "Completed", created=created)
+    every = payload(asyncio.run(list_runs(request(params={"limit": "500"}), durable)))
+    assert len(every) == 250 and [r["id"] for r in every] == [
+        f"retrain-{list(ages)[min(n // 100, 2)]}-{n:03}" for n in range(250)
+    ]
+    assert len(listing_requests) == 3 and "createdTimeFrom" not in listing_requests[-1]  # widened to all time
+
+    listing_requests.clear()
+    newest = payload(asyncio.run(list_runs(request(params={"limit": "50"}), durable)))
+    assert [r["id"] for r in newest] == [f"retrain-today-{n:03}" for n in range(50)]
+    assert len(listing_requests) == 1  # the last day held enough: nothing older was read
+    since = datetime.fromisoformat(listing_requests[0]["createdTimeFrom"].replace("Z", "+00:00"))
+    assert timedelta(hours=23) < now - since < timedelta(hours=25)
+    assert listing_requests[0]["top"] == "1000" and listing_requests[0]["showInput"] == "true"
+
+    listing_requests.clear()
+    week = payload(asyncio.run(list_runs(request(params={"limit": "150"}), durable)))
+    assert len(week) == 150 and week[-1]["id"] == "retrain-last-week-149" and len(listing_requests) == 2
+
+
+def test_runs_listing_that_the_extension_refuses_is_a_503(durable: FakeDurable) -> None:
+    durable._orchestration_bindings.rpc_base_url = f"http://127.0.0.1:{free_port()}/durabletask/"  # nothing listens
+    response = asyncio.run(list_runs(request(), durable))
+    assert response.status_code == 503 and response.headers["Retry-After"] == "30"
+    assert "listing orchestration instances" in payload(response)["error"]
 
 
 def test_one_run_or_404(durable: FakeDurable) -> None:
