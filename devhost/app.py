@@ -25,6 +25,7 @@ from devhost.listeners import Wiring, create_subscriptions, host_id, maybe_start
 from devhost.loader import (
     FunctionInfo,
     HostConfig,
+    disabled_functions,
     import_function_app,
     index_functions,
     load_host_config,
@@ -142,20 +143,29 @@ async def start(opts: Options) -> Running:
     events = EventStore(store.db)
     webhook = BlobWebhook(functions, events)
     keys = KeyRing({"master": key, **{name: value for name, (value, _) in system_keys.items()}})
-    server = Server(invoker, public_mgmt, build_routes(functions), config.route_prefix, keys, webhook, host_id(root))
+    disabled = disabled_functions(functions)
+    server = Server(
+        invoker, public_mgmt, build_routes(functions, disabled), config.route_prefix, keys, webhook, host_id(root)
+    )
     azurite: Any = maybe_start_azurite(functions, root)
     public_runner = runner(server.app())
     rpc_runner = runner(channel.app(rpc_mgmt.routes(channel.prefix), PAYLOAD_LIMIT + 64 * 1024))
     await public_runner.setup()
     await rpc_runner.setup()
+    triggered = {name: f for name, f in functions.items() if name not in disabled}  # their listeners do not start
     wiring = Wiring(
-        functions, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config, started_at
+        triggered, invoker.invoke, root, events, webhook, base, system_keys["blobs_extension"][0], config, started_at
     )
     await create_subscriptions(wiring)  # before anything is served: a deployment makes them before the app runs
     site = web.TCPSite(public_runner, opts.host, opts.port)
     await site.start()
     await web.SockSite(rpc_runner, channel.sock).start()
     print(f"devhost: {len(functions)} function(s) from {root} (task hub {config.hub_name})", flush=True)
+    for name in sorted(disabled):
+        print(
+            f"devhost: function {name} is disabled (AzureWebJobs.{name}.Disabled): its trigger does not fire",
+            flush=True,
+        )
     print("\n".join(describe(functions, base, config.route_prefix)), flush=True)
     print(f"devhost: master key ({key_source}): {key}", flush=True)
     for name, (value, source) in system_keys.items():

@@ -22,12 +22,14 @@ class HttpRoute:
     template: RouteTemplate
     methods: frozenset[str] | None
     auth_level: str
+    #: disabled by ``AzureWebJobs.<name>.Disabled``: it answers the master key only, anything else gets a 404
+    disabled: bool = False
 
     def allows(self, method: str) -> bool:
         return self.methods is None or method.upper() in self.methods
 
 
-def build_routes(functions: dict[str, FunctionInfo]) -> list[HttpRoute]:
+def build_routes(functions: dict[str, FunctionInfo], disabled: set[str] | None = None) -> list[HttpRoute]:
     out: list[HttpRoute] = []
     for info in functions.values():
         if info.trigger_type != "httpTrigger":
@@ -35,7 +37,8 @@ def build_routes(functions: dict[str, FunctionInfo]) -> list[HttpRoute]:
         methods = info.trigger.get("methods")
         allowed = frozenset(str(m).upper() for m in methods) if methods else None
         level = str(info.trigger.get("authLevel") or "FUNCTION").upper()
-        out.append(HttpRoute(info, compile_route(info.trigger.get("route") or info.name), allowed, level))
+        route = compile_route(info.trigger.get("route") or info.name)
+        out.append(HttpRoute(info, route, allowed, level, info.name in (disabled or set())))
     # literal routes before parameterised ones, as ASP.NET routing prefers them
     out.sort(key=lambda r: (r.template.template.count("{"), -len(r.template.template)))
     return out

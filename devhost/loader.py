@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import sys
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from devhost.errors import AppLoadError, ConfigError
 log = logging.getLogger(__name__)
 
 _SETTING_REF = re.compile(r"%([^%]+)%")
+#: ``AzureWebJobs.<function>.Disabled``: the app setting that disables one function
+DISABLED_PREFIX, DISABLED_SUFFIX = "AzureWebJobs.", ".Disabled"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,18 @@ class FunctionInfo:
 
     def binding_of_type(self, kind: str) -> dict[str, Any] | None:
         return next((b for b in self.bindings if b.get("type") == kind), None)
+
+
+def disabled_functions(names: Iterable[str], env: Mapping[str, str] | None = None) -> set[str]:
+    """The functions an app setting ``AzureWebJobs.<name>.Disabled`` (``true`` or ``1``) disables, as the host reads
+    it at start: the name in any case. Their triggers do not fire; an HTTP one answers only the master key."""
+    env = os.environ if env is None else env
+    flags = {
+        key[len(DISABLED_PREFIX) : -len(DISABLED_SUFFIX)].lower(): value.strip().lower()
+        for key, value in env.items()
+        if key.startswith(DISABLED_PREFIX) and key.endswith(DISABLED_SUFFIX)
+    }
+    return {name for name in names if flags.get(name.lower()) in ("true", "1")}
 
 
 def resolve_setting_refs(value: str, where: str) -> str:

@@ -75,11 +75,13 @@ class Server:
 
     def _trigger_route(self, route: HttpRoute) -> Route:
         async def handle(request: web.Request) -> web.StreamResponse:
+            if route.disabled and not self.keys.authorizes(request.headers, request.query, ("master",)):
+                return web.Response(status=404)  # a disabled function runs for the master key only
             return await self.http_trigger(route, request)
 
         template = "/".join(p for p in (self.route_prefix.strip("/"), route.template.template.strip("/")) if p)
         methods = tuple(sorted(route.methods)) if route.methods else ("*",)
-        keys = () if route.auth_level == "ANONYMOUS" else ("master",)
+        keys = () if route.auth_level == "ANONYMOUS" or route.disabled else ("master",)
         return Route(methods, template, handle, keys, report_methods=False)
 
     def app(self) -> web.Application:

@@ -54,6 +54,8 @@ def app_values(connection_string: str, home: Path, port: int) -> dict[str, str]:
         "PROD_ENDPOINT_PORT": str(free_port()),
         "MODEL_EVENTS_URL": f"http://127.0.0.1:{port}/runtime/webhooks/eventgrid?functionName=on_model_registered",
         "DEVHOST_MASTER_KEY": KEY,
+        # the models' schedules (daily, at night) must never start a retrain in the middle of a scenario
+        "AzureWebJobs.scheduled_retrains.Disabled": "true",
     }
 
 

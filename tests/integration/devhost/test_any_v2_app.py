@@ -142,3 +142,24 @@ def test_an_unsupported_binding_stops_start_up_with_one_message(tmp_path: Path) 
     assert done.returncode == 3
     assert "function 'read_doc': binding 'doc' of type 'cosmosDB' (in) is not supported by devhost" in done.stderr
     assert "devhost supports: httpTrigger" in done.stderr
+
+
+def test_a_function_disabled_by_its_app_setting(tmp_path: Path, azurite: Azurite) -> None:
+    settings = {
+        "AzureWebJobsStorage": azurite.connection_string,
+        "AzureWebJobs.flaky_timer.Disabled": "true",
+        "AzureWebJobs.STAT.Disabled": "1",  # the function's name in any case, as the host reads it
+    }
+    with serving("v2_app", tmp_path, settings) as host:
+        put(azurite, "v2-in", "d.txt", b"abc")
+        assert host.request("GET", "/api/stat/d.txt").status == 404
+        assert host.request("GET", "/api/stat/d.txt", headers={"x-functions-key": "wrong"}).status == 404
+        assert host.request("GET", f"/api/stat/d.txt?code={KEY}").status == 200  # the master key still runs it
+        assert host.request("GET", "/api/raw/d.txt").status == 200  # the other functions are untouched
+        put(azurite, "v2-drops", "later.txt", b"s")  # listeners run: the blob trigger fires, the timer does not
+        host.wait_for(
+            lambda: any(b.name.startswith("later-") for b in svc(azurite).get_container_client("v2-out").list_blobs()),
+            what="the blob trigger's output",
+        )
+        assert host.count("flaky_timer") == 0
+        assert "function flaky_timer is disabled" in host.output() and "function stat is disabled" in host.output()
