@@ -9,7 +9,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
-from activities import data, models, names, outcomes, release, training
+from activities import data, models, names, notify, outcomes, release, training
 from backends.errors import TransientBackendError
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ ACTIVITIES: dict[str, Activity] = {
     names.ENDPOINT_OPERATION_STATUS: release.endpoint_operation_status,
     names.API_TEST: release.api_test,
     names.RECORD_OUTCOME: outcomes.record_outcome,
+    names.NOTIFY: notify.notify,
+    names.TAG_MODEL: notify.tag_model,
 }
 
 bp = df.Blueprint()

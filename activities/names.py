@@ -19,6 +19,8 @@ REMOVE_DEPLOYMENT = "remove_deployment"
 ENDPOINT_OPERATION_STATUS = "endpoint_operation_status"
 API_TEST = "api_test"
 RECORD_OUTCOME = "record_outcome"
+NOTIFY = "notify"
+TAG_MODEL = "tag_model"
 
 #: starts the message of an activity failure that a retry can help (a timeout, storage down, a 5xx); every other
 #: failure is permanent and fails the run at once with its message (``orchestrators.steps.call``)
