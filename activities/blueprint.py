@@ -9,7 +9,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
-from activities import data, models, names, notify, outcomes, release, training
+from activities import batch, data, models, names, outcomes, release, training
 from backends.errors import TransientBackendError
 
 log = logging.getLogger(__name__)
@@ -36,8 +36,11 @@ ACTIVITIES: dict[str, Activity] = {
     names.ENDPOINT_OPERATION_STATUS: release.endpoint_operation_status,
     names.API_TEST: release.api_test,
     names.RECORD_OUTCOME: outcomes.record_outcome,
-    names.NOTIFY: notify.notify,
-    names.TAG_MODEL: notify.tag_model,
+    names.PLAN_BATCH: batch.plan_batch,
+    names.SCORE_CHUNK: batch.score_chunk,
+    names.BATCH_JOB_STATUS: batch.batch_job_status,
+    names.FINISH_BATCH: batch.finish_batch,
+    names.REFUSE_BATCH: batch.refuse_batch,
 }
 
 bp = df.Blueprint()

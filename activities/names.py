@@ -19,8 +19,11 @@ REMOVE_DEPLOYMENT = "remove_deployment"
 ENDPOINT_OPERATION_STATUS = "endpoint_operation_status"
 API_TEST = "api_test"
 RECORD_OUTCOME = "record_outcome"
-NOTIFY = "notify"
-TAG_MODEL = "tag_model"
+PLAN_BATCH = "plan_batch"
+SCORE_CHUNK = "score_chunk"
+BATCH_JOB_STATUS = "batch_job_status"
+FINISH_BATCH = "finish_batch"
+REFUSE_BATCH = "refuse_batch"
 
 #: starts the message of an activity failure that a retry can help (a timeout, storage down, a 5xx); every other
 #: failure is permanent and fails the run at once with its message (``orchestrators.steps.call``)

@@ -61,3 +61,9 @@ class StageTransitionError(ValueError):
 class OperationRefused(ValueError):
     """An endpoint change that must not happen as asked (traffic to a deployment that is not ready, removing the
     slot that serves); retrying cannot help."""
+
+
+class BatchInputChanged(ValueError):
+    """The file a batch run scores was replaced while it ran: the new version has a run of its own (no retry)."""
+
+    retryable = False

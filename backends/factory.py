@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from backends.ports import Endpoints, ModelRegistry, Storage, TrainingJobs
+from backends.ports import BatchScoring, Endpoints, ModelRegistry, Storage, TrainingJobs
 from backends.settings import Settings
 from backends.storage import BlobStorage
 
@@ -87,3 +87,17 @@ def build_local_backends(settings: Settings, storage: Storage) -> Backends:
         settings.SCORING_LOGS_CONTAINER,
     )
     return Backends(storage, jobs, registry, endpoints)
+
+
+@functools.cache
+def build_batch_scoring(settings: Settings) -> BatchScoring:
+    """Batch scoring for ``settings``: chunks scored by this app's activities (local), or an Azure ML batch
+    endpoint job (``azureml``); built once per settings, over the same storage and registry as the rest."""
+    built = build_backends(settings)
+    if settings.MLOPS_BACKEND == "azureml":
+        module = importlib.import_module("backends.azure.batch")
+        scoring: BatchScoring = module.build_azure_batch(settings, built.storage)
+        return scoring
+    from backends.local.batch import LocalBatchScoring
+
+    return LocalBatchScoring(built.storage, built.registry)

@@ -8,10 +8,12 @@ and are picked once from settings (``backends/factory.py``). Every value here is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from messages.batch import BatchChunk, BatchInput, BatchJobStatus, BatchPlan, BatchResult, ChunkResult
 from messages.enums import JobState, ModelStage
 from messages.work import (
     DeploymentRequest,
@@ -22,6 +24,7 @@ from messages.work import (
     OperationStatus,
     TrainingRequest,
 )
+from ml.schema import Schema
 
 __all__ = [
     "DeploymentRequest",
@@ -157,6 +160,14 @@ class Storage(Protocol):
 
     def url(self, container: str, name: str) -> str: ...
 
+    def read_range(self, container: str, name: str, offset: int, length: int, etag: str | None = None) -> bytes: ...
+
+    def stage_block(self, container: str, name: str, block_id: str, data: bytes) -> None: ...
+
+    def commit_blocks(
+        self, container: str, name: str, block_ids: Sequence[str], *, metadata: dict[str, str] | None = None
+    ) -> BlobInfo: ...
+
 
 @runtime_checkable
 class TrainingJobs(Protocol):
@@ -187,10 +198,6 @@ class ModelRegistry(Protocol):
 
     def set_stage(self, name: str, version: str, stage: str) -> ModelVersion: ...
 
-    def set_tags(self, name: str, version: str, tags: dict[str, str]) -> ModelVersion:
-        """Merge ``tags`` into the version's tags (the stage tag excepted: stages move by ``set_stage``)."""
-        ...
-
     def download(self, name: str, version: str, dest: Path) -> Path: ...
 
 
@@ -217,3 +224,22 @@ class Endpoints(Protocol):
     def supervise(self) -> list[str]:
         """Bring back every endpoint that holds deployments but does not answer; return the names restarted."""
         ...
+
+
+@runtime_checkable
+class BatchScoring(Protocol):
+    """Scores a file of rows with one model version, writing the predictions beside it.
+
+    ``plan`` reads what it needs of the file (its header, its chunks) and either returns the chunks, which the
+    orchestration fans out over (``score_chunk``, each idempotent: a retry replaces its own output), or starts a job
+    on the platform (``BatchPlan.job``), which ``job_status`` follows; ``finish`` assembles the output. A file
+    that cannot be scored is a ``BatchPlan.problem``, never an exception.
+    """
+
+    def plan(self, run: BatchInput, model: ModelVersion, schema: Schema) -> BatchPlan: ...
+
+    def score_chunk(self, run: BatchInput, plan: BatchPlan, chunk: BatchChunk, schema: Schema) -> ChunkResult: ...
+
+    def job_status(self, plan: BatchPlan) -> BatchJobStatus: ...
+
+    def finish(self, run: BatchInput, plan: BatchPlan, results: list[ChunkResult]) -> BatchResult: ...

@@ -21,7 +21,7 @@ import builtins
 import contextlib
 import logging
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 from azure.core import MatchConditions
@@ -242,6 +242,45 @@ class BlobStorage:
 
     def url(self, container: str, name: str) -> str:
         return str(self._service.get_blob_client(container, name).url)
+
+    def read_range(self, container: str, name: str, offset: int, length: int, etag: str | None = None) -> bytes:
+        """Bytes ``[offset, offset + length)`` of the blob; with ``etag``, only of that version
+        (``BlobChangedError`` once it has been replaced)."""
+        blob = self._service.get_blob_client(container, name)
+        condition: dict[str, Any] = (
+            {"etag": f'"{_etag(etag)}"', "match_condition": MatchConditions.IfNotModified} if etag else {}
+        )
+
+        def download() -> bytes:
+            return bytes(blob.download_blob(offset=offset, length=length, max_concurrency=1, **condition).readall())
+
+        try:
+            return _call(f"read {container}/{name} bytes {offset}+{length}", download)
+        except ResourceModifiedError as exc:
+            raise BlobChangedError(f"{container}/{name} changed since etag {etag}") from exc
+
+    def stage_block(self, container: str, name: str, block_id: str, data: bytes) -> None:
+        """Stage ``data`` as the uncommitted block ``block_id`` of block blob ``name`` (staging the same id again
+        replaces it: a retried chunk does not add a second copy)."""
+        blob = self._service.get_blob_client(container, name)
+        _call(f"stage block of {container}/{name}", lambda: blob.stage_block(block_id, data, length=len(data)))
+
+    def commit_blocks(
+        self, container: str, name: str, block_ids: Sequence[str], *, metadata: dict[str, str] | None = None
+    ) -> BlobInfo:
+        """Make the blob the staged blocks ``block_ids`` in this order (the service joins them: nothing passes
+        through this process); uncommitted blocks not listed are discarded."""
+        from azure.storage.blob import BlobBlock
+
+        blob = self._service.get_blob_client(container, name)
+        encoded = _encode_metadata(metadata)
+        settings = ContentSettings(content_type=_content_type(name))
+        blocks = [BlobBlock(block_id) for block_id in block_ids]
+        _call(
+            f"commit blocks of {container}/{name}",
+            lambda: blob.commit_block_list(blocks, metadata=encoded, content_settings=settings),
+        )
+        return self.info(container, name)
 
 
 def _content_type(name: str) -> str:

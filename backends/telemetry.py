@@ -41,7 +41,7 @@ RESOURCE_DETECTORS_SETTING = "OTEL_EXPERIMENTAL_RESOURCE_DETECTORS"
 RUN_FINISHED_EVENT = "RunFinished"
 RUN_FINISHED_DIMENSIONS = ("run_id", "kind", "outcome", "model", "version", "trigger", "duration_s", "reason")
 RUN_FINISHED_MEASUREMENTS = ("duration_s",)
-RUN_KINDS = ("retrain", "release")
+RUN_KINDS = ("retrain", "release", "batch")
 #: the outcome recorded when an orchestration fails (the contract's outcomes are the normal endings)
 FAILED_OUTCOME = "failed"
 _REASON_LIMIT = 1000

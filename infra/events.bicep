@@ -6,6 +6,7 @@ param storageTopicName string
 param workspaceTopicName string
 param storageAccountId string
 param incomingContainer string
+param batchContainer string
 param deadLetterContainer string
 param modelName string
 
@@ -52,6 +53,34 @@ resource blobCreated 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-0
       subjectBeginsWith: '/blobServices/default/containers/${incomingContainer}/blobs/'
       // only fully committed blobs (a block blob is complete at PutBlob / PutBlockList; CopyBlob ends a copy)
       advancedFilters: [{ operatorType: 'StringIn', key: 'data.api', values: ['PutBlob', 'PutBlockList', 'CopyBlob', 'FlushWithClose'] }]
+    }
+    eventDeliverySchema: 'EventGridSchema'
+    retryPolicy: retryPolicy
+    deadLetterWithResourceIdentity: deadLetters
+  }
+}
+
+// Batch inputs: the same webhook for on_batch_file. The trigger path is '%BATCH_CONTAINER%/{name}' (subject
+// '<container>/'); the runs write their outputs and reports in the same container, under <model>/out/, so only
+// subjects with an 'in' folder are delivered (the function ignores any other blob as well).
+resource batchCreated 'Microsoft.EventGrid/systemTopics/eventSubscriptions@2022-06-15' = {
+  parent: storageTopic
+  name: 'batch-to-on-batch-file'
+  properties: {
+    destination: {
+      endpointType: 'WebHook'
+      properties: {
+        endpointUrl: '${webhooks}/blobs?functionName=Host.Functions.on_batch_file&code=${hostKeys.systemKeys.blobs_extension}'
+        maxEventsPerBatch: 1
+      }
+    }
+    filter: {
+      includedEventTypes: ['Microsoft.Storage.BlobCreated']
+      subjectBeginsWith: '/blobServices/default/containers/${batchContainer}/blobs/'
+      advancedFilters: [
+        { operatorType: 'StringIn', key: 'data.api', values: ['PutBlob', 'PutBlockList', 'CopyBlob', 'FlushWithClose'] }
+        { operatorType: 'StringContains', key: 'subject', values: ['/in/'] }
+      ]
     }
     eventDeliverySchema: 'EventGridSchema'
     retryPolicy: retryPolicy

@@ -51,6 +51,7 @@ var containers = {
   quarantine: 'quarantine'
   datasets: 'datasets'
   scoringLogs: 'scoring-logs'
+  batch: 'batch'
   appPackage: 'app-package'
   deadLetters: 'event-dead-letters'
 }
@@ -259,6 +260,7 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'QUARANTINE_CONTAINER', value: containers.quarantine }
         { name: 'DATASETS_CONTAINER', value: containers.datasets }
         { name: 'SCORING_LOGS_CONTAINER', value: containers.scoringLogs }
+        { name: 'BATCH_CONTAINER', value: containers.batch }
         { name: 'RETRAIN_SCHEDULE', value: retrainSchedule }
         { name: 'AZURE_SUBSCRIPTION_ID', value: subscription().subscriptionId }
         { name: 'AZURE_RESOURCE_GROUP', value: resourceGroup().name }
@@ -477,6 +479,7 @@ module events 'events.bicep' = if (createEventSubscriptions) {
     workspaceTopicName: workspaceTopic.name
     storageAccountId: storage.id
     incomingContainer: containers.incoming
+    batchContainer: containers.batch
     deadLetterContainer: containers.deadLetters
     modelName: modelName
   }

@@ -34,6 +34,8 @@ _KEPT_ROWS = 50
 _SAMPLE_ROWS = 20_000
 _CHUNK_ROWS = 1 << 15
 _NO_ROWS = np.empty(0, dtype=np.int64)
+#: one finding of a batch: (code, column, 1-based rows, the first offending values shown)
+Found = tuple[str, str, np.ndarray, list[str] | None]
 
 
 @dataclass(frozen=True)
@@ -117,7 +119,7 @@ class _Scan:
     """What one batch shows, rows 1-based within the batch: computed on a reading thread, merged in file order."""
 
     rows: int
-    found: list[tuple[str, str, np.ndarray, list[str] | None]] = field(default_factory=list)
+    found: list[Found] = field(default_factory=list)
     values: list[np.ndarray] | None = None  # the schema's columns as floats; None if the batch lacks one
     label: tuple[float, float] = (np.inf, -np.inf)  # the smallest and largest finite label
     hashes: np.ndarray | None = None
@@ -385,3 +387,21 @@ def validate_path(
 def validate_frame(frame: pd.DataFrame, name: str, *, schema: Schema = ACTIVE_SCHEMA) -> ValidationReport:
     """Validate an in-memory table (e.g. a combined training set) with the same rules."""
     return validate(frame.to_csv(index=False).encode(), name, schema=schema)
+
+
+def check_values(batch: Batch, columns: tuple[Column, ...]) -> tuple[list[np.ndarray], list[Found]]:
+    """The per-value checks of a drop (missing, not a number, non-finite, out of range, not a whole number) on
+    ``columns`` of one batch: each column as floats, and every finding as (code, column, 1-based rows of the batch,
+    the first offending values shown) — what batch scoring uses to pick out the rows it cannot score."""
+    scan = _Scan(batch.rows)
+    values = [_scan_column(scan, batch.parse(column.name), column) for column in columns]
+    return values, scan.found
+
+
+def finding_message(
+    name: str, code: str, column: str, found: tuple[int, list[int], list[tuple[int, str]]], *, schema: Schema
+) -> str:
+    """The message a drop's report gives for values of ``column`` failing check ``code``: ``found`` is their count,
+    the first rows and the first (row, value) examples."""
+    count, rows, examples = found
+    return _message(name, code, column, _Finding(count, rows, examples), schema)

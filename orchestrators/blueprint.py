@@ -15,6 +15,7 @@ import azure.durable_functions as df
 from activities import names as act
 from messages.enums import Outcome, RunKind, Trigger
 from orchestrators import names
+from orchestrators.batch import batch
 from orchestrators.release import release
 from orchestrators.retrain import retrain
 from orchestrators.steps import Orchestration, call, short_error
@@ -23,7 +24,11 @@ bp = df.Blueprint()
 
 #: the outcome of a run whose orchestration failed (kept equal to ``backends.telemetry.FAILED_OUTCOME``)
 FAILED = Outcome.FAILED.value
-_DEFAULT_TRIGGER = {RunKind.RETRAIN: Trigger.HTTP.value, RunKind.RELEASE: Trigger.EVENT.value}
+_DEFAULT_TRIGGER = {
+    RunKind.RETRAIN: Trigger.HTTP.value,
+    RunKind.RELEASE: Trigger.EVENT.value,
+    RunKind.BATCH: Trigger.BLOB.value,
+}
 
 
 @bp.function_name(names.RETRAIN)
@@ -36,6 +41,12 @@ def retrain_orchestrator(context: df.DurableOrchestrationContext) -> Orchestrati
 @bp.orchestration_trigger(context_name="context")
 def release_orchestrator(context: df.DurableOrchestrationContext) -> Orchestration:
     return (yield from recorded(context, RunKind.RELEASE, release(context)))
+
+
+@bp.function_name(names.BATCH)
+@bp.orchestration_trigger(context_name="context")
+def batch_orchestrator(context: df.DurableOrchestrationContext) -> Orchestration:
+    return (yield from recorded(context, RunKind.BATCH, batch(context)))
 
 
 def recorded(context: df.DurableOrchestrationContext, kind: RunKind, recipe: Orchestration) -> Orchestration:
@@ -62,7 +73,7 @@ def outcome(
 ) -> dict[str, Any]:
     """The ``record_outcome`` payload: the run's headline fields from its output, its input where they are absent."""
     config = run.get("config") or {}
-    model = run.get("model_name") or config.get("model_name") or ""
+    model = run.get("model_name") or config.get("model_name") or run.get("model") or ""
     version = result.get("model_version") or run.get("version") or ""
     return {
         "run_id": context.instance_id,

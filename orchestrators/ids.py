@@ -28,8 +28,16 @@ def release_id(model: str, version: str) -> str:
     return f"release-{_UNSAFE.sub('-', model)}-{_UNSAFE.sub('-', str(version))}"
 
 
+def batch_id_for_blob(name: str, etag: str) -> str:
+    """One version (name + etag) of a batch input → one batch run, ever."""
+    return "batch-" + hashlib.sha1(f"{name}|{etag}".encode()).hexdigest()[:20]
+
+
 def run_kind(instance_id: str) -> str:
-    return "release" if instance_id.startswith("release-") else "retrain"
+    for kind in ("release", "batch"):
+        if instance_id.startswith(kind + "-"):
+            return kind
+    return "retrain"
 
 
 def training_job_name(instance_id: str) -> str:

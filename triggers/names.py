@@ -1,6 +1,7 @@
 """Function names of the edge (the contract's names; devhost and Azure address functions by them)."""
 
 ON_BLOB_DROP = "on_blob_drop"
+ON_BATCH_FILE = "on_batch_file"
 SCHEDULED_RETRAINS = "scheduled_retrains"
 HTTP_RETRAIN = "http_retrain"
 LIST_RUNS = "list_runs"

@@ -29,7 +29,7 @@ SUMMARY_FIELDS = (
     "updated",
     "reason",
 )
-KINDS = ("retrain", "release")
+KINDS = ("retrain", "release", "batch")
 STAGE_STATUSES = ("running", "succeeded", "failed", "skipped")
 
 
@@ -138,7 +138,13 @@ def run_detail(status: Mapping[str, Any]) -> dict[str, Any]:
     raw_stages = custom.get("stages")
     raw_stages = raw_stages if isinstance(raw_stages, list) else []
     stages = [stage for stage in (_stage(raw) for raw in raw_stages) if stage is not None]
-    return {**run_summary(status), "stages": stages, "related": _text_or_none(custom.get("related"))}
+    progress = custom.get("progress")
+    return {
+        **run_summary(status),
+        "stages": stages,
+        "related": _text_or_none(custom.get("related")),
+        "progress": dict(progress) if isinstance(progress, Mapping) else None,
+    }
 
 
 def newest_first(statuses: Iterable[Mapping[str, Any]], limit: int) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ def test_defaults_are_the_offline_contract() -> None:
     assert s.AzureWebJobsStorage == "UseDevelopmentStorage=true"
     assert s.MLOPS_BACKEND == "local"
     assert s.MODEL_NAME == "diabetes-ridge"
-    assert s.containers == ("incoming", "quarantine", "datasets", "scoring-logs")
+    assert s.containers == ("incoming", "quarantine", "datasets", "scoring-logs", "batch")
     assert s.RETRAIN_SCHEDULE == "0 0 2 * * *"
     assert (s.QA_ENDPOINT_PORT, s.PROD_ENDPOINT_PORT) == (7081, 7082)
 

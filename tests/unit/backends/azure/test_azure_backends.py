@@ -7,7 +7,7 @@ read the answers. The credential is fake: no Azure credential ever runs (no IMDS
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,6 +51,7 @@ class MemoryStorage:
     """The Storage port in memory, for what the Azure backends store in the app's account (the image context)."""
 
     blobs: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    staged: dict[tuple[str, str, str], bytes] = field(default_factory=dict)
 
     def ensure_containers(self, names: tuple[str, ...]) -> None:
         pass
@@ -77,6 +78,17 @@ class MemoryStorage:
 
     def list(self, container: str, prefix: str = "") -> list[BlobInfo]:
         return [self.info(c, n) for c, n in self.blobs if c == container and n.startswith(prefix)]
+
+    def read_range(self, container: str, name: str, offset: int, length: int, etag: str | None = None) -> bytes:
+        return self.blobs[(container, name)][offset : offset + length]
+
+    def stage_block(self, container: str, name: str, block_id: str, data: bytes) -> None:
+        self.staged[(container, name, block_id)] = data
+
+    def commit_blocks(
+        self, container: str, name: str, block_ids: Sequence[str], *, metadata: dict[str, str] | None = None
+    ) -> BlobInfo:
+        return self.write(container, name, b"".join(self.staged[(container, name, b)] for b in block_ids))
 
     def delete(self, container: str, name: str) -> None:
         self.blobs.pop((container, name), None)
