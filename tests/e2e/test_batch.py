@@ -36,28 +36,37 @@ CONTAINER = "batch"
 
 
 @pytest.fixture(scope="module")
-def host(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Host]:
-    root = copy_app(tmp_path_factory.mktemp("app"))
-    port = free_port()
-    values = {**app_values(azurite.connection_string, root / ".mlops", port), "BATCH_CHUNK_MB": "1"}
-    values["DURABLE_TASK_HUB"] = "BatchHub"
-    with running_devhost(root, values, port) as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def champion(host: Host, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, object]:
-    """(version, the estimator) of a champion registered straight into devhost's registry."""
+def champion_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     frame = diabetes_frame()
     features = ACTIVE_SCHEMA.feature_names
     estimator = models.make_estimator(1.0).fit(frame[features], frame["target"])
     folder = tmp_path_factory.mktemp("model") / "model"
     models.save(estimator, folder, frame[features], ACTIVE_SCHEMA)
-    registry = MlflowRegistry(host.home)  # no event sink: no release starts
-    version = registry.register(MODEL, str(folder), {"job_id": "batch-e2e", "run_id": "batch-e2e"}).version
+    return folder
+
+
+@pytest.fixture(scope="module")
+def host(azurite: Azurite, tmp_path_factory: pytest.TempPathFactory, champion_dir: Path) -> Iterator[Host]:
+    """devhost over a registry holding a champion, registered before devhost starts (one process creates the
+    registry's database; no event sink: no release starts)."""
+    root = copy_app(tmp_path_factory.mktemp("app"))
+    port = free_port()
+    values = {**app_values(azurite.connection_string, root / ".mlops", port), "BATCH_CHUNK_MB": "1"}
+    values["DURABLE_TASK_HUB"] = "BatchHub"
+    registry = MlflowRegistry(Path(values["MLOPS_HOME"]))
+    version = registry.register(MODEL, str(champion_dir), {"job_id": "batch-e2e", "run_id": "batch-e2e"}).version
     for stage in ("production", "champion"):
         registry.set_stage(MODEL, version, stage)
-    return version, models.load(folder)
+    with running_devhost(root, values, port) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def champion(host: Host, champion_dir: Path) -> tuple[str, object]:
+    """(version, the estimator) of the champion devhost's registry holds."""
+    found = MlflowRegistry(host.home).champion(MODEL)
+    assert found is not None
+    return found.version, models.load(champion_dir)
 
 
 def _service(host: Host) -> BlobServiceClient:
