@@ -9,7 +9,7 @@ from typing import Any
 import azure.durable_functions as df
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 
-from activities import batch, data, models, names, outcomes, release, training
+from activities import batch, data, models, names, notify, outcomes, release, training
 from backends.errors import TransientBackendError
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ ACTIVITIES: dict[str, Activity] = {
     names.BATCH_JOB_STATUS: batch.batch_job_status,
     names.FINISH_BATCH: batch.finish_batch,
     names.REFUSE_BATCH: batch.refuse_batch,
+    names.NOTIFY: notify.notify,
+    names.TAG_MODEL: notify.tag_model,
 }
 
 bp = df.Blueprint()

@@ -24,6 +24,8 @@ SCORE_CHUNK = "score_chunk"
 BATCH_JOB_STATUS = "batch_job_status"
 FINISH_BATCH = "finish_batch"
 REFUSE_BATCH = "refuse_batch"
+NOTIFY = "notify"
+TAG_MODEL = "tag_model"
 
 #: starts the message of an activity failure that a retry can help (a timeout, storage down, a 5xx); every other
 #: failure is permanent and fails the run at once with its message (``orchestrators.steps.call``)

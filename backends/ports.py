@@ -198,6 +198,10 @@ class ModelRegistry(Protocol):
 
     def set_stage(self, name: str, version: str, stage: str) -> ModelVersion: ...
 
+    def set_tags(self, name: str, version: str, tags: dict[str, str]) -> ModelVersion:
+        """Merge ``tags`` into the version's tags (the stage tag excepted: stages move by ``set_stage``)."""
+        ...
+
     def download(self, name: str, version: str, dest: Path) -> Path: ...
 
 

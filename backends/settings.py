@@ -8,6 +8,7 @@ sample settings file, the README table and the validation cannot drift apart (a 
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -16,6 +17,7 @@ from typing import Any
 
 from backends.errors import SettingsError
 from backends.storage_connection import DEVELOPMENT_STORAGE, StorageConnection, mask_connection_string, resolve
+from messages.enums import WebhookFormat
 from ml.ncrontab import Schedule
 
 _CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
@@ -77,6 +79,64 @@ def _https_url(value: str) -> str:
 
 def _port(value: str) -> int:
     return int(_number(1, 65535, int)(value))
+
+
+def _base_url(value: str) -> str:
+    if not re.match(r"^https?://[^/\s?#]+(/[^\s?#]*)?$", value):
+        raise ValueError("expected an http:// or https:// URL (no query)")
+    return value.rstrip("/")
+
+
+def _flag(value: str) -> bool:
+    if value.lower() not in ("true", "false", "1", "0"):
+        raise ValueError("expected True or False")
+    return value.lower() in ("true", "1")
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A notification target: where to post (a secret: never logged nor shown) and the body it takes."""
+
+    url: str
+    format: WebhookFormat
+
+    def __repr__(self) -> str:  # the URL is a secret (a Teams or Slack webhook URL carries its own key)
+        return f"Webhook(url='***', format={self.format.value!r})"
+
+
+#: notification targets at most (each release notifies every one of them)
+MAX_WEBHOOKS = 10
+
+
+def _webhooks(value: str) -> tuple[Webhook, ...]:
+    """``[{"url": "https://...", "format": "json|teams|slack"}, ...]``; the messages never echo a URL."""
+    shape = 'a JSON list like [{"url": "https://...", "format": "json"}]'
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        raise ValueError(f"expected {shape}: not JSON") from None
+    if not isinstance(parsed, list) or len(parsed) > MAX_WEBHOOKS:
+        raise ValueError(f"expected {shape} of at most {MAX_WEBHOOKS} targets")
+    formats = ", ".join(f.value for f in WebhookFormat)
+    out: list[Webhook] = []
+    for i, item in enumerate(parsed):
+        if not isinstance(item, dict):
+            raise ValueError(f"target {i}: expected an object with url and format")
+        unknown = sorted(set(item) - {"url", "format"})
+        if unknown:
+            raise ValueError(f"target {i}: unknown key(s) {', '.join(unknown)} (only url and format)")
+        url, kind = item.get("url"), item.get("format", WebhookFormat.JSON.value)
+        if not isinstance(url, str) or not re.match(r"^https?://[^/\s]+(/\S*)?$", url):
+            raise ValueError(f"target {i}: url: expected an http:// or https:// URL")
+        if kind not in {f.value for f in WebhookFormat}:
+            raise ValueError(f"target {i}: format: expected one of {formats}, found {str(kind)[:20]!r}")
+        out.append(Webhook(url, WebhookFormat(kind)))
+    return tuple(out)
+
+
+#: how an approver's identity is read: ``platform`` (App Service authentication's principal headers, trusted only
+#: when the platform says authentication is on) or ``header`` (local backend only: a name in ``APPROVER_HEADER``)
+APPROVAL_IDENTITIES = ("platform", "header")
 
 
 @dataclass(frozen=True)
@@ -273,6 +333,35 @@ SPECS: tuple[Spec, ...] = (
         "cluster's default",
         azure_only=True,
     ),
+    Spec(
+        "NOTIFY_WEBHOOKS",
+        "",
+        _webhooks,
+        'notification webhooks, a JSON list of `{"url", "format"}` with format `json` (CloudEvents 1.0), `teams` '
+        "or `slack`: each gets every release outcome and every pending approval (empty: none)",
+        secret=True,
+    ),
+    Spec(
+        "APP_BASE_URL",
+        "",
+        _base_url,
+        "the app's public URL (e.g. `https://<app>.azurewebsites.net`) for the links of notifications; empty: "
+        "links relative to the app",
+    ),
+    Spec(
+        "APPROVAL_IDENTITY",
+        "platform",
+        _choice(*APPROVAL_IDENTITIES),
+        "who approves a release: `platform` (App Service authentication's principal headers, only when "
+        "`WEBSITE_AUTH_ENABLED` is true) or `header` (local backend only: the name in `X-Approver`, sent with the key)",
+    ),
+    Spec(
+        "WEBSITE_AUTH_ENABLED",
+        "",
+        _flag,
+        "set by App Service: `True` when App Service authentication is on, and only then are its principal "
+        "headers trusted (never set it yourself)",
+    ),
 )
 
 STORAGE = "AzureWebJobsStorage"
@@ -334,6 +423,10 @@ class Settings:
     AZUREML_ENDPOINT_IDENTITY_ID: str
     AZUREML_ENDPOINT_IDENTITY_CLIENT_ID: str
     AZUREML_JOB_IDENTITY_CLIENT_ID: str
+    NOTIFY_WEBHOOKS: tuple[Webhook, ...] | str
+    APP_BASE_URL: str
+    APPROVAL_IDENTITY: str
+    WEBSITE_AUTH_ENABLED: bool | str
     #: the app's storage as the host reads ``AzureWebJobsStorage`` and its ``__`` settings (derived, not a setting)
     storage: StorageConnection
 
@@ -356,6 +449,11 @@ class Settings:
                 for name in _REQUIRED_FOR_AZURE
                 if not values.get(name)
             ]
+            if values.get("APPROVAL_IDENTITY") == "header":
+                problems.append(
+                    "setting APPROVAL_IDENTITY=header is for the local backend only: on Azure an approver is "
+                    "who App Service authentication says (APPROVAL_IDENTITY=platform)"
+                )
         try:
             # the emulator only stands in offline: on Azure a missing storage setting is an error, never 127.0.0.1
             emulator = DEVELOPMENT_STORAGE if values.get("MLOPS_BACKEND") == "local" else ""
@@ -376,7 +474,8 @@ class Settings:
             if field.name == "storage":
                 out[field.name] = self.storage.describe()
             else:
-                out[field.name] = mask_connection_string(value) if field.name in secret else value
+                hidden = mask_connection_string(value) if isinstance(value, str) else "***"
+                out[field.name] = hidden if field.name in secret else value
         return out
 
     @property
@@ -392,6 +491,15 @@ class Settings:
         if isinstance(self.DEPLOY_POLL_SECONDS, float):
             return self.DEPLOY_POLL_SECONDS
         return LOCAL_DEPLOY_POLL_S if self.MLOPS_BACKEND == "local" else AZUREML_DEPLOY_POLL_S
+
+    @property
+    def notify_webhooks(self) -> tuple[Webhook, ...]:
+        return self.NOTIFY_WEBHOOKS if isinstance(self.NOTIFY_WEBHOOKS, tuple) else ()
+
+    @property
+    def auth_enabled(self) -> bool:
+        """App Service authentication is on (the platform sets ``WEBSITE_AUTH_ENABLED``)."""
+        return self.WEBSITE_AUTH_ENABLED is True
 
     @property
     def containers(self) -> tuple[str, ...]:

@@ -56,6 +56,8 @@ class Stage(StrEnum):
     WAIT = "wait"
     DEPLOY_QA = "deploy_qa"
     TEST_QA = "test_qa"
+    #: the release waits for a person's decision (a policy's ``approval`` step)
+    APPROVAL = "approval"
     DEPLOY_PRODUCTION = "deploy_production"
     TEST_PRODUCTION = "test_production"
     PROMOTE = "promote"
@@ -63,6 +65,8 @@ class Stage(StrEnum):
     PLAN = "plan"
     SCORE = "score"
     ASSEMBLE = "assemble"
+    #: a notification that could not be delivered (recorded after the release's own stages; never fails it)
+    NOTIFY = "notify"
 
 
 class Outcome(StrEnum):
@@ -78,6 +82,8 @@ class Outcome(StrEnum):
     DEPLOYED = "deployed"
     QA_FAILED = "qa_failed"
     ROLLED_BACK = "rolled_back"
+    REJECTED = "rejected"
+    APPROVAL_TIMED_OUT = "approval_timed_out"
     SCORED = "scored"
     NO_CHAMPION = "no_champion"
     MODEL_DISABLED = "model_disabled"
@@ -91,9 +97,38 @@ RETRAIN_OUTCOMES = (
     Outcome.TRAINING_FAILED,
     Outcome.SKIPPED_NO_NEW_DATA,
 )
-RELEASE_OUTCOMES = (Outcome.DEPLOYED, Outcome.QA_FAILED, Outcome.ROLLED_BACK, Outcome.SUPERSEDED)
+RELEASE_OUTCOMES = (
+    Outcome.DEPLOYED,
+    Outcome.QA_FAILED,
+    Outcome.ROLLED_BACK,
+    Outcome.SUPERSEDED,
+    Outcome.REJECTED,
+    Outcome.APPROVAL_TIMED_OUT,
+)
 
 BATCH_OUTCOMES = (Outcome.SCORED, Outcome.INVALID_DATA, Outcome.NO_CHAMPION, Outcome.MODEL_DISABLED, Outcome.SUPERSEDED)
+
+
+class Decision(StrEnum):
+    """What an approver decides about a release waiting at its approval step."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class NoticeKind(StrEnum):
+    """What a notification is about: a release waiting for approval, or a release that ended."""
+
+    APPROVAL_PENDING = "approval_pending"
+    OUTCOME = "outcome"
+
+
+class WebhookFormat(StrEnum):
+    """The body a notification webhook takes: CloudEvents 1.0 structured JSON, a Teams or a Slack incoming webhook."""
+
+    JSON = "json"
+    TEAMS = "teams"
+    SLACK = "slack"
 
 
 class Slot(StrEnum):
@@ -173,6 +208,8 @@ BAD = (
     Outcome.TRAINING_FAILED,
     Outcome.QA_FAILED,
     Outcome.ROLLED_BACK,
+    Outcome.REJECTED,
+    Outcome.APPROVAL_TIMED_OUT,
     Outcome.FAILED,
     StageStatus.FAILED,
     RuntimeStatus.FAILED,

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from messages.enums import Trigger
+from messages.enums import Trigger, WebhookFormat
 from messages.wire import Message
+
+#: the name the pipeline itself goes by as an approver (locally; on Azure its managed identity): it can never approve
+#: its own release, and a policy may not list it
+PIPELINE_APPROVER = "mlops-pipeline"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,14 @@ class DeployPolicy(Message):
 
 
 @dataclass(frozen=True)
+class ApprovalPolicy(Message):
+    """The release's approval step: it waits up to ``timeout_s`` for one of ``approvers`` to approve or reject."""
+
+    approvers: list[str] = field(default_factory=list)
+    timeout_s: float = 86_400.0
+
+
+@dataclass(frozen=True)
 class ReleaseConfig(Message):
     api_test: ApiTest = field(default_factory=ApiTest)
     #: production's tests; None: the same as QA's
@@ -89,6 +101,13 @@ class ReleaseConfig(Message):
     #: the model's endpoints are ``<endpoint_prefix>qa`` and ``<endpoint_prefix>production``: empty for the default
     #: model, ``"<model>-"`` for another
     endpoint_prefix: str = ""
+    #: the policy's approval step between QA and production; None: no approval (the default policy)
+    approval: ApprovalPolicy | None = None
+    #: the format of each notification webhook of the settings, by position (the URLs, secrets, stay in the
+    #: settings); empty: no notification is sent
+    notify: list[WebhookFormat] = field(default_factory=list)
+    #: the app's base URL for the links of notifications (empty: links relative to the app)
+    links: str = ""
 
     @property
     def production_tests(self) -> ApiTest:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from messages.enums import ModelStage
+from messages.enums import Decision, ModelStage, NoticeKind, WebhookFormat
 from messages.runs import ApiTest, Promotion, RetrainConfig
 from messages.wire import Message
 from messages.work import Operation, OperationState, OperationStatus
@@ -198,6 +198,49 @@ class ApiVerdict(Message):
     p99_ms: float = 0.0
     error_rate: float = 0.0
     version: str = ""
+
+
+@dataclass(frozen=True)
+class ApprovalDecision(Message):
+    """The external event an approver's ``POST /api/runs/{id}/approve`` or ``/reject`` raises: who decided, how,
+    why, and when the API took it."""
+
+    decision: Decision
+    by: str
+    comment: str = ""
+    principal_id: str = ""
+    at: str = ""
+
+
+@dataclass(frozen=True)
+class TagRequest(Message):
+    """Tags to set on a model version (merged into the ones it has)."""
+
+    model_name: str
+    version: str
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Notice(Message):
+    """One notification to one webhook of the settings (``target``: its position; ``format``: the body it takes)."""
+
+    kind: NoticeKind
+    target: int
+    format: WebhookFormat
+    run_id: str
+    model_name: str
+    version: str
+    outcome: str = ""
+    reason: str = ""
+    approvers: list[str] = field(default_factory=list)
+    since: str = ""
+    until: str = ""
+    #: the run in the API; for a pending approval also where to approve or reject
+    link: str = ""
+    approve_link: str = ""
+    reject_link: str = ""
+    time: str = ""
 
 
 def succeeded(status: OperationStatus) -> bool:

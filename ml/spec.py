@@ -36,6 +36,7 @@ from typing import Any
 
 import yaml
 
+from messages.runs import PIPELINE_APPROVER
 from ml.metrics import CLASSIFICATION_METRICS, REGRESSION_METRICS, higher_is_better
 from ml.ncrontab import Schedule, ScheduleError
 from ml.schema import Column, Dtype, Schema, Task, Value
@@ -51,6 +52,13 @@ _CRON_FIELD = re.compile(r"^[0-9A-Za-z*/,?-]+$")
 DATA_POLICIES = ("all", "last", "window")
 #: the release steps this version runs, in this order (the default policy)
 RELEASE_STEPS = ("qa", "full")
+#: a step that may stand between ``qa`` and ``full``: the release waits for a person's decision
+APPROVAL_STEP = "approval"
+#: an approval's longest wait, and how ``timeout`` reads (``90s``, ``30m``, ``72h``, ``10d``)
+MAX_APPROVAL_TIMEOUT_S = 365 * 86_400.0
+_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]+)?)\s*([smhd])$")
+_UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86_400.0}
+MAX_APPROVERS = 100
 TOP_KEYS = {
     "name",
     "task",
@@ -135,9 +143,19 @@ class ApiTest:
 
 
 @dataclass(frozen=True)
+class Approval:
+    """An approval step: one of ``approvers`` approves or rejects within ``timeout_s``."""
+
+    approvers: tuple[str, ...]
+    timeout_s: float
+
+
+@dataclass(frozen=True)
 class ReleaseStep:
     step: str
-    api_test: ApiTest
+    #: the API tests of ``qa`` and ``full``; None for ``approval``
+    api_test: ApiTest | None = None
+    approval: Approval | None = None
 
 
 @dataclass(frozen=True)
@@ -552,30 +570,71 @@ def _release(check: _Checker, raw: Any, defaults: SpecDefaults) -> tuple[Release
     if "steps" not in doc:
         return (ReleaseStep("qa", base), ReleaseStep("full", production))
     raw_steps = doc["steps"]
+    allowed = (*RELEASE_STEPS, APPROVAL_STEP)
     if not isinstance(raw_steps, list):
-        check.problem("release.steps", f"a list of steps ({', '.join(RELEASE_STEPS)})", raw_steps)
+        check.problem("release.steps", f"a list of steps ({', '.join(allowed)})", raw_steps)
         return (ReleaseStep("qa", base), ReleaseStep("full", production))
     steps = []
     for i, raw_step in enumerate(raw_steps):
         key = f"release.steps[{i}]"
-        step_doc = check.mapping(raw_step, key, {"step", "api_test"})
-        name = check.choice(step_doc.get("step"), f"{key}.step", RELEASE_STEPS)
-        if name:
-            steps.append(
-                ReleaseStep(
-                    name,
-                    _api_test(
-                        check, step_doc.get("api_test", {}), f"{key}.api_test", base if name == "qa" else production
-                    ),
-                )
+        kind = raw_step.get("step") if isinstance(raw_step, dict) else None
+        keys = {"step", "approvers", "timeout"} if kind == APPROVAL_STEP else {"step", "api_test"}
+        step_doc = check.mapping(raw_step, key, keys)
+        name = check.choice(step_doc.get("step"), f"{key}.step", allowed)
+        if name == APPROVAL_STEP:
+            steps.append(ReleaseStep(name, approval=_approval(check, step_doc, key)))
+        elif name:
+            tests = _api_test(
+                check, step_doc.get("api_test", {}), f"{key}.api_test", base if name == "qa" else production
             )
-    if [s.step for s in steps] != list(RELEASE_STEPS) and len(steps) == len(raw_steps):
+            steps.append(ReleaseStep(name, tests))
+    order = [s.step for s in steps]
+    if [s for s in order if s != APPROVAL_STEP] != list(RELEASE_STEPS) and len(steps) == len(raw_steps):
         check.problem(
             "release.steps",
-            f"the steps {' then '.join(RELEASE_STEPS)} (the policy this version runs)",
-            [s.step for s in steps],
+            f"the steps {' then '.join(RELEASE_STEPS)} (the policy this version runs), optionally with "
+            f"{APPROVAL_STEP} between them",
+            order,
         )
+    elif order.count(APPROVAL_STEP) > 1 or (APPROVAL_STEP in order and order != ["qa", APPROVAL_STEP, "full"]):
+        check.problem("release.steps", f"at most one {APPROVAL_STEP} step, between qa and full", order)
     return tuple(steps)
+
+
+def _approval(check: _Checker, doc: dict[str, Any], key: str) -> Approval:
+    approvers: list[str] = []
+    raw = doc.get("approvers")
+    if not isinstance(raw, list) or not raw or len(raw) > MAX_APPROVERS:
+        check.problem(f"{key}.approvers", f"a list of 1 to {MAX_APPROVERS} names of people who may approve", raw)
+    else:
+        for j, person in enumerate(raw):
+            where = f"{key}.approvers[{j}]"
+            if not isinstance(person, str) or not person.strip() or len(person) > 256 or not person.isprintable():
+                check.problem(where, "a name or principal id (1-256 printable characters)", person)
+            elif person.strip().casefold() == PIPELINE_APPROVER:
+                check.problem(where, f"a person (the pipeline, {PIPELINE_APPROVER!r}, never approves)", person)
+            elif person.strip().casefold() in (a.casefold() for a in approvers):
+                check.problem(where, "each approver once", person)
+            else:
+                approvers.append(person.strip())
+    timeout = duration_s(doc.get("timeout"))
+    if "timeout" not in doc:
+        check.problem(f"{key}.timeout", "how long to wait for a decision (e.g. 30m, 72h, 10d)", missing=True)
+    elif timeout is None or not 1.0 <= timeout <= MAX_APPROVAL_TIMEOUT_S:
+        check.problem(
+            f"{key}.timeout",
+            "a duration from 1s to 365d (a number and s, m, h or d: 90s, 72h, 10d)",
+            doc.get("timeout"),
+        )
+    return Approval(tuple(approvers), timeout or 0.0)
+
+
+def duration_s(value: Any) -> float | None:
+    """Seconds of a duration such as ``90s``, ``30m``, ``72h``, ``10d``; None when it is not one."""
+    if not isinstance(value, str):
+        return None
+    match = _DURATION.match(value.strip())
+    return float(match.group(1)) * _UNIT_S[match.group(2)] if match else None
 
 
 def _sample(check: _Checker, raw: Any, folder: Path) -> dict[str, str]:

@@ -64,11 +64,22 @@ class Timeline:
         self.begin(name, now, detail)
         self.end(now, detail, StageStatus.SKIPPED)
 
+    def record(self, name: Stage, now: datetime, detail: str, status: StageStatus) -> None:
+        """Append a finished entry without moving the run's headline ``stage`` (a notification's failure, recorded
+        after the stages that decided the outcome)."""
+        self.stages.append(
+            {"name": name.value, "status": status.value, "started": iso(now), "finished": iso(now), "detail": detail}
+        )
+
     def set(self, **values: Any) -> None:
         self.fields.update(values)
 
     def finish(self, outcome: Outcome, reason: str) -> None:
         self.fields.update(outcome=outcome.value, reason=reason)
+
+    @property
+    def reason(self) -> str:
+        return str(self.fields["reason"] or "")
 
     @property
     def outcome(self) -> str | None:

@@ -44,6 +44,8 @@ class DurableClient(Protocol):
 
     def create_check_status_response(self, request: Any, instance_id: str) -> Any: ...
 
+    async def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None: ...
+
 
 def status_to_dict(status: Any) -> dict[str, Any]:
     """A ``DurableOrchestrationStatus`` as the plain dict ``triggers.runs`` reads."""

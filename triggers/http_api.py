@@ -1,5 +1,5 @@
-"""The JSON HTTP API: start a retrain, list and read runs, list models and their versions. Handlers parse, call one
-thing, answer.
+"""The JSON HTTP API: start a retrain, list and read runs, approve or reject a release waiting for approval, list
+models and their versions. Handlers parse, call one thing, answer.
 
 Every answer is JSON; a bad request gets 400 naming the problem, an unknown thing 404, and an
 unexpected failure 500 with its message logged (the host keeps serving).
@@ -20,14 +20,19 @@ import azure.functions as func
 from backends.errors import NotFoundError, TransientBackendError
 from backends.ports import ModelVersion
 from backends.settings import current
+from messages.enums import Decision, RuntimeStatus
+from messages.runs import ReleaseInput
+from messages.steps import ApprovalDecision
+from messages.wire import MessageError
 from ml.metrics import CLASSIFICATION_METRICS
 from orchestrators.ids import retrain_id_for_blob, retrain_id_manual
-from orchestrators.names import RETRAIN
+from orchestrators.names import APPROVAL_DECISION, RETRAIN
 from services.catalog import Catalog, ModelEntry, catalog
 from triggers.blobs import BadReference, canonical_etag, parse_reference, shown
 from triggers.durable import DurableClient, ListingFailed, list_instances, start_once, status_to_dict
+from triggers.identity import IdentityRefused, approver_for, caller_of
 from triggers.inputs import ModelDisabled, model_of_blob, retrain_input
-from triggers.names import GET_RUN, HTTP_RETRAIN, LIST_MODEL_VERSIONS, LIST_MODELS, LIST_RUNS
+from triggers.names import APPROVE_RUN, GET_RUN, HTTP_RETRAIN, LIST_MODEL_VERSIONS, LIST_MODELS, LIST_RUNS, REJECT_RUN
 from triggers.runs import error_message, newest_first, run_detail
 from triggers.services import backends, ensure_containers, request_storage
 
@@ -46,6 +51,9 @@ _INSTANCE_ID = re.compile(r"^[^/\\#?\x00-\x1f\x7f]{1,256}$")
 MAX_BODY_BYTES = 64 * 1024
 #: seconds a client should wait before retrying when storage is unreachable
 RETRY_AFTER_S = 30
+#: an approval's body is a comment: at most this many bytes, and the comment at most ``MAX_COMMENT`` characters
+MAX_DECISION_BYTES = 8 * 1024
+MAX_COMMENT = 2000
 
 
 class ApiError(ValueError):
@@ -206,17 +214,90 @@ async def runs_list(req: func.HttpRequest, client: DurableClient) -> func.HttpRe
     return json_response(runs[:limit])
 
 
-async def run_get(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
+def run_id_of(req: func.HttpRequest) -> str:
     instance_id = req.route_params.get("id", "")
     if not _INSTANCE_ID.match(instance_id):
         raise ApiError(
             400,
             f"{shown(instance_id)} is not a valid run id (1-256 characters, none of / \\ # ? or a control character)",
         )
+    return instance_id
+
+
+async def run_get(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
+    instance_id = run_id_of(req)
     status = await client.get_status(instance_id)
     if not status:
         raise ApiError(404, f"no run with id {shown(instance_id)}")
     return json_response(run_detail(status_to_dict(status)))
+
+
+def parse_decision_body(body: bytes) -> str:
+    """The comment of an optional ``{"comment": "..."}`` body ("" without one)."""
+    if len(body) > MAX_DECISION_BYTES:
+        raise ApiError(413, f"body of {len(body)} bytes: a decision's body is at most {MAX_DECISION_BYTES}")
+    if not body.strip():
+        return ""
+    try:
+        parsed = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"body is not valid JSON: {shown(str(exc))}") from None
+    except RecursionError:
+        raise ApiError(400, "body is not valid JSON: nested too deeply") from None
+    if not isinstance(parsed, dict):
+        raise ApiError(400, f'body must be a JSON object like {{"comment": "why"}}, got {type(parsed).__name__}')
+    unknown = sorted(set(parsed) - {"comment"})
+    if unknown:
+        raise ApiError(400, f'unknown field(s) in body: {", ".join(map(shown, unknown))} (only "comment" is accepted)')
+    comment = parsed.get("comment")
+    if comment is None:
+        return ""
+    if not isinstance(comment, str):
+        raise ApiError(400, f"comment must be text, got {type(comment).__name__}")
+    if len(comment) > MAX_COMMENT:
+        raise ApiError(400, f"comment of {len(comment)} characters: at most {MAX_COMMENT}")
+    if any(not ch.isprintable() and ch not in "\n\t" for ch in comment):
+        raise ApiError(400, "comment holds a control character (only newlines and tabs are kept)")
+    return comment.strip()
+
+
+async def decide(req: func.HttpRequest, client: DurableClient, decision: Decision) -> func.HttpResponse:
+    """Approve or reject a release waiting at its approval step: raise the ``approval_decision`` event."""
+    instance_id = run_id_of(req)
+    comment = parse_decision_body(req.get_body() or b"")
+    settings = current()
+    try:
+        caller = caller_of(req.headers, settings)
+    except IdentityRefused as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    status = await client.get_status(instance_id, show_input=True)
+    view = status_to_dict(status) if status else {}
+    if not view.get("instanceId"):
+        raise ApiError(404, f"no run with id {shown(instance_id)}")
+    custom: dict[str, Any] = view["customStatus"] if isinstance(view.get("customStatus"), dict) else {}
+    approval: dict[str, Any] = custom["approval"] if isinstance(custom.get("approval"), dict) else {}
+    runtime = view.get("runtimeStatus")
+    if runtime not in (RuntimeStatus.RUNNING, RuntimeStatus.PENDING) or approval.get("state") != "pending":
+        state = approval.get("state") or "none"
+        raise ApiError(
+            409, f"run {shown(instance_id)} is not waiting for approval (status {runtime}, approval {state})"
+        )
+    try:
+        policy = ReleaseInput.from_dict(view.get("input") or {}).config.approval
+    except MessageError:
+        policy = None
+    if policy is None:
+        raise ApiError(409, f"run {shown(instance_id)} has no approval step")
+    try:
+        approver = approver_for(caller, policy, settings)
+    except IdentityRefused as exc:
+        raise ApiError(exc.status, str(exc)) from None
+    event = ApprovalDecision(
+        decision, approver, comment, caller.principal_id, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    )
+    await client.raise_event(instance_id, APPROVAL_DECISION, event.to_dict())
+    log.info("%s: %s by %s", instance_id, decision.value, approver)
+    return json_response({"id": instance_id, "decision": decision.value, "by": approver, "comment": comment}, 202)
 
 
 def versions_of(name: str) -> list[dict[str, Any]]:
@@ -284,6 +365,20 @@ async def list_runs(req: func.HttpRequest, client: DurableClient) -> func.HttpRe
 @bp.durable_client_input(client_name="client")
 async def get_run(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
     return await answer(lambda: run_get(req, client), "GET /api/runs/{id}")
+
+
+@bp.function_name(APPROVE_RUN)
+@bp.route(route="runs/{id}/approve", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def approve_run(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
+    return await answer(lambda: decide(req, client, Decision.APPROVE), "POST /api/runs/{id}/approve")
+
+
+@bp.function_name(REJECT_RUN)
+@bp.route(route="runs/{id}/reject", methods=["POST"])
+@bp.durable_client_input(client_name="client")
+async def reject_run(req: func.HttpRequest, client: DurableClient) -> func.HttpResponse:
+    return await answer(lambda: decide(req, client, Decision.REJECT), "POST /api/runs/{id}/reject")
 
 
 @bp.function_name(LIST_MODELS)

@@ -15,6 +15,7 @@ from backends.settings import Settings
 from messages.enums import Trigger
 from messages.runs import (
     ApiTest,
+    ApprovalPolicy,
     DeployPolicy,
     DriftLimits,
     Promotion,
@@ -97,15 +98,21 @@ def release_input(settings: Settings, version: str, event_id: str, spec: ModelSp
     production = ApiTest(
         qa.requests, float(settings.PROD_API_TEST_MAX_P99_MS or settings.API_TEST_MAX_P99_MS), qa.max_error_rate
     )
+    approval = None
     if spec is not None:  # the spec's release steps: qa, then full (production), each with its API tests
         steps = {step.step: step.api_test for step in spec.release}
         qa, production = _api_test(steps.get("qa"), qa), _api_test(steps.get("full"), production)
+        gate = next((step.approval for step in spec.release if step.approval is not None), None)
+        approval = ApprovalPolicy(list(gate.approvers), gate.timeout_s) if gate is not None else None
     config = ReleaseConfig(
         api_test=qa,
         api_test_production=production,
         poll_seconds=max(0.5, settings.training_poll_seconds / 10),  # the release slot's poll
         deploy=DeployPolicy(settings.deploy_poll_seconds, settings.DEPLOY_TIMEOUT_MINUTES),
         endpoint_prefix=f"{spec.name}-" if spec is not None else "",
+        approval=approval,
+        notify=[target.format for target in settings.notify_webhooks],
+        links=settings.APP_BASE_URL,
     )
     model = spec.name if spec is not None else settings.MODEL_NAME
     return ReleaseInput(model, version, Trigger.EVENT, event_id, config).to_dict()

@@ -77,6 +77,13 @@ class AzureRegistry:
             self._tag(_call(lambda: self.ml.models.get(name, previous.version), "previous champion"), "archived")
         return _view(updated)
 
+    def set_tags(self, name: str, version: str, tags: dict[str, str]) -> ModelVersion:
+        if STAGE_TAG in tags:
+            raise ValueError(f"tag {STAGE_TAG!r} moves by set_stage, not set_tags")
+        model = _call(lambda: self.ml.models.get(name, version), f"model {name}:{version}")
+        model.tags = {**(model.tags or {}), **{k: str(v) for k, v in tags.items()}}
+        return _view(_call(lambda: self.ml.models.create_or_update(model), f"tag {name}:{version}"))
+
     def download(self, name: str, version: str, dest: Path) -> Path:
         """Download the version's files, straight from the workspace storage (not through ARM) with the app's
         credential when the datastore is identity-based, as ``AzureJobs.fetch_outputs`` does."""

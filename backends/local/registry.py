@@ -142,6 +142,16 @@ class MlflowRegistry:
                 self._drop_alias(name, str(version))
             return self.get(name, version)
 
+    def set_tags(self, name: str, version: str, tags: dict[str, str]) -> ModelVersion:
+        """Merge ``tags`` into the version's (a ``stage`` key is refused: stages move by ``set_stage``)."""
+        if STAGE_TAG in tags:
+            raise ValueError(f"tag {STAGE_TAG!r} moves by set_stage, not set_tags")
+        with self._lock():
+            self.get(name, version)
+            for key, value in tags.items():
+                self._client.set_model_version_tag(name, str(version), key, str(value))
+            return self.get(name, version)
+
     # --- helpers -------------------------------------------------------------------------------
 
     def _create(self, name: str, folder: Path, tags: dict[str, str]) -> ModelVersion:

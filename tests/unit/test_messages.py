@@ -48,7 +48,16 @@ def test_the_triggers_inputs_keep_their_json_shape() -> None:
     assert (legacy.spec, legacy.dataset_prefix, legacy.promotion.floor_metric) == ("", "", "r2")
     release = release_input(settings, "3", "ev")
     assert set(release) == {"model_name", "version", "trigger", "event_id", "config"}
-    assert set(release["config"]) == {"api_test", "api_test_production", "poll_seconds", "deploy", "endpoint_prefix"}
+    assert set(release["config"]) == {
+        "api_test",
+        "api_test_production",
+        "poll_seconds",
+        "deploy",
+        "endpoint_prefix",
+        "approval",
+        "notify",
+        "links",
+    }
 
 
 def test_an_older_input_parses_and_round_trips() -> None:

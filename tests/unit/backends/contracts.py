@@ -197,6 +197,19 @@ def registry_stage_transitions(registry: ModelRegistry, name: str, source: str) 
         registry.set_stage(name, version, "staging")
 
 
+def registry_tags_merge(registry: ModelRegistry, name: str, source: str) -> None:
+    """``set_tags`` adds to a version's tags and keeps the others (its stage and lineage); a stage is refused."""
+    version = registry.register(name, source, {"job_id": f"job-{name}-g", "rmse": "50"}).version
+    tagged = registry.set_tags(name, version, {"approval_decision": "approve", "approval_by": "alice"})
+    assert tagged.tags["approval_decision"] == "approve" and tagged.tags["approval_by"] == "alice"
+    assert tagged.tags["rmse"] == "50" and tagged.stage == "qa"
+    assert registry.get(name, version).tags["approval_by"] == "alice"
+    with pytest.raises(ValueError, match="set_stage"):
+        registry.set_tags(name, version, {"stage": "champion"})
+    with pytest.raises(NotFoundError):
+        registry.set_tags(name, "999", {"a": "b"})
+
+
 def registry_champion_moves(registry: ModelRegistry, name: str, source: str) -> None:
     """The champion is the one version in stage champion; a new champion archives the old one."""
     assert registry.champion(name) is None

@@ -31,6 +31,10 @@ def test_stage_transitions(registry: MlflowRegistry, ridge_model: Path) -> None:
     contracts.registry_stage_transitions(registry, "stages", str(ridge_model))
 
 
+def test_tags_merge(registry: MlflowRegistry, ridge_model: Path) -> None:
+    contracts.registry_tags_merge(registry, "tagged", str(ridge_model))
+
+
 def test_champion_alias_moves(registry: MlflowRegistry, ridge_model: Path) -> None:
     contracts.registry_champion_moves(registry, "champ", str(ridge_model))
     client = MlflowClient(tracking_uri=registry.tracking_uri, registry_uri=registry.tracking_uri)

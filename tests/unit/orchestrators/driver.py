@@ -3,6 +3,10 @@
 Each ``call_activity_with_retry`` yields a marker; the driver answers it with the script's result for that activity
 (a function of the payload) or throws the script's exception into the generator, as the SDK does on a failed
 task. Timers advance a virtual clock. The calls are recorded so tests can assert what the recipe did.
+
+External events: ``wait_for_external_event`` makes a pending task and ``task_any`` races tasks as the SDK does; the
+``events`` given to ``run`` (``(seconds after the start, name, payload)``) arrive on the virtual clock, so a race
+between an event and a timer is won by whichever comes first.
 """
 
 from __future__ import annotations
@@ -15,11 +19,16 @@ from typing import Any
 Script = dict[str, Callable[[dict[str, Any]], Any]]
 
 
-@dataclass
+@dataclass(eq=False)
 class Call:
     kind: str
     name: str
     payload: Any
+    result: Any = None
+    cancelled: bool = False
+
+    def cancel(self) -> None:
+        self.cancelled = True
 
 
 @dataclass
@@ -50,16 +59,26 @@ class Context:
     def create_timer(self, fire_at: datetime) -> Call:
         return Call("timer", "timer", fire_at)
 
+    def wait_for_external_event(self, name: str) -> Call:
+        return Call("event", name, None)
+
+    def task_any(self, tasks: list[Call]) -> Call:
+        return Call("any", "any", tasks)
+
 
 def run(
     recipe: Callable[[Any], Generator[Any, Any, Any]],
     context: Context,
     script: Script,
+    *,
     max_steps: int = 500,
     calls: list[Call] | None = None,
+    events: list[tuple[float, str, Any]] | None = None,
 ) -> tuple[Any, list[Call]]:
     """Drive ``recipe`` to its end; ``calls`` (if given) receives every call, also when the recipe raises."""
     calls = [] if calls is None else calls
+    start = context.now
+    inbox = sorted(events or [], key=lambda e: e[0])
     generator = recipe(context)
     value: Any = None
     error: BaseException | None = None
@@ -73,6 +92,9 @@ def run(
         if call.kind == "timer":
             context.now = max(context.now + timedelta(seconds=1), call.payload)
             continue
+        if call.kind == "any":
+            value = _race(context, call.payload, inbox, start)
+            continue
         try:
             value = script[call.name](call.payload)
         except KeyError:
@@ -84,3 +106,23 @@ def run(
 
 def names(calls: list[Call]) -> list[str]:
     return [c.name for c in calls]
+
+
+def _race(context: Context, tasks: list[Call], inbox: list[tuple[float, str, Any]], start: datetime) -> Call:
+    """The first of ``tasks`` to complete: an event waited for whose next arrival comes before every timer, else the
+    earliest timer (the clock moves to whichever wins)."""
+    timers = sorted((t for t in tasks if t.kind == "timer"), key=lambda t: t.payload)
+    waiting = {t.name: t for t in tasks if t.kind == "event"}
+    arrival = next((e for e in inbox if e[1] in waiting), None)
+    if arrival is not None:
+        at = start + timedelta(seconds=arrival[0])
+        if not timers or at <= timers[0].payload:
+            inbox.remove(arrival)
+            context.now = max(context.now, at)
+            task = waiting[arrival[1]]
+            task.result = arrival[2]
+            return task
+    if not timers:
+        raise AssertionError("the recipe waits for an event that never comes and no timer")
+    context.now = max(context.now, timers[0].payload)
+    return timers[0]

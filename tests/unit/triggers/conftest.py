@@ -81,6 +81,7 @@ class FakeDurable:
     def __init__(self, rpc_base_url: str = "http://127.0.0.1:7999/durabletask/") -> None:
         self.instances: dict[str, dict[str, Any]] = {}
         self.started: list[tuple[str, str, Any]] = []
+        self.events: list[tuple[str, str, Any]] = []
         self.race_on_start = False
         self.fail_start = False
         self._sdk = df.DurableOrchestrationClient(BINDING)
@@ -95,6 +96,7 @@ class FakeDurable:
         custom: Any = None,
         created: str = "2026-01-01T00:00:00Z",
         output: Any = None,
+        input: Any = None,
     ) -> None:
         self.instances[instance_id] = {
             "name": name,
@@ -104,6 +106,7 @@ class FakeDurable:
             "lastUpdatedTime": created,
             "customStatus": custom,
             "output": output,
+            "input": input,
         }
 
     async def start_new(
@@ -127,6 +130,9 @@ class FakeDurable:
 
     def create_check_status_response(self, request: func.HttpRequest, instance_id: str) -> func.HttpResponse:
         return self._sdk.create_check_status_response(request, instance_id)
+
+    async def raise_event(self, instance_id: str, event_name: str, event_data: Any = None) -> None:
+        self.events.append((instance_id, event_name, event_data))
 
 
 @pytest.fixture
