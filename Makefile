@@ -53,7 +53,8 @@ lint: install
 	infra/lint.sh
 
 test: lint $(AZML_STAMP)
-	$(PY) -m pytest
+	$(PY) -m coverage run -m pytest
+	$(PY) -m coverage report
 
 unit: install
 	$(PY) -m pytest tests/unit tests/data

@@ -12,7 +12,9 @@ frees it when the runner ends, however it ends (killed included); the training c
 
 Once it holds a slot the runner starts the command from ``job.json`` (unless the job was canceled while it
 waited) with stdout and stderr going to ``JOB_DIR/job.log``, records ``state: running``, the slot and the start
-time in ``job.json``, waits, and writes the child's exit code to ``JOB_DIR/exit_code`` atomically. If the runner
+time in ``job.json``, waits, records the end time and the CPU seconds the command used (``cpu_s``, user + system:
+the job's compute, as a cluster would bill it), and writes the child's exit code to ``JOB_DIR/exit_code``
+atomically. If the runner
 itself is killed there is no exit code; ``LocalJobs.status`` then reports the job failed. Standard library only:
 this starts in a fresh interpreter for every job.
 """
@@ -23,6 +25,7 @@ import contextlib
 import fcntl
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -130,7 +133,13 @@ def run(job_dir: Path) -> int:
         spec.update(state="running", slot=slot, started=datetime.now(UTC).isoformat())
         write_atomic(job_dir / JOB_FILE, json.dumps(spec, indent=2))
         code = _run_command(job_dir, spec, env)
-        spec.update(state="exited", exit_code=code, ended=datetime.now(UTC).isoformat())
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)  # the command is this runner's only child
+        spec.update(
+            state="exited",
+            exit_code=code,
+            ended=datetime.now(UTC).isoformat(),
+            cpu_s=round(usage.ru_utime + usage.ru_stime, 3),
+        )
         write_atomic(job_dir / JOB_FILE, json.dumps(spec, indent=2))
         write_atomic(job_dir / EXIT_FILE, str(code))
     finally:

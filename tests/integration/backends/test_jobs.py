@@ -220,6 +220,7 @@ def test_a_second_job_waits_for_the_one_slot_then_runs(one_slot: LocalJobs, tmp_
     ran = [json.loads((one_slot.job_dir(r.job_name) / "job.json").read_text()) for r in (first, second)]
     assert ran[1]["started"] >= ran[0]["ended"]  # one at a time, the queued one after the first ended
     assert ran[0]["slot"] == ran[1]["slot"] == 0
+    assert all(isinstance(r["cpu_s"], float) and r["cpu_s"] > 0 for r in ran)  # the command's CPU, recorded
     assert "waiting for a training slot" in (second_dir / "job.log").read_text()
 
 
