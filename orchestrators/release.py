@@ -22,6 +22,7 @@ deployment it moves to has succeeded.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Generator
 from datetime import datetime, timedelta
 from typing import Any
@@ -440,10 +441,11 @@ def _approval(
 
 
 def _read_decision(raw: Any, policy: ApprovalPolicy) -> tuple[ApprovalDecision | None, str]:
-    """The event's decision when it is well formed and from an approver; else (None, why it was ignored)."""
+    """The event's decision when it is well formed and from an approver; else (None, why it was ignored). The data
+    may arrive as its JSON text (how devhost, and some extension versions, hand an event's input over)."""
     try:
-        decision = ApprovalDecision.from_dict(raw)
-    except MessageError as exc:
+        decision = ApprovalDecision.from_dict(json.loads(raw) if isinstance(raw, str) else raw)
+    except (MessageError, ValueError) as exc:
         return None, f"a malformed decision was ignored: {exc}"
     if not may_approve(policy, decision.by):
         return None, f"a decision by {decision.by!r}, who is not an approver, was ignored"

@@ -274,8 +274,7 @@ async def decide(req: func.HttpRequest, client: DurableClient, decision: Decisio
     view = status_to_dict(status) if status else {}
     if not view.get("instanceId"):
         raise ApiError(404, f"no run with id {shown(instance_id)}")
-    custom: dict[str, Any] = view["customStatus"] if isinstance(view.get("customStatus"), dict) else {}
-    approval: dict[str, Any] = custom["approval"] if isinstance(custom.get("approval"), dict) else {}
+    approval = run_detail(view)["approval"] or {}
     runtime = view.get("runtimeStatus")
     if runtime not in (RuntimeStatus.RUNNING, RuntimeStatus.PENDING) or approval.get("state") != "pending":
         state = approval.get("state") or "none"
@@ -283,8 +282,9 @@ async def decide(req: func.HttpRequest, client: DurableClient, decision: Decisio
             409, f"run {shown(instance_id)} is not waiting for approval (status {runtime}, approval {state})"
         )
     try:
-        policy = ReleaseInput.from_dict(view.get("input") or {}).config.approval
-    except MessageError:
+        given = view.get("input")
+        policy = ReleaseInput.from_dict(json.loads(given) if isinstance(given, str) else given or {}).config.approval
+    except (MessageError, ValueError):
         policy = None
     if policy is None:
         raise ApiError(409, f"run {shown(instance_id)} has no approval step")

@@ -133,17 +133,20 @@ def _stage(raw: Any) -> dict[str, Any] | None:
 
 
 def run_detail(status: Mapping[str, Any]) -> dict[str, Any]:
-    """``GET /api/runs/{id}``: the summary plus the stage timeline and the related run's id."""
+    """``GET /api/runs/{id}``: the summary plus the stage timeline, the related run's id, a batch's progress and a
+    release's approval (``{state, approvers, since, until, by, comment, decided}``, or None)."""
     custom = _as_dict(status.get("customStatus"))
     raw_stages = custom.get("stages")
     raw_stages = raw_stages if isinstance(raw_stages, list) else []
     stages = [stage for stage in (_stage(raw) for raw in raw_stages) if stage is not None]
     progress = custom.get("progress")
+    approval = custom.get("approval")
     return {
         **run_summary(status),
         "stages": stages,
         "related": _text_or_none(custom.get("related")),
         "progress": dict(progress) if isinstance(progress, Mapping) else None,
+        "approval": dict(approval) if isinstance(approval, Mapping) else None,
     }
 
 

@@ -138,6 +138,8 @@ DEVHOST_ROUTES = [
     ("/api/retrain", "POST"),
     ("/api/runs", "GET"),
     ("/api/runs/{}", "GET"),
+    ("/api/runs/{}/approve", "POST"),
+    ("/api/runs/{}/reject", "POST"),
     ("/api/models", "GET"),
     ("/api/models/{}", "GET"),
     ("/api/models/{}/versions", "GET"),

@@ -5,6 +5,7 @@ from someone not on the list ignored, and notifications that never change the re
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -119,6 +120,12 @@ def test_a_decision_arriving_on_the_fourth_day_of_a_ten_day_wait_is_taken() -> N
     events = [(3.5 * DAY, APPROVAL_DECISION, decision("approve", "alice"))]
     output, _ = run(release, gated(timeout_s=10 * DAY), script(), events=events)
     assert output["outcome"] == "deployed"
+
+
+def test_a_decision_given_as_json_text_is_read() -> None:
+    events = [(60.0, APPROVAL_DECISION, json.dumps(decision("approve", "bob")))]
+    output, _ = run(release, gated(), script(), events=events)
+    assert output["outcome"] == "deployed" and output["approval"]["by"] == "bob"
 
 
 def test_a_decision_by_someone_not_on_the_list_or_by_the_pipeline_is_ignored() -> None:

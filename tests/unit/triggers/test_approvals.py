@@ -186,6 +186,20 @@ def test_an_approver_approves_a_waiting_release(durable: FakeDurable, offline: N
     assert event["at"].endswith("Z")
 
 
+def test_the_run_shows_its_pending_approval(durable: FakeDurable) -> None:
+    pending_release(durable)
+    get_run = http_api.get_run.build().get_user_function().client_function
+    status, body = answer(asyncio.run(get_run(request(), durable)))
+    assert status == 200 and body["approval"] == PENDING["approval"]
+
+
+def test_a_status_and_input_given_as_json_text_are_read(durable: FakeDurable, offline: None) -> None:
+    """As the Durable extension may hand them over (the run views read both forms too)."""
+    given = {"model_name": "iris", "version": "3", "config": {"approval": POLICY}}
+    durable.add(RUN, "release", "Running", custom=json.dumps(PENDING), input=json.dumps(given))
+    assert answer(asyncio.run(approve(request(b"", {"X-Approver": "bob@example.com"}), durable)))[0] == 202
+
+
 def test_a_rejection_raises_the_same_event(durable: FakeDurable, offline: None) -> None:
     pending_release(durable)
     status, _ = answer(asyncio.run(reject(request(b"", {"X-Approver": "alice"}), durable)))
