@@ -161,6 +161,18 @@ def _logged_request(raw: bytes | None, is_json: bool) -> bytes:
     return orjson.dumps(raw[:LOGGED_TEXT_LIMIT].decode("utf-8", errors="replace"))
 
 
+async def lifespan(receive: Receive, send: Send, shutdown: Callable[[], Awaitable[Any]]) -> None:
+    """The ASGI lifespan protocol: nothing to do at start-up; ``shutdown`` (the prediction logs' flush) at the end."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await shutdown()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
 class ScoringApp:
     def __init__(
         self,
@@ -340,14 +352,7 @@ class ScoringApp:
         )
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await asyncio.to_thread(self.close)
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(receive, send, lambda: asyncio.to_thread(self.close))
 
     def close(self) -> None:
         """Flush the prediction log (blocking) and say what this endpoint answered and logged."""

@@ -20,7 +20,7 @@ import re
 import socket
 from collections.abc import Awaitable, Callable
 
-from .app import Receive, Scope, ScoringApp, Send, send_error
+from .app import Receive, Scope, ScoringApp, Send, lifespan, send_error
 
 log = logging.getLogger("scoring.hosting")
 
@@ -79,14 +79,9 @@ class EndpointHost:
         await app(scope, receive, send)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await asyncio.gather(*(asyncio.to_thread(app.close) for app in self.endpoints.values()))
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+        await lifespan(
+            receive, send, lambda: asyncio.gather(*(asyncio.to_thread(a.close) for a in self.endpoints.values()))
+        )
 
 
 #: builds a hosted endpoint's application from its name (in a thread: it may load models)

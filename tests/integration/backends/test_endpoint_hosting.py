@@ -176,6 +176,19 @@ def listening() -> socket.socket:
     return sock
 
 
+def answers_as(url: str, name: str, log_file: Path, timeout_s: float = 30.0) -> None:
+    """Until ``GET /`` at ``url`` answers as endpoint ``name`` (within ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(url + "/", timeout=2).json()["name"] == name:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, log_file.read_text()
+        time.sleep(0.05)
+
+
 def test_the_hosting_server_adds_endpoints_from_its_control_socket_and_survives_bad_messages(tmp_path: Path) -> None:
     first, second = listening(), listening()
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -197,27 +210,12 @@ def test_the_hosting_server_adds_endpoints_from_its_control_socket_and_survives_
     theirs.close()
     try:
         url = f"http://127.0.0.1:{first.getsockname()[1]}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/", timeout=2).json()["name"] == "first":
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_file.read_text()
-            time.sleep(0.05)
+        answers_as(url, "first", log_file)
         ours.send(b"not json")  # no socket and no name: logged, nothing else happens
         socket.send_fds(ours, [b'{"name": "Bad Name"}'], [second.fileno()])
         socket.send_fds(ours, [b'{"name": "second"}'], [second.fileno()])
         second_url = f"http://127.0.0.1:{second.getsockname()[1]}"
-        while True:
-            try:
-                if httpx.get(second_url + "/", timeout=2).json()["name"] == "second":
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, log_file.read_text()
-            time.sleep(0.05)
+        answers_as(second_url, "second", log_file)
         assert httpx.get(url + "/", timeout=2).json()["name"] == "first"
         keys = {name: json.loads((tmp_path / "state" / name / "keys.json").read_text()) for name in ("first", "second")}
         assert keys["first"] != keys["second"]
