@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from devhost import history as h
 from devhost.replay import StepInput, StepState, build_context, call_orchestrator, flatten, run_step
@@ -43,11 +43,23 @@ def handle(name: str) -> Callable[[Any], str]:
     raise LookupError(f"no orchestrator {name!r} in orchestrators.blueprint")
 
 
+#: a timer this far ahead is a wait for a person: the recorder raises its next external event before it fires
+LONG_WAIT = timedelta(minutes=10)
+
+
 def record(
-    name: str, instance_id: str, payload: dict[str, Any], answer: Answer, max_episodes: int = 200
+    name: str,
+    instance_id: str,
+    payload: dict[str, Any],
+    answer: Answer,
+    max_episodes: int = 200,
+    *,
+    events: list[tuple[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Run orchestrator ``name`` to its end; ``answer(activity, input, attempt)`` answers each task (raise
-    ``Failed`` to fail it). Returns ``{"orchestrator", "instance_id", "input", "history", "output", "status"}``."""
+    ``Failed`` to fail it); ``events`` (name, data) are raised, in turn, a minute into a wait on a long timer (an
+    approval). Returns ``{"orchestrator", "instance_id", "input", "history", "output", "status"}``."""
+    to_raise = list(events or [])
     fn, now, state = handle(name), START, StepState()
     input_json = json.dumps(payload)
     past: list[h.Event] = []
@@ -89,6 +101,12 @@ def record(
             pending.append(
                 h.event(h.TIMER_FIRED, timer.fire_at, TimerId=timer.timer_id, FireAt=h.fmt_time(timer.fire_at))
             )
+        pending = [e for e in pending if e.get("TimerId") not in set(result.cancelled_timers)]
+        waits_long = bool(pending) and pending[0]["EventType"] == h.TIMER_FIRED
+        if to_raise and waits_long and h.parse_time(pending[0]["Timestamp"]) - now > LONG_WAIT:
+            event_name, data = to_raise.pop(0)
+            raised = h.event(h.EVENT_RAISED, now + timedelta(minutes=1), Name=event_name, Input=json.dumps(data))
+            pending.insert(0, raised)
         if not pending:
             raise AssertionError(f"{name} waits for nothing the recorder can answer")
         completion = pending.pop(0)
@@ -110,8 +128,16 @@ class Episode:
     custom_status: Any
 
 
-_INPUTS = (h.ORCHESTRATOR_STARTED, h.EXECUTION_STARTED, h.TASK_COMPLETED, h.TASK_FAILED, h.TIMER_FIRED)
+_INPUTS = (
+    h.ORCHESTRATOR_STARTED,
+    h.EXECUTION_STARTED,
+    h.TASK_COMPLETED,
+    h.TASK_FAILED,
+    h.TIMER_FIRED,
+    h.EVENT_RAISED,
+)
 _SCHEDULED = {h.TASK_SCHEDULED: 0, h.TIMER_CREATED: 5}
+_WAIT_FOR_EVENT = 6
 
 
 def _signature(action: dict[str, Any]) -> tuple[int, str | None]:
@@ -139,7 +165,8 @@ def replay_episodes(recorded: dict[str, Any]) -> Iterator[Episode]:
         )
         doc = call_orchestrator(fn, build_context(step))
         expected = [(_SCHEDULED[e["EventType"]], e.get("Name")) for e in events[:end] if e["EventType"] in _SCHEDULED]
-        produced = [_signature(a) for a in flatten(doc.get("actions", []))]
+        # a wait for an external event (action 6) is no event of the history: only the event raised later is
+        produced = [_signature(a) for a in flatten(doc.get("actions", [])) if int(a["actionType"]) != _WAIT_FOR_EVENT]
         yield Episode(
             index,
             expected,
@@ -312,10 +339,33 @@ def release_answer(*, production_passes: bool = True) -> Answer:
             }
         if name == "record_outcome":
             return payload
+        if name == "tag_model":
+            return {"version": "2", "tags": payload["tags"]}
+        if name == "notify":
+            return {"target": payload["target"], "format": payload["format"], "status": 200}
         raise AssertionError(f"release called an unexpected activity {name!r}")
 
     return answer
 
+
+#: a release whose policy has an approval step and whose outcome goes to two webhooks (recorded from the code that
+#: added them: an instance of it in flight must keep replaying)
+GATED_RELEASE_INPUT: dict[str, Any] = {
+    **RELEASE_INPUT,
+    "config": {
+        **cast(dict[str, Any], RELEASE_INPUT["config"]),
+        "approval": {"approvers": ["alice", "bob"], "timeout_s": 10 * 86_400.0},
+        "notify": ["json", "teams"],
+        "links": "https://app.example",
+    },
+}
+APPROVED = {
+    "decision": "approve",
+    "by": "alice",
+    "comment": "QA numbers reviewed",
+    "principal_id": "",
+    "at": "2026-11-24T12:01:00.000000Z",
+}
 
 SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "retrain-registered": lambda: record("retrain", "retrain-rec1", RETRAIN_INPUT, retrain_answer()),
@@ -323,6 +373,9 @@ SCENARIOS: dict[str, Callable[[], dict[str, Any]]] = {
     "release-deployed": lambda: record("release", "release-rec1", RELEASE_INPUT, release_answer()),
     "release-rolled-back": lambda: record(
         "release", "release-rec2", RELEASE_INPUT, release_answer(production_passes=False)
+    ),
+    "release-approved": lambda: record(
+        "release", "release-rec3", GATED_RELEASE_INPUT, release_answer(), events=[("approval_decision", APPROVED)]
     ),
 }
 

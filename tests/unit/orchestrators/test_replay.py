@@ -58,6 +58,18 @@ def test_a_recorded_history_replays_at_every_episode(path: Path) -> None:
     assert _kept(last.custom_status, recorded["custom_status"]) == recorded["custom_status"]
 
 
+def test_a_release_waiting_for_approval_was_recorded_with_its_decision() -> None:
+    """``release-approved``: a policy's approval step (a 10-day wait, looped timers) decided by an external event,
+    with notifications: an instance of it in flight must keep replaying too."""
+    from devhost import history as h
+
+    recorded = _load(HISTORIES / "release-approved.json")
+    raised = [e for e in recorded["history"] if e["EventType"] == h.EVENT_RAISED]
+    assert [e["Name"] for e in raised] == ["approval_decision"]
+    assert recorded["output"]["approval"]["by"] == "alice"
+    assert "approval" in [s["name"] for s in recorded["output"]["stages"]]
+
+
 def test_a_renamed_activity_breaks_the_replay(monkeypatch: pytest.MonkeyPatch) -> None:
     """The test can fail: the recipe calling its evaluation by another name no longer replays the history."""
     monkeypatch.setattr(act, "EVALUATE_CHALLENGER", "evaluate_model")
