@@ -23,6 +23,10 @@ from ml.ncrontab import Schedule
 _CONTAINER = re.compile(r"^[a-z0-9](?!.*--)[a-z0-9-]{1,61}[a-z0-9]$")
 _HUB = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,44}$")
 _MODEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$")
+#: an Azure ML batch endpoint name (a model's own adds ``-<model>``, within 32 characters)
+_BATCH_ENDPOINT = re.compile(r"^[A-Za-z][A-Za-z0-9-]{1,30}[A-Za-z0-9]$")
+#: an Azure ML datastore name
+_DATASTORE = re.compile(r"^[A-Za-z0-9_]{1,255}$")
 
 
 def _container(value: str) -> str:
@@ -272,6 +276,21 @@ SPECS: tuple[Spec, ...] = (
         "Kubernetes online endpoint used for production",
         azure_only=True,
     ),
+    Spec(
+        "AZUREML_BATCH_ENDPOINT",
+        "mlops-batch",
+        _pattern(_BATCH_ENDPOINT, "an Azure ML batch endpoint name (3-32 letters, digits and hyphens)"),
+        "batch scoring: the prefix of each model's Azure ML batch endpoint, `<prefix>-<model>` (its default "
+        "deployment serves the model's champion)",
+        azure_only=True,
+    ),
+    Spec(
+        "AZUREML_BATCH_DATASTORE",
+        "appbatch",
+        _pattern(_DATASTORE, "an Azure ML datastore name (letters, digits and underscores)"),
+        "batch scoring: datastore bound to the app's batch container (the batch jobs' input and output)",
+        azure_only=True,
+    ),
     Spec("AZUREML_AKS_COMPUTE", "aks-prod", _text, "attached Kubernetes compute for production", azure_only=True),
     Spec("AZUREML_INSTANCE_TYPE", "Standard_DS3_v2", _text, "VM size of QA deployments", azure_only=True),
     Spec("AZURE_CLIENT_ID", "", _text, "client id of a user-assigned managed identity (optional)", azure_only=True),
@@ -412,6 +431,8 @@ class Settings:
     AZUREML_DATASTORE: str
     AZUREML_QA_ENDPOINT: str
     AZUREML_PROD_ENDPOINT: str
+    AZUREML_BATCH_ENDPOINT: str
+    AZUREML_BATCH_DATASTORE: str
     AZUREML_AKS_COMPUTE: str
     AZUREML_INSTANCE_TYPE: str
     AZURE_CLIENT_ID: str

@@ -26,8 +26,8 @@ param createEventSubscriptions bool = false
 @description('Where alerts go (an action group id); empty = the alerts still fire in the portal.')
 param actionGroupId string = ''
 
-// Names: global (storage, Key Vault, registry, Function App) and region-wide (online endpoints) ones are unique per
-// resource group; the rest only need to be unique inside it.
+// Names: global (storage, Key Vault, registry, Function App) and region-wide (online and batch endpoints) ones are
+// unique per resource group; the rest only need to be unique inside it.
 var suffix = uniqueString(resourceGroup().id)
 var names = {
   storage: take('${prefix}st${suffix}', 24)
@@ -38,6 +38,7 @@ var names = {
   workspace: '${prefix}-mlw-${suffix}'
   qaEndpoint: '${prefix}-qa-${suffix}'
   prodEndpoint: '${prefix}-prod-${suffix}'
+  batchEndpoint: '${prefix}-bt-${suffix}' // the prefix of each model's batch endpoint, <prefix>-<model>
   logs: '${prefix}-logs'
   insights: '${prefix}-appi'
   appIdentity: '${prefix}-func-id'
@@ -57,6 +58,7 @@ var containers = {
 }
 var computeName = 'cpu-cluster'
 var datastoreName = 'appdata'
+var batchDatastoreName = 'appbatch'
 
 // Built-in role definition ids (docs/azure.md names each one; a test checks the ids against the names).
 var roles = {
@@ -210,6 +212,19 @@ resource datastore 'Microsoft.MachineLearningServices/workspaces/datastores@2024
   }
 }
 
+// The datastore batch endpoint jobs read their input through and write their predictions to:
+// azureml://datastores/appbatch/paths/<model>/in/<path> and .../<model>/out/<path> (identity-based, as above).
+resource batchDatastore 'Microsoft.MachineLearningServices/workspaces/datastores@2024-04-01' = {
+  parent: workspace
+  name: batchDatastoreName
+  properties: {
+    datastoreType: 'AzureBlob'
+    accountName: storage.name
+    containerName: containers.batch
+    credentials: { credentialsType: 'None' }
+  }
+}
+
 resource plan 'Microsoft.Web/serverfarms@2023-12-01' = {
   // checkov:skip=CKV_AZURE_225: Flex Consumption plans have no zone-redundancy setting in this API version
   name: names.plan
@@ -270,6 +285,8 @@ resource app 'Microsoft.Web/sites@2023-12-01' = {
         { name: 'AZUREML_DATASTORE', value: datastore.name }
         { name: 'AZUREML_QA_ENDPOINT', value: names.qaEndpoint }
         { name: 'AZUREML_PROD_ENDPOINT', value: names.prodEndpoint }
+        { name: 'AZUREML_BATCH_ENDPOINT', value: names.batchEndpoint }
+        { name: 'AZUREML_BATCH_DATASTORE', value: batchDatastore.name }
         { name: 'AZUREML_AKS_COMPUTE', value: aksComputeName }
         { name: 'AZUREML_INSTANCE_TYPE', value: 'Standard_DS3_v2' }
         { name: 'AZUREML_JOB_IDENTITY_CLIENT_ID', value: jobIdentity.properties.clientId }
