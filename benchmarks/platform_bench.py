@@ -10,9 +10,13 @@ Each drop is a different random ``--rows``-row sample of the breast-cancer data,
 validated, accepted and trained on; later versions supersede earlier ones in the release queue of their model.
 A phase ends when every retrain has finished and every model's production endpoint answers with its champion.
 
-Reported per phase: wall time; the work the training jobs did (their processes' summed run time, which on a machine
-of few cores is most of the wall time); the retrains registered and the models serving their champion; peak memory
-of devhost and the memory of the local endpoints (scoring servers and their supervisors) once the phase is done.
+Reported per phase: wall time; the CPU time the pipeline's own processes used (devhost and the app, the training
+jobs, the endpoints, Azurite) and the physical limit it sets (that work spread over every core with nothing waiting:
+wall / floor near 1 means the phase was bound by CPU, not by the orchestration), beside the CPU time the whole
+machine was busy (the difference is other work sharing it); the training jobs' summed run time (queued jobs wait for
+a training slot first); the retrains registered (a later version that does not beat its model's champion is not)
+and the models serving their champion; peak memory of devhost and the memory of the local endpoints (one scoring
+server and its supervisor per environment, hosting every model's endpoint) once the phase is done.
 Goals, as ratios in this run: the platform's drops finish within 3x the baseline's time, and local endpoint memory
 grows by under 50 MB per extra model.
 Prints a table and writes benchmarks/results/platform_bench-<time>.json and platform_bench.md.
@@ -21,7 +25,9 @@ Prints a table and writes benchmarks/results/platform_bench-<time>.json and plat
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -52,6 +58,7 @@ DEADLINE_S = 1800.0
 TIME_GOAL = 3.0
 MEMORY_GOAL_MB = 50.0
 ENDPOINT_MARKERS = ("scoring.server", "backends.local.supervisor")
+CORES = psutil.cpu_count() or 1
 
 
 @dataclass
@@ -66,6 +73,62 @@ class Phase:
     devhost_peak_mb: float
     endpoints_mb: float
     endpoint_processes: int
+    #: CPU time the pipeline's own processes used during the phase: devhost (and the app in it), the training
+    #: jobs (``cpu_s`` in their job.json), the local endpoints, Azurite
+    cpu_s: float
+    #: CPU time the whole machine was busy meanwhile: the difference is other work sharing the machine
+    machine_busy_s: float
+    #: of ``cpu_s``, what devhost used: the host, the Durable engine, the app's triggers, orchestrators and activities
+    orchestration_cpu_s: float
+
+    @property
+    def cpu_floor_s(self) -> float:
+        """The physical limit: the phase's own CPU work spread over every core with nothing waiting."""
+        return self.cpu_s / CORES
+
+
+def machine_busy_s() -> float:
+    times = psutil.cpu_times()
+    return float(sum(times) - times.idle - getattr(times, "iowait", 0.0))
+
+
+def _cpu(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return float(times.user + times.system + times.children_user + times.children_system)
+
+
+class CpuMeter:
+    """The CPU seconds of the pipeline's processes: the running ones' counters, and every ended training job's
+    ``cpu_s`` (a job's process is gone by the time a phase ends)."""
+
+    def __init__(self, host: Host, azurite_pid: int) -> None:
+        self.host, self.azurite_pid = host, azurite_pid
+
+    def snapshot(self) -> Snapshot:
+        running: dict[int, float] = {}
+        for pid in (self.host.process.pid, self.azurite_pid):
+            with contextlib.suppress(psutil.Error):
+                running[pid] = _cpu(psutil.Process(pid))
+        for process in psutil.process_iter(["cmdline"]):
+            command = " ".join(process.info.get("cmdline") or [])
+            if any(marker in command for marker in ENDPOINT_MARKERS) and str(self.host.home) in command:
+                with contextlib.suppress(psutil.Error):
+                    running[process.pid] = _cpu(process)
+        jobs = 0.0
+        for job in (self.host.home / "jobs").glob("*/job.json"):
+            with contextlib.suppress(OSError, ValueError):
+                jobs += float(json.loads(job.read_text()).get("cpu_s") or 0.0)
+        return running, jobs
+
+    def used(self, before: Snapshot, after: Snapshot) -> tuple[float, float]:
+        """(all the pipeline's CPU seconds, devhost's) between two snapshots."""
+        running = sum(cpu - before[0].get(pid, 0.0) for pid, cpu in after[0].items())
+        devhost = self.host.process.pid
+        return running + after[1] - before[1], after[0].get(devhost, 0.0) - before[0].get(devhost, 0.0)
+
+
+#: (CPU seconds of each running process by pid, the ended training jobs' CPU seconds)
+Snapshot = tuple[dict[int, float], float]
 
 
 class Host:
@@ -104,12 +167,13 @@ class PeakMemory:
         return max(self.peak, self.host.rss_mb())
 
 
-def endpoint_memory() -> tuple[float, int]:
-    """(MB, processes) of every local endpoint server and supervisor on this machine."""
+def endpoint_memory(home: Path) -> tuple[float, int]:
+    """(MB, processes) of the local endpoint servers and supervisors of ``home``."""
     total, count = 0.0, 0
     for process in psutil.process_iter(["cmdline", "memory_info"]):
         command = " ".join(process.info.get("cmdline") or [])
-        if any(marker in command for marker in ENDPOINT_MARKERS) and process.info.get("memory_info"):
+        mine = any(marker in command for marker in ENDPOINT_MARKERS) and str(home) in command
+        if mine and process.info.get("memory_info"):
             total += process.info["memory_info"].rss / 2**20
             count += 1
     return total, count
@@ -124,7 +188,7 @@ def drop_bytes(rows: int, seed: int) -> bytes:
     return breast_cancer_frame().sample(n=rows, random_state=seed).to_csv(index=False).encode()
 
 
-def phase(host: Host, name: str, models: list[str], *, drops: int, rows: int, seed: int) -> Phase:
+def phase(host: Host, meter: CpuMeter, name: str, models: list[str], *, drops: int, rows: int, seed: int) -> Phase:
     """Upload every model's drops at once; wait until every retrain finished and every production serves."""
     payloads = [
         (model, f"{model}/drop-{i:02d}.csv", drop_bytes(rows, seed + k * drops + i))
@@ -133,6 +197,7 @@ def phase(host: Host, name: str, models: list[str], *, drops: int, rows: int, se
     ]
     before = _training_seconds(host)
     memory = PeakMemory(host)
+    busy, cpu = machine_busy_s(), meter.snapshot()
     started = time.monotonic()
     ids: list[tuple[str, str]] = []
     lock = threading.Lock()
@@ -153,9 +218,10 @@ def phase(host: Host, name: str, models: list[str], *, drops: int, rows: int, se
     for model in models:
         _wait_serving(host, model)
     wall = time.monotonic() - started
+    busy, (cpu_s, orchestration_s) = machine_busy_s() - busy, meter.used(cpu, meter.snapshot())
     peak = memory.stop()
     serving = len(models)  # every model's production answered with its champion (``_wait_serving``)
-    endpoints_mb, processes = endpoint_memory()
+    endpoints_mb, processes = endpoint_memory(host.home)
     return Phase(
         name,
         len(models),
@@ -167,6 +233,9 @@ def phase(host: Host, name: str, models: list[str], *, drops: int, rows: int, se
         peak,
         endpoints_mb,
         processes,
+        cpu_s,
+        busy,
+        orchestration_s,
     )
 
 
@@ -249,18 +318,26 @@ def start_host(workdir: Path, names: list[str]) -> tuple[Host, Any]:
 
 def table(base: Phase, platform: Phase) -> tuple[str, dict[str, float]]:
     lines = [
-        "| phase | models x drops | wall s | training jobs s (summed) | registered | models serving their champion "
-        "| devhost peak MB | local endpoints MB (processes) |",
-        "|---|---|---|---|---|---|---|---|",
+        "| phase | models x drops | wall s | own CPU s | of it devhost (orchestration) | CPU floor s "
+        "| wall / CPU floor "
+        "| machine busy CPU s "
+        "| training jobs s (summed) | registered | models serving their champion | devhost peak MB "
+        "| local endpoints MB (processes) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for p in (base, platform):
         lines.append(
-            f"| {p.name} | {p.models} x {p.drops} | {p.wall_s:.1f} | {p.training_s:.1f} | {p.registered} | "
-            f"{p.serving} | {p.devhost_peak_mb:.0f} | {p.endpoints_mb:.0f} ({p.endpoint_processes}) |"
+            f"| {p.name} | {p.models} x {p.drops} | {p.wall_s:.1f} | {p.cpu_s:.0f} | "
+            f"{p.orchestration_cpu_s:.0f} ({p.orchestration_cpu_s / max(p.cpu_s, 1e-9):.0%}) | {p.cpu_floor_s:.1f} | "
+            f"{p.wall_s / max(p.cpu_floor_s, 1e-9):.2f} | {p.machine_busy_s:.0f} | {p.training_s:.1f} | "
+            f"{p.registered} | {p.serving} | "
+            f"{p.devhost_peak_mb:.0f} | {p.endpoints_mb:.0f} ({p.endpoint_processes}) |"
         )
     per_model = (platform.endpoints_mb - base.endpoints_mb) / max(1, platform.models)
     goals = {
         "platform wall time / baseline wall time (<= 3)": platform.wall_s / base.wall_s,
+        f"platform CPU work / baseline CPU work (the floor of the ratio above on {CORES} cores)": platform.cpu_s
+        / max(base.cpu_s, 1e-9),
         "local endpoint memory per extra model, MB (< 50)": per_model,
         "devhost peak memory, platform / baseline": platform.devhost_peak_mb / max(1.0, base.devhost_peak_mb),
     }
@@ -281,10 +358,11 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="platform-bench-"))
     host, azurite = start_host(workdir, names)
     try:
-        base = phase(host, "baseline: one model", names[:1], drops=args.drops, rows=args.rows, seed=0)
+        meter = CpuMeter(host, azurite.process.pid)
+        base = phase(host, meter, "baseline: one model", names[:1], drops=args.drops, rows=args.rows, seed=0)
         print(f"baseline: {base.wall_s:.1f} s", flush=True)
         many = f"platform: {args.models} models at once"
-        platform = phase(host, many, names[1:], drops=args.drops, rows=args.rows, seed=1000)
+        platform = phase(host, meter, many, names[1:], drops=args.drops, rows=args.rows, seed=1000)
         print(f"platform: {platform.wall_s:.1f} s", flush=True)
     finally:
         host.http.close()
@@ -299,7 +377,13 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     out = RESULTS / f"platform_bench-{stamp}.json"
-    document = {"benchmark": "platform", "args": vars(args), "phases": [asdict(base), asdict(platform)]}
+    document = {
+        "benchmark": "platform",
+        "args": vars(args),
+        "cores": CORES,
+        "load_average_after": os.getloadavg(),  # other work on the machine shows in the CPU busy figures
+        "phases": [asdict(base), asdict(platform)],
+    }
     out.write_text(json.dumps({**document, "goals": goals}, indent=2))
     (RESULTS / "platform_bench.md").write_text(text + "\n")
     print(f"saved {out}")
