@@ -9,7 +9,9 @@ from pathlib import Path
 NAMES = """
 RETRAIN = "retrain"
 RELEASE = "release"
+BATCH = "batch"
 MODEL_REGISTERED = "Microsoft.MachineLearningServices.ModelRegistered"
+APPROVAL_DECISION = "approval_decision"
 """
 
 IDS = """
@@ -33,8 +35,15 @@ def release_id(model: str, version: str) -> str:
     return f"release-{model}-{version}"
 
 
+def batch_id_for_blob(name: str, etag: str) -> str:
+    return "batch-" + hashlib.sha1(f"{name}|{etag}".encode()).hexdigest()[:20]
+
+
 def run_kind(instance_id: str) -> str:
-    return "release" if instance_id.startswith("release-") else "retrain"
+    for kind in ("release", "batch"):
+        if instance_id.startswith(kind + "-"):
+            return kind
+    return "retrain"
 """
 
 BLUEPRINT = """
