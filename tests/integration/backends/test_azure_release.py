@@ -19,6 +19,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -167,13 +168,17 @@ def released(
         prepare=data_plane(servers, ridge_model),
     )
     seed_model(simulator, "1")
-    _containers(azurite.connection_string, "incoming", "quarantine", "datasets", "scoring-logs")
+    # a datasets container of its own: the model's release lock (releases/<model>.json) lives there, and the session's
+    # Azurite has seen other releases of the same model, whose newest version would supersede this one's
+    datasets = f"azrel-{uuid.uuid4().hex[:12]}"
+    _containers(azurite.connection_string, "incoming", "quarantine", datasets, "scoring-logs")
     with arm_server(simulator, tls) as arm:
         root = copy_app(base / "app")
         port = free_port()
         values = {
             **app_values(azurite.connection_string, root / ".mlops", port),
             "MLOPS_BACKEND": "azureml",
+            "DATASETS_CONTAINER": datasets,
             "AZURE_SUBSCRIPTION_ID": "sub",
             "AZURE_RESOURCE_GROUP": "rg",
             "AZUREML_WORKSPACE": "ws",
