@@ -27,7 +27,7 @@ from azure.ai.ml.constants import AssetTypes
 from azure.core.exceptions import ResourceNotFoundError
 
 from backends.azure.client import enum_text
-from backends.azure.jobs import _call
+from backends.azure.jobs import STATES, _call
 from backends.errors import NotFoundError
 from backends.ports import ModelVersion, Storage
 from backends.settings import Settings
@@ -49,19 +49,6 @@ ENDPOINT_NAME_MAX = 32
 #: a model deployment's output is named ``score``; its one input may have any name
 INPUT, OUTPUT = "data", "score"
 ERROR_SUFFIX = ".error.json"
-
-#: Azure ML job statuses → the port's states (any other, e.g. NotStarted, Queued, Preparing, Provisioning,
-#: Starting: still queued)
-STATES = {
-    "Completed": JobState.COMPLETED,
-    "Failed": JobState.FAILED,
-    "NotResponding": JobState.FAILED,
-    "Paused": JobState.FAILED,
-    "Canceled": JobState.CANCELED,
-    "CancelRequested": JobState.CANCELED,
-    "Running": JobState.RUNNING,
-    "Finalizing": JobState.RUNNING,
-}
 
 
 def batch_endpoint_name(prefix: str, model: str) -> str:

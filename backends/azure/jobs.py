@@ -20,6 +20,8 @@ from messages.enums import JobState
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = "model_output"
+#: Azure ML job statuses → the port's states, for training and batch scoring jobs alike (any other, e.g. NotStarted,
+#: Queued, Preparing, Provisioning, Starting: still queued)
 STATES = {
     "Completed": JobState.COMPLETED,
     "Failed": JobState.FAILED,
