@@ -86,10 +86,11 @@ async def answer(handler: Callable[[], Awaitable[func.HttpResponse]], what: str)
         return json_response({"error": f"{what} failed: {error_message(exc) or type(exc).__name__}"}, 500)
 
 
-def parse_retrain_body(body: bytes, incoming: str) -> str | None:
-    """The blob named by an optional ``{"data": "<incoming>/<blob>"}`` body (None: train on the dataset)."""
-    if len(body) > MAX_BODY_BYTES:
-        raise ApiError(413, f"body of {len(body)} bytes: a retrain body names a blob and is at most {MAX_BODY_BYTES}")
+def json_object_body(body: bytes, limit: int, what: str, field: str, shape: str) -> dict[str, Any] | None:
+    """An optional JSON object body of at most ``limit`` bytes with ``field`` as its only field (None: no body);
+    ``ApiError`` naming the problem otherwise. ``what`` and ``shape`` say what the body is and look like."""
+    if len(body) > limit:
+        raise ApiError(413, f"body of {len(body)} bytes: {what} is at most {limit}")
     if not body.strip():
         return None
     try:
@@ -99,12 +100,18 @@ def parse_retrain_body(body: bytes, incoming: str) -> str | None:
     except RecursionError:
         raise ApiError(400, "body is not valid JSON: nested too deeply") from None
     if not isinstance(parsed, dict):
-        shape = f'{{"data": "{incoming}/<blob>"}}'
         raise ApiError(400, f"body must be a JSON object like {shape}, got {type(parsed).__name__}")
-    unknown = sorted(set(parsed) - {"data"})
+    unknown = sorted(set(parsed) - {field})
     if unknown:
-        raise ApiError(400, f'unknown field(s) in body: {", ".join(unknown)} (only "data" is accepted)')
-    if parsed.get("data") is None:
+        raise ApiError(400, f'unknown field(s) in body: {", ".join(map(shown, unknown))} (only "{field}" is accepted)')
+    return parsed
+
+
+def parse_retrain_body(body: bytes, incoming: str) -> str | None:
+    """The blob named by an optional ``{"data": "<incoming>/<blob>"}`` body (None: train on the dataset)."""
+    shape = f'{{"data": "{incoming}/<blob>"}}'
+    parsed = json_object_body(body, MAX_BODY_BYTES, "a retrain body names a blob and", "data", shape)
+    if parsed is None or parsed.get("data") is None:
         return None
     try:
         return parse_reference(parsed["data"], incoming)
@@ -234,22 +241,8 @@ async def run_get(req: func.HttpRequest, client: DurableClient) -> func.HttpResp
 
 def parse_decision_body(body: bytes) -> str:
     """The comment of an optional ``{"comment": "..."}`` body ("" without one)."""
-    if len(body) > MAX_DECISION_BYTES:
-        raise ApiError(413, f"body of {len(body)} bytes: a decision's body is at most {MAX_DECISION_BYTES}")
-    if not body.strip():
-        return ""
-    try:
-        parsed = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, f"body is not valid JSON: {shown(str(exc))}") from None
-    except RecursionError:
-        raise ApiError(400, "body is not valid JSON: nested too deeply") from None
-    if not isinstance(parsed, dict):
-        raise ApiError(400, f'body must be a JSON object like {{"comment": "why"}}, got {type(parsed).__name__}')
-    unknown = sorted(set(parsed) - {"comment"})
-    if unknown:
-        raise ApiError(400, f'unknown field(s) in body: {", ".join(map(shown, unknown))} (only "comment" is accepted)')
-    comment = parsed.get("comment")
+    parsed = json_object_body(body, MAX_DECISION_BYTES, "a decision's body", "comment", '{"comment": "why"}')
+    comment = None if parsed is None else parsed.get("comment")
     if comment is None:
         return ""
     if not isinstance(comment, str):

@@ -37,7 +37,7 @@ def payload(response: func.HttpResponse) -> Any:
     [
         (b"{", "not valid JSON"),
         (b"[1]", "must be a JSON object"),
-        (b'{"data": "incoming/a.csv", "x": 1}', r"unknown field\(s\) in body: x"),
+        (b'{"data": "incoming/a.csv", "x": 1}', r"unknown field\(s\) in body: 'x'"),
         (b'{"data": "quarantine/a.csv"}', "'incoming' container"),
         (b'{"data": 5}', "must be a string"),
         (b"\xff\xfe", "not valid JSON"),
