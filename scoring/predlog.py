@@ -5,8 +5,10 @@ thread writes a blob ``<container>/<endpoint>/<yyyy>/<mm>/<dd>/<hh>/<uuid>.jsonl
 buffered, and whatever is buffered every ``interval_s``. Blobs are large on purpose: the writer shares the GIL with
 the event loop and each upload hands the GIL back and forth a few times, so few large uploads cost the request path
 far less than many small ones. When storage is down the server keeps serving: lines wait in the buffer (the oldest
-dropped beyond ``capacity_bytes``, counted) and the write is retried. ``close()`` flushes everything that is
-buffered: a graceful stop loses nothing.
+dropped beyond ``capacity_bytes``, counted) and the write is retried. A retried write is the same blob, by name,
+holding the same lines: an upload that storage committed but whose answer was lost (storage going away in the
+middle of it) is overwritten, not written twice, so every record is stored once. ``close()`` flushes everything that
+is buffered: a graceful stop loses nothing.
 
 Byte counters are each written by one thread only (appended and dropped by the request path, taken by the writer),
 so the pending size needs no lock.
@@ -57,6 +59,8 @@ class PredictionLog:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._container_ready = False
+        #: the write that failed, to be retried as it was: (blob name, its lines, ``dropped`` when it failed)
+        self._retry: tuple[str, int, int] | None = None
         self._thread = threading.Thread(target=self._run, name=f"predlog-{endpoint}", daemon=True)
         self._thread.start()
 
@@ -170,25 +174,36 @@ class PredictionLog:
     def _flush(self, count: int) -> bool:
         """Write the oldest ``count`` lines in blobs of about ``batch_bytes``; False (lines kept) on a failure."""
         while count > 0 and self.buffer:
+            name, lines = self._next_blob()
             batch: list[bytes] = []
             size = 0
-            while count > 0 and size < self.batch_bytes and self.buffer:
+            while self.buffer and (len(batch) < lines if lines else (count > 0 and size < self.batch_bytes)):
                 line = self.buffer.popleft()
                 batch.append(line)
                 size += len(line)
                 count -= 1
             self._taken += size
-            if not self._write(batch):
+            if not self._write(name, batch):
                 self.buffer.extendleft(reversed(batch))
                 self._taken -= size
+                self._retry = (name, len(batch), self.dropped)
                 return False
+            self._retry = None
         return True
 
-    def _write(self, batch: list[bytes]) -> bool:
+    def _next_blob(self) -> tuple[str, int]:
+        """The next blob's name and how many lines it holds (0: as many as fit in ``batch_bytes``): after a failed
+        write, that write again, less the lines dropped from its front since."""
+        if self._retry is not None:
+            name, lines, dropped_then = self._retry
+            lines -= self.dropped - dropped_then
+            if lines > 0:
+                return name, lines
+        return f"{self.endpoint}/{datetime.now(UTC):%Y/%m/%d/%H}/{uuid.uuid4()}.jsonl", 0
+
+    def _write(self, name: str, batch: list[bytes]) -> bool:
         from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 
-        now = datetime.now(UTC)
-        name = f"{self.endpoint}/{now:%Y/%m/%d/%H}/{uuid.uuid4()}.jsonl"
         body = b"\n".join(batch) + b"\n"
         try:
             if not self._container_ready:

@@ -133,6 +133,12 @@ def test_drops_and_scoring_survive_a_30_second_storage_outage(storage: list[Azur
         found = logged_ids(host.values["AzureWebJobsStorage"], host.values["SCORING_LOGS_CONTAINER"])
         return all(found.count(request_id) == 1 for request_id in traffic.answered)
 
-    wait_for("every answered request in the prediction log, once", all_logged, 60)
+    def what_is_off() -> str:
+        found = logged_ids(host.values["AzureWebJobsStorage"], host.values["SCORING_LOGS_CONTAINER"])
+        missing = [r for r in traffic.answered if r not in set(found)]
+        twice = [r for r in traffic.answered if found.count(r) > 1]
+        return f"of {len(traffic.answered)} answered: {len(missing)} not logged, {len(twice)} logged more than once"
+
+    wait_for("every answered request in the prediction log, once", all_logged, 60, on_timeout=what_is_off)
     assert host.get("/api/runs").status_code == 200
     assert not Path(host.root / ".devhost" / "eventgrid-deadletter.jsonl").exists(), "a BlobCreated event was lost"

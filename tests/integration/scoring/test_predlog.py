@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
+import threading
 import time
 from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import orjson
 from azure.storage.blob import BlobServiceClient
@@ -91,3 +94,66 @@ def test_storage_down_drops_the_oldest_beyond_the_bound_then_recovers() -> None:
         log.close(timeout_s=5)
         if storage is not None:
             storage.stop()
+
+
+class AnswerLosingProxy(ThreadingHTTPServer):
+    """A real HTTP server in front of Azurite that forwards every request, and for the first ``lose`` blob uploads
+    closes the connection once Azurite has committed the upload, without passing its answer on: what the writer sees
+    when storage goes away in the middle of an upload it has already stored."""
+
+    daemon_threads = True
+
+    def __init__(self, upstream_port: int, lose: int) -> None:
+        self.upstream_port, self.lose, self.lost = upstream_port, lose, 0
+        super().__init__(("127.0.0.1", 0), _Forward)
+
+
+class _Forward(BaseHTTPRequestHandler):
+    server: AnswerLosingProxy
+
+    def _forward(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        upstream = http.client.HTTPConnection("127.0.0.1", self.server.upstream_port, timeout=10)
+        try:
+            upstream.request(self.command, self.path, body, dict(self.headers.items()))
+            answer = upstream.getresponse()
+            payload = answer.read()
+        finally:
+            upstream.close()
+        is_upload = self.command == "PUT" and "restype=container" not in self.path
+        if is_upload and answer.status == 201 and self.server.lost < self.server.lose:
+            self.server.lost += 1
+            self.close_connection = True  # stored upstream; the client never hears it
+            return
+        self.send_response_only(answer.status, answer.reason)
+        for name, value in answer.getheaders():
+            if name.lower() not in {"transfer-encoding", "connection"}:
+                self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_PUT = do_HEAD = do_DELETE = do_POST = _forward
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+def test_an_upload_stored_but_unanswered_is_retried_into_the_same_blob(azurite: Azurite) -> None:
+    proxy = AnswerLosingProxy(azurite.port, lose=2)
+    threading.Thread(target=proxy.serve_forever, daemon=True).start()
+    through_proxy = azurite.connection_string.replace(f":{azurite.port}/", f":{proxy.server_address[1]}/")
+    lines = [line(i) for i in range(30)]
+    log = PredictionLog(
+        BlobTarget("logs", through_proxy), "log-lost-answer", "qa", batch_bytes=400, interval_s=0.05, timeout_s=5
+    )
+    try:
+        for item in lines:
+            log.append(item)
+        wait_for(lambda: log.written == len(lines), seconds=60)
+    finally:
+        log.close(timeout_s=5)
+        proxy.shutdown()
+        proxy.server_close()
+    assert proxy.lost == 2 and log.failures == 2
+    stored_lines = [x for blob in stored(azurite.connection_string, "log-lost-answer") for x in blob]
+    assert sorted(stored_lines) == sorted(lines), "a record stored twice, or lost"
